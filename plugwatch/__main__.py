@@ -1,0 +1,7 @@
+"""`python -m plugwatch` runs the command line."""
+
+import sys
+
+from plugwatch.cli import main
+
+sys.exit(main())

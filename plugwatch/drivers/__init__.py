@@ -1,0 +1,1 @@
+"""Drivers: one module per wire protocol, each implementing drivers.base.Driver."""

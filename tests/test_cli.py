@@ -1,0 +1,20 @@
+"""The command line as a user meets it."""
+
+import subprocess
+import sys
+
+
+def test_help_lists_commands() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "plugwatch", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "usage: plugwatch" in out
+
+
+def test_unknown_command_is_one_clear_error() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "plugwatch", "frobnicate"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "invalid choice: 'frobnicate'" in proc.stderr
+    assert "Traceback" not in proc.stderr
