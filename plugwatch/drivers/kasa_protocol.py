@@ -1,0 +1,125 @@
+"""The Kasa legacy wire format: XOR autokey cipher (key 171), 4-byte length framing, and answers.
+
+Shared by the driver, discovery and the emulator. The cipher works on whole buffers as big
+integers instead of byte by byte, which is what makes it cheap enough for thousands of plugs.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+INITIAL_KEY = 171
+MAX_FRAME = 64 * 1024  # a length header above this is rejected before reading the body
+HEADER = struct.Struct(">I")
+
+SYSINFO_QUERY: dict[str, Any] = {"system": {"get_sysinfo": {}}}
+
+
+def encrypt(plain: bytes) -> bytes:
+    """Encrypt with the autokey cipher: c[i] = p[i] ^ c[i-1], c[-1] = 171 (a prefix XOR)."""
+    n = len(plain)
+    if n == 0:
+        return b""
+    x = int.from_bytes(plain, "big")
+    # Byte i of the result must be the XOR of plain bytes 0..i; in big-endian those are the
+    # higher-order bytes, so log2(n) shift-XOR steps build every prefix at once.
+    shift = 8
+    while shift < 8 * n:
+        x ^= x >> shift
+        shift <<= 1
+    # Every prefix also XORs in the initial key once.
+    x ^= int.from_bytes(bytes([INITIAL_KEY]) * n, "big")
+    return x.to_bytes(n, "big")
+
+
+def decrypt(cipher: bytes) -> bytes:
+    """Decrypt the autokey cipher: p[i] = c[i] ^ c[i-1], c[-1] = 171."""
+    n = len(cipher)
+    if n == 0:
+        return b""
+    shifted = bytes([INITIAL_KEY]) + cipher[:-1]
+    x = int.from_bytes(cipher, "big") ^ int.from_bytes(shifted, "big")
+    return x.to_bytes(n, "big")
+
+
+def encode_request(request: dict[str, Any]) -> bytes:
+    """A TCP frame: 4-byte big-endian length, then the encrypted compact JSON."""
+    body = encrypt(json.dumps(request, separators=(",", ":")).encode())
+    return HEADER.pack(len(body)) + body
+
+
+def encode_datagram(request: dict[str, Any]) -> bytes:
+    """A UDP discovery payload: the encrypted compact JSON, no length prefix."""
+    return encrypt(json.dumps(request, separators=(",", ":")).encode())
+
+
+def parse_answer(body: bytes) -> dict[str, Any]:
+    """Decrypt and parse an answer body into a JSON object; ValueError with a short reason."""
+    plain = decrypt(body)
+    if not plain.startswith(b"{"):
+        head = " ".join(f"{b:02x}" for b in body[:8])
+        raise ValueError(f"answer does not decrypt to JSON (first bytes {head}): not a Kasa plug?")
+    try:
+        answer = json.loads(plain)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"answer is not valid JSON ({exc})") from None
+    if not isinstance(answer, dict):
+        raise ValueError("answer is JSON but not an object")
+    return answer
+
+
+def section(answer: dict[str, Any], module: str, method: str) -> dict[str, Any]:
+    """The `answer[module][method]` object, checked for shape and err_code; ValueError if bad."""
+    mod = answer.get(module)
+    if not isinstance(mod, dict):
+        raise ValueError(f"answer has no {module!r} object")
+    if method not in mod and "err_code" in mod:
+        raise ValueError(_err_text(f"{module}", mod))
+    result = mod.get(method)
+    if not isinstance(result, dict):
+        raise ValueError(f"answer has no {module}.{method} object")
+    if result.get("err_code", 0) != 0:
+        raise ValueError(_err_text(f"{module}.{method}", result))
+    return result
+
+
+def _err_text(where: str, obj: dict[str, Any]) -> str:
+    msg = obj.get("err_msg")
+    suffix = f" ({msg})" if msg else ""
+    return f"{where} failed with err_code {obj.get('err_code')}{suffix}"
+
+
+Emeter = tuple[float, float | None, float | None, float | None]
+
+
+def normalise_emeter(realtime: dict[str, Any]) -> Emeter:
+    """(power_w, voltage_v, current_a, energy_kwh) from either firmware style; ValueError if bad.
+
+    v1 firmware reports floats in W/V/A/kWh (`power`, `voltage`, `current`, `total`); v2 and later
+    report ints in mW/mV/mA/Wh (`power_mw`, `voltage_mv`, `current_ma`, `total_wh`).
+    """
+    try:
+        if "power_mw" in realtime:
+            return (
+                realtime["power_mw"] / 1000.0,
+                _opt(realtime, "voltage_mv", 1000.0),
+                _opt(realtime, "current_ma", 1000.0),
+                _opt(realtime, "total_wh", 1000.0),
+            )
+        if "power" in realtime:
+            return (
+                float(realtime["power"]),
+                _opt(realtime, "voltage", 1.0),
+                _opt(realtime, "current", 1.0),
+                _opt(realtime, "total", 1.0),
+            )
+    except (TypeError, ValueError):
+        raise ValueError("emeter.get_realtime has a value that is not a number") from None
+    raise ValueError("emeter.get_realtime has neither 'power_mw' nor 'power'")
+
+
+def _opt(obj: dict[str, Any], key: str, scale: float) -> float | None:
+    value = obj.get(key)
+    return None if value is None else float(value) / scale
