@@ -1,10 +1,174 @@
-"""Commands: (placeholder, filled in by its owner)."""
+"""Commands that talk to plugs directly: `plugwatch read`, `discover` and `emulate`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
 from typing import Any
+
+from plugwatch.errors import ConfigError, PlugwatchError
+
+MODEL_NAMES = ("HS110v1", "HS110v2", "KP115", "HS300")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this module's commands to the `plugwatch` parser."""
+    """Add read, discover and emulate to the `plugwatch` parser."""
+    p = sub.add_parser("read", help="read one Kasa plug (or every outlet of a strip) once")
+    p.add_argument("address", metavar="HOST[:PORT]", help="the plug's address (port 9999 default)")
+    p.add_argument(
+        "--outlet", metavar="ID_OR_INDEX", help="strip outlet: child id or 0-based index"
+    )
+    p.add_argument("--timeout", type=float, default=2.0, metavar="S", help="seconds (default 2)")
+    p.add_argument("--json", action="store_true", help="one JSON object per outlet, one per line")
+    p.set_defaults(func=read_command)
+
+    p = sub.add_parser("discover", help="find Kasa plugs on the local network (UDP broadcast)")
+    p.add_argument("--target", default="255.255.255.255", metavar="ADDR",
+                   help="broadcast or host address to ask (default 255.255.255.255)")
+    p.add_argument("--port", type=int, default=9999, metavar="P", help="UDP port (default 9999)")
+    p.add_argument("--timeout", type=float, default=3.0, metavar="S", help="seconds (default 3)")
+    p.add_argument("--json", action="store_true", help="one JSON object per device, one per line")
+    p.set_defaults(func=discover_command)
+
+    p = sub.add_parser("emulate", help="serve emulated Kasa plugs on ports P..P+N-1 until stopped")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, required=True, metavar="P", help="TCP port of plug 1")
+    p.add_argument("--count", type=int, default=1, metavar="N", help="number of plugs (default 1)")
+    p.add_argument("--model", choices=MODEL_NAMES, default="HS110v2", help="default HS110v2")
+    load = p.add_mutually_exclusive_group()
+    load.add_argument("--power", type=float, default=60.0, metavar="W", help="constant load in W")
+    load.add_argument("--trace", metavar="FILE.csv", help="replay a recorded power trace (loops)")
+    p.add_argument("--speed", type=float, default=1.0, metavar="X",
+                   help="emulated seconds per real second (default 1)")
+    p.add_argument("--discovery-port", type=int, default=9999, metavar="P",
+                   help="UDP port answering discovery (default 9999)")
+    p.add_argument("--no-discovery", action="store_true", help="do not answer UDP discovery")
+    p.set_defaults(func=emulate_command)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """HOST[:PORT] -> (host, port); ConfigError naming the bad part."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        return text, 9999
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"bad address {text!r}: use HOST or HOST:PORT with a port 1..65535")
+    return host, int(port_text)
+
+
+def reading_json(driver: Any, reading: Any) -> dict[str, Any]:
+    """The `read --json` object of one outlet's reading."""
+    return {
+        "host": driver.host, "port": driver.port, "outlet": driver.child_id,
+        "alias": driver.alias, "model": driver.model, "power_w": reading.power_w,
+        "voltage_v": reading.voltage_v, "current_a": reading.current_a,
+        "energy_kwh": reading.energy_kwh, "relay_on": reading.relay_on,
+    }
+
+
+def reading_text(driver: Any, reading: Any) -> str:
+    """One human-readable line for one outlet's reading."""
+    parts = [f"{reading.power_w:g} W"]
+    if reading.voltage_v is not None:
+        parts.append(f"{reading.voltage_v:g} V")
+    if reading.current_a is not None:
+        parts.append(f"{reading.current_a:g} A")
+    if reading.energy_kwh is not None:
+        parts.append(f"{reading.energy_kwh:g} kWh total")
+    parts.append("relay on" if reading.relay_on else "relay off")
+    return f"{driver.where}  {driver.alias!r} ({driver.model}): {', '.join(parts)}"
+
+
+async def _read(host: str, port: int, outlet: str | None, timeout: float) -> list[Any]:
+    from plugwatch.drivers.kasa import KasaDriver
+
+    drivers = [KasaDriver(host, port, outlet, timeout)]
+    try:
+        if outlet is None:
+            children = (await drivers[0].get_sysinfo()).get("children")
+            if isinstance(children, list) and children:
+                drivers += [KasaDriver(host, port, i, timeout) for i in range(len(children))]
+                del drivers[0]  # the whole-strip driver only looked; close it last (below)
+        results = []
+        for driver in drivers:
+            results.append((driver, await driver.read(time.time())))
+        return results
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+def read_command(args: argparse.Namespace) -> int:
+    """`plugwatch read`: print one reading per outlet."""
+    host, port = parse_address(args.address)
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout must be more than 0 seconds, got {args.timeout:g}")
+    for driver, reading in asyncio.run(_read(host, port, args.outlet, args.timeout)):
+        if args.json:
+            print(json.dumps(reading_json(driver, reading)))
+        else:
+            print(reading_text(driver, reading))
+    return 0
+
+
+def discover_command(args: argparse.Namespace) -> int:
+    """`plugwatch discover`: list the plugs that answer a UDP broadcast."""
+    from plugwatch.drivers.kasa_discovery import describe, discover
+
+    found = asyncio.run(discover(args.target, args.port, args.timeout))
+    for device in found:
+        print(json.dumps(device.to_json()) if args.json else describe(device))
+    if not found and not args.json:
+        print(f"no Kasa plug answered at {args.target}:{args.port} within {args.timeout:g} s",
+              file=sys.stderr)
+    return 0
+
+
+def emulate_command(args: argparse.Namespace) -> int:
+    """`plugwatch emulate`: serve emulated plugs until Ctrl-C or SIGTERM."""
+    if args.count < 1 or not 0 < args.port <= 65536 - args.count:
+        raise ConfigError(f"--port {args.port} --count {args.count}: ports must fit in 1..65535")
+    if args.speed <= 0:
+        raise ConfigError(f"--speed must be more than 0, got {args.speed:g}")
+    asyncio.run(_emulate(args))
+    return 0
+
+
+async def _emulate(args: argparse.Namespace) -> None:
+    from plugwatch.emulator import EmulatedPlug, Emulator
+
+    power: Any = args.power
+    if args.trace:
+        from plugwatch.emulator.trace import load_trace_power
+
+        power = load_trace_power(args.trace)
+    plugs = [
+        EmulatedPlug(args.model, alias=f"emulated {args.model} {i + 1}", power=power,
+                     speed=args.speed)
+        for i in range(args.count)
+    ]
+    emulator = Emulator()
+    udp = None if args.no_discovery else args.discovery_port
+    try:
+        ports = await emulator.start(plugs, args.host, args.port, discovery_port=udp)
+    except OSError as exc:
+        raise PlugwatchError(
+            f"cannot listen on {args.host} (TCP {args.port}..{args.port + args.count - 1}"
+            f"{'' if udp is None else f', UDP {udp}'}): {exc.strerror or exc}; choose other "
+            "ports with --port / --discovery-port (or --no-discovery)"
+        ) from None
+    discovery = "no discovery" if udp is None else f"discovery on UDP {udp}"
+    print(f"serving {len(plugs)} emulated {args.model} plug(s) on {args.host}:{ports[0]}"
+          f"..{ports[-1]} ({discovery}); Ctrl-C stops", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await emulator.stop()

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import resource
-from typing import Any
+from typing import Any, cast
 
 from plugwatch.drivers import kasa_protocol as wire
 from plugwatch.emulator.answers import answer
@@ -87,8 +87,7 @@ class _DiscoveryProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
