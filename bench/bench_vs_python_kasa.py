@@ -1,4 +1,4 @@
-"""Side by side: CPU per reading of plugwatch's KasaDriver and of python-kasa, same plugs, same rate.
+"""Side by side: CPU per reading of plugwatch's KasaDriver and python-kasa, same plugs and rate.
 
     .venv/bin/python bench/bench_vs_python_kasa.py [--plugs 500] [--seconds 10] [--repeats 3]
 
@@ -114,7 +114,8 @@ def main() -> None:
                 result = json.loads(out.strip().splitlines()[-1])
                 figures[client].append(result)
                 print(f"round {repeat + 1} {client:12s} {result['ok']:7d} readings "
-                      f"{result['failed']:5d} failed  {result['cpu_us_per_reading']:8.1f} µs CPU each")
+                      f"{result['failed']:5d} failed "
+                      f"{result['cpu_us_per_reading']:8.1f} µs CPU each")
     finally:
         emulator.terminate()
         emulator.wait()
