@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -156,9 +157,10 @@ async def _emulate(args: argparse.Namespace) -> None:
     try:
         ports = await emulator.start(plugs, args.host, args.port, discovery_port=udp)
     except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise PlugwatchError(
             f"cannot listen on {args.host} (TCP {args.port}..{args.port + args.count - 1}"
-            f"{'' if udp is None else f', UDP {udp}'}): {exc.strerror or exc}; choose other "
+            f"{'' if udp is None else f', UDP {udp}'}): {reason}; choose other "
             "ports with --port / --discovery-port (or --no-discovery)"
         ) from None
     discovery = "no discovery" if udp is None else f"discovery on UDP {udp}"

@@ -8,25 +8,67 @@ DeviceError whose one-line message names host:port (and the outlet, when there i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import weakref
-from typing import Any
+from typing import Any, cast
 
 from plugwatch.drivers import kasa_protocol as wire
-from plugwatch.errors import BadAnswer, DeviceTimeout, DeviceUnreachable
+from plugwatch.errors import BadAnswer, DeviceError, DeviceTimeout, DeviceUnreachable
+
+
+class _FrameProtocol(asyncio.Protocol):
+    """Collects one length-prefixed answer frame per request into a waiting future."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.waiter: asyncio.Future[bytes] | None = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf = self.buf + data if self.buf else data
+        waiter = self.waiter
+        if waiter is None or waiter.done() or len(buf) < 4:
+            return
+        (length,) = wire.HEADER.unpack_from(buf)
+        if length > wire.MAX_FRAME:
+            waiter.set_exception(_FrameTooLong(length))
+        elif len(buf) >= 4 + length:
+            self.buf = b""
+            waiter.set_result(buf[4 : 4 + length])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            if isinstance(exc, OSError) and not self.buf:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_exception(_ClosedEarly(self.buf))
+
+
+class _FrameTooLong(Exception):
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+
+class _ClosedEarly(Exception):
+    def __init__(self, partial: bytes) -> None:
+        self.partial = partial
 
 
 class KasaConnection:
-    """A lazily opened stream to host:port; `query()` sends one request and returns its answer."""
+    """A lazily opened connection to host:port; `query()` sends one request, returns its answer."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
         self.users = 0
         self._lock = asyncio.Lock()
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._proto: _FrameProtocol | None = None
 
     async def query(self, frame: bytes, timeout: float, where: str) -> dict[str, Any]:
         """Send an encoded request frame; the decoded answer object, or a DeviceError.
@@ -38,7 +80,7 @@ class KasaConnection:
             async with asyncio.timeout(timeout):
                 async with self._lock:
                     try:
-                        return await self._exchange(frame, where)
+                        body = await self._exchange(frame)
                     except BaseException:
                         self._drop()
                         raise
@@ -49,52 +91,51 @@ class KasaConnection:
         except OSError as exc:
             reason = exc.strerror or errno.errorcode.get(exc.errno or 0) or str(exc) or "error"
             raise DeviceUnreachable(f"cannot reach {where}: {reason}") from None
-
-    async def _exchange(self, frame: bytes, where: str) -> dict[str, Any]:
-        if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        assert self._reader is not None
-        self._writer.write(frame)
-        try:
-            header = await self._reader.readexactly(4)
-        except asyncio.IncompleteReadError as exc:
-            if not exc.partial:
-                msg = f"{where} closed the connection without answering"
-                raise DeviceUnreachable(msg) from None
+        except _FrameTooLong as exc:
             raise BadAnswer(
-                f"bad answer from {where}: frame truncated after {len(exc.partial)} of 4 "
-                "header bytes"
-            ) from None
-        (length,) = wire.HEADER.unpack(header)
-        if length > wire.MAX_FRAME:
-            raise BadAnswer(
-                f"bad answer from {where}: length header says {length} bytes, "
+                f"bad answer from {where}: length header says {exc.length} bytes, "
                 f"more than the {wire.MAX_FRAME} allowed"
-            )
-        try:
-            body = await self._reader.readexactly(length)
-        except asyncio.IncompleteReadError as exc:
-            raise BadAnswer(
-                f"bad answer from {where}: frame truncated after {len(exc.partial)} of "
-                f"{length} bytes"
             ) from None
+        except _ClosedEarly as exc:
+            raise _closed_error(exc.partial, where) from None
         try:
             return wire.parse_answer(body)
         except ValueError as exc:
             raise BadAnswer(f"bad answer from {where}: {exc}") from None
 
+    async def _exchange(self, frame: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        proto = self._proto
+        if proto is None or proto.lost:
+            _, proto = await loop.create_connection(_FrameProtocol, self.host, self.port)
+            self._proto = proto
+        proto.buf = b""  # nothing may precede the answer to this request
+        waiter = proto.waiter = loop.create_future()
+        assert proto.transport is not None
+        proto.transport.write(frame)
+        return await waiter
+
     def _drop(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._reader = self._writer = None
+        if self._proto is not None and self._proto.transport is not None:
+            self._proto.transport.abort()
+        self._proto = None
 
     async def close(self) -> None:
-        """Close the stream (a later query would reconnect)."""
-        writer = self._writer
+        """Close the connection (a later query would reconnect)."""
         self._drop()
-        if writer is not None:
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+
+
+def _closed_error(partial: bytes, where: str) -> DeviceError:
+    if not partial:
+        return DeviceUnreachable(f"{where} closed the connection without answering")
+    if len(partial) < 4:
+        return BadAnswer(
+            f"bad answer from {where}: frame truncated after {len(partial)} of 4 header bytes"
+        )
+    (length,) = wire.HEADER.unpack_from(partial)
+    return BadAnswer(
+        f"bad answer from {where}: frame truncated after {len(partial) - 4} of {length} bytes"
+    )
 
 
 _pool: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], KasaConnection]]
