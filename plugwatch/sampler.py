@@ -131,7 +131,7 @@ class Sampler:
         return len(self._tasks)
 
     async def drain(self, timeout_s: float) -> int:
-        """Wait up to `timeout_s` for in-flight reads, cancel the rest; returns how many were cut."""
+        """Wait up to `timeout_s` for reads in flight, cancel the rest; return how many."""
         if not self._tasks:
             return 0
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
