@@ -65,6 +65,8 @@ def parse_answer(body: bytes) -> dict[str, Any]:
         answer = json.loads(plain)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"answer is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError("answer is JSON nested too deeply") from None
     if not isinstance(answer, dict):
         raise ValueError("answer is JSON but not an object")
     return answer

@@ -28,14 +28,21 @@ def raise_open_file_limit() -> int:
     return soft
 
 
+_parsed: dict[bytes, dict[str, Any]] = {}  # clients repeat the same few requests: parse once
+
+
 def answer_body(plug: EmulatedPlug, body: bytes) -> bytes | None:
     """The encrypted answer to an encrypted request body (None if it is not a JSON object)."""
-    try:
-        request = json.loads(wire.decrypt(body))
-    except ValueError:
-        return None
-    if not isinstance(request, dict):
-        return None
+    request = _parsed.get(body)
+    if request is None:
+        try:
+            request = json.loads(wire.decrypt(body))
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(request, dict):
+            return None
+        if len(_parsed) < 256:
+            _parsed[body] = request
     return wire.encrypt(json.dumps(answer(plug, request), separators=(",", ":")).encode())
 
 
