@@ -160,7 +160,7 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
     reasons = [f"{hist.off_share:.0%} of the time at ~0 W (off, <= {OFF_MAX_W} W)"]
     if standby:
         reasons.append("standby levels: " + _modes_text(standby))
-        standby_w = max(OFF_MAX_W, round(standby[0].power_w / 2, 2))
+        standby_w = max(OFF_MAX_W, round(standby[0].power_w / 4, 2))
     else:
         reasons.append(f"no standby level below {STANDBY_MAX_W:g} W: the plug is off or active")
         standby_w = 0.5
@@ -260,3 +260,60 @@ def _dur(seconds: float) -> str:
     if s % 60 == 0 and s >= 60:
         return f"{s // 60}m"
     return f"{s}s"
+
+
+FLAP_S = 10 * 60  # a visit to off/standby shorter than this, back to the same state, is a flap
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayFigures:
+    """What a set of thresholds makes of a trace: runs, state changes (per day) and flaps."""
+
+    runs: int
+    changes: int
+    changes_per_day: float
+    flaps: int
+
+    def to_json(self) -> dict[str, float]:
+        """A JSON-able dict of the figures."""
+        return {
+            "runs": self.runs,
+            "changes": self.changes,
+            "changes_per_day": round(self.changes_per_day, 1),
+            "flaps": self.flaps,
+        }
+
+
+def count_flaps(spells: list[tuple[str, float, float]]) -> int:
+    """Short visits (< FLAP_S) to off or standby between two spells of one same state.
+
+    `spells` are (state, start, end) in time order.
+    """
+    flaps = 0
+    for (before, _, _), (state, start, end), (after, _, _) in zip(
+        spells, spells[1:], spells[2:], strict=False
+    ):
+        if state in ("off", "standby") and before == after and end - start < FLAP_S:
+            flaps += 1
+    return flaps
+
+
+def figures(spells: list[tuple[str, float, float]], runs: int, span_s: float) -> ReplayFigures:
+    """Figures of a replay given its state spells and number of runs over `span_s` seconds."""
+    changes = max(len(spells) - 1, 0)
+    days = max(span_s / 86400, 1 / 24)
+    return ReplayFigures(runs, changes, changes / days, count_flaps(spells))
+
+
+def plain_threshold(ts: np.ndarray, power_w: np.ndarray, threshold_w: float = 0.5) -> ReplayFigures:
+    """The naive detector for comparison: raw reading above `threshold_w` is on, else off."""
+    if len(ts) == 0:
+        return ReplayFigures(0, 0, 0.0, 0)
+    on = power_w > threshold_w
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(on.astype(np.int8))) + 1, [len(on)]))
+    spells = []
+    for lo, hi in itertools.pairwise(bounds):
+        end = ts[hi] if hi < len(ts) else ts[-1]
+        spells.append(("on" if on[lo] else "off", float(ts[lo]), float(end)))
+    runs = sum(1 for state, _, _ in spells if state == "on")
+    return figures(spells, runs, float(ts[-1] - ts[0]))

@@ -1,0 +1,34 @@
+"""`plugwatch.progress`: a bar on a terminal, silence anywhere else."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+
+from plugwatch.progress import Progress
+
+
+def test_no_bar_when_stderr_is_not_a_terminal() -> None:
+    """Pipes and logs stay clean."""
+    stream = io.StringIO()
+    with Progress(10, "reading", stream=stream) as bar:
+        bar.step(5)
+    assert stream.getvalue() == ""
+
+
+def test_bar_on_a_terminal_shows_percent_and_clears_itself() -> None:
+    """On a real pseudo-terminal the bar shows the stage and percentage, then erases its line."""
+    leader, follower = pty.openpty()
+    try:
+        with open(follower, "w", closefd=False) as tty, Progress(4, "reading", stream=tty) as bar:
+            bar.step(2)
+            bar.stage("replaying")
+            bar.step(2)
+        shown = os.read(leader, 4096).decode()
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert "reading [###############...............]  50%" in shown
+    assert "replaying [" in shown and "100%" in shown
+    assert shown.endswith("\r\x1b[2K")
