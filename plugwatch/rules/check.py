@@ -1,0 +1,70 @@
+"""Checking loaded rules against the config: plugs, tags, targets, templates, time zones."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from plugwatch.model import State
+from plugwatch.rules.loading import LoadedRule
+from plugwatch.rules.model import TagSelector
+from plugwatch.rules.templates import check_template, uses_run
+
+
+def _known(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names)) or "none configured"
+
+
+def check_rules(
+    loaded: Sequence[LoadedRule],
+    plug_tags: Mapping[str, Iterable[str]] | None = None,
+    targets: Iterable[str] | None = None,
+) -> list[str]:
+    """One line per problem ("file:line: rule 'name': field: problem (fix)"); [] when all good.
+
+    `plug_tags` (plug name -> tags) and `targets` come from the config; None skips those checks.
+    """
+    problems: list[str] = []
+    target_names = set(targets) if targets is not None else None
+    all_tags = {tag for tags in (plug_tags or {}).values() for tag in tags}
+    for item in loaded:
+        rule = item.rule
+
+        def bad(field: str, msg: str, item: LoadedRule = item) -> None:
+            problems.append(f"{item.file}:{item.line}: rule '{item.rule.name}': {field}: {msg}")
+
+        if target_names is not None:
+            for target in rule.notify:
+                if target not in target_names:
+                    bad("notify", f"unknown target {target!r} (targets: {_known(target_names)})")
+        if plug_tags is not None and isinstance(rule.plugs, TagSelector):
+            for tag in rule.plugs.tags:
+                if tag not in all_tags:
+                    bad("plugs.tags", f"no plug has tag {tag!r} (tags: {_known(all_tags)})")
+        elif plug_tags is not None and isinstance(rule.plugs, list):
+            for pattern in rule.plugs:
+                if not fnmatch.filter(plug_tags, pattern):
+                    bad("plugs", f"{pattern!r} matches no plug (plugs: {_known(plug_tags)})")
+        for field in ("title", "body"):
+            problem = check_template(getattr(rule, field))
+            if problem:
+                bad(field, problem)
+            elif uses_run(getattr(rule, field)) and not _gets_run(item):
+                bad(field, "`run` is only set for rules with `when: {from: on}` "
+                    "(use `{% if run %}...{% endif %}` or change `when`)")
+        if rule.quiet_hours is not None and rule.quiet_hours.tz:
+            try:
+                ZoneInfo(rule.quiet_hours.tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                bad("quiet_hours.tz", f"unknown time zone {rule.quiet_hours.tz!r} "
+                    "(use an IANA name such as Europe/Berlin)")
+    return problems
+
+
+def _gets_run(item: LoadedRule) -> bool:
+    """True when every trigger of the rule ends an On run, or the template guards `run`."""
+    rule = item.rule
+    if rule.when.from_ == [State.ON] and State.ON not in rule.when.to:
+        return True
+    return "if run" in rule.title + rule.body
