@@ -1,10 +1,154 @@
-"""Commands: (placeholder, filled in by its owner)."""
+"""Commands: run (the service), status, history, demo (the service against emulated plugs)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import sys
+import time
 from typing import Any
+
+from plugwatch.errors import ConfigError
+
+DEFAULT_CONFIG = "plugwatch.yaml"
+_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)?\s*$")
+_UNIT_S = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this module's commands to the `plugwatch` parser."""
+    """Add run, status, history and demo to the `plugwatch` parser."""
+    run = sub.add_parser("run", help="sample every configured plug and record what happens")
+    _config_arg(run)
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="each plug's state, since when, last power and contact")
+    _config_arg(status)
+    status.add_argument("--json", action="store_true", help="one JSON object per plug")
+    status.set_defaults(func=cmd_status)
+
+    history = sub.add_parser("history", help="recorded transitions (and runs)")
+    _config_arg(history)
+    history.add_argument("--plug", help="only this plug")
+    history.add_argument("--since", default="24h", help="how far back, e.g. 30m, 24h, 7d")
+    history.add_argument("--runs", action="store_true", help="also list finished runs")
+    history.add_argument("--json", action="store_true", help="JSON lines, as `replay --json`")
+    history.set_defaults(func=cmd_history)
+
+    demo = sub.add_parser("demo", help="run the real service against emulated plugs (no hardware)")
+    demo.add_argument("--speed", type=float, default=30.0, help="emulated time speed-up")
+    demo.add_argument("--duration", type=float, default=90.0, help="seconds before it stops")
+    demo.add_argument("--db", default="plugwatch-demo.db", help="SQLite file to record into")
+    demo.set_defaults(func=cmd_demo)
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="config file (plugwatch.yaml)")
+
+
+def parse_since(text: str, now: float) -> float:
+    """'24h' -> the epoch time 24 hours before `now` (ConfigError on a bad value)."""
+    match = _SINCE.match(text)
+    if not match:
+        raise ConfigError(f"--since: invalid duration {text!r} (use e.g. 30m, 24h, 7d)")
+    return now - float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def _open(args: argparse.Namespace) -> tuple[Any, Any]:
+    from plugwatch.config import load_config
+    from plugwatch.store import open_store
+
+    config = load_config(args.config)
+    return config, open_store(config.database)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`plugwatch run`: the service until SIGINT/SIGTERM, then a clean stop (exit 0)."""
+    import asyncio
+
+    from plugwatch.service import run_forever
+
+    config, store = _open(args)
+    try:
+        asyncio.run(run_forever(config, store))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """`plugwatch status`: one line (or JSON object) per configured plug."""
+    from plugwatch.formatting import format_duration, iso
+
+    config, store = _open(args)
+    try:
+        rows = {row["plug"]: row for row in _status_rows(store)}
+    finally:
+        store.close()
+    now = time.time()
+    for plug in config.plugs:
+        row = rows.get(plug.name, {})
+        state, since = row.get("state") or "unknown", row.get("since")
+        power, contact = row.get("last_power_w"), row.get("last_contact")
+        if args.json:
+            print(json.dumps({
+                "plug": plug.name, "state": state, "since": iso(since) if since else None,
+                "last_power_w": power, "last_contact": iso(contact) if contact else None,
+            }))
+            continue
+        since_text = f"since {iso(since)} ({format_duration(now - since)})" if since else ""
+        power_text = f"{power:.1f} W" if power is not None else "- W"
+        contact_text = f"last contact {iso(contact)}" if contact else "never contacted"
+        print(f"{plug.name:<16} {state:<12} {power_text:>10}  {since_text}  {contact_text}")
+    return 0
+
+
+def _status_rows(store: Any) -> list[dict[str, Any]]:
+    """The store's status rows as dicts with plug, state, since, last_power_w, last_contact."""
+    rows = []
+    for row in store.status():
+        rows.append(row if isinstance(row, dict) else dict(vars(row)))
+    return rows
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """`plugwatch history`: transitions (and runs) since a time, oldest first."""
+    from plugwatch.formatting import format_duration, iso, run_json, transition_json
+
+    config, store = _open(args)
+    if args.plug is not None:
+        config.plug(args.plug)  # ConfigError listing the valid names
+    since = parse_since(args.since, time.time())
+    try:
+        events: list[Any] = list(store.transitions(plug=args.plug, since=since))
+        if args.runs:
+            events += store.runs(plug=args.plug, since=since)
+    finally:
+        store.close()
+    events.sort(key=lambda e: (getattr(e, "ts", None) or e.end))
+    out = sys.stdout
+    for event in events:
+        if args.json:
+            shape = transition_json(event) if hasattr(event, "to_state") else run_json(event)
+            out.write(json.dumps(shape) + "\n")
+        elif hasattr(event, "to_state"):
+            power = "" if event.power_w is None else f" at {event.power_w:.1f} W"
+            out.write(f"{iso(event.ts)}  {event.plug:<16} {event.from_state} -> "
+                      f"{event.to_state} ({event.reason}){power}\n")
+        else:
+            out.write(f"{iso(event.end)}  {event.plug:<16} run of "
+                      f"{format_duration(event.duration_s)}, {event.energy_wh:.1f} Wh, "
+                      f"peak {event.peak_w:.0f} W (started {iso(event.start)})\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`plugwatch demo`: emulated washer, TV and flaky plug watched by the real service."""
+    import asyncio
+
+    from plugwatch.demo import run_demo
+
+    if args.speed <= 0 or args.duration <= 0:
+        raise ConfigError("--speed and --duration must be positive numbers")
+    asyncio.run(run_demo(speed=args.speed, duration_s=args.duration, db_path=args.db))
+    return 0

@@ -1,0 +1,109 @@
+"""The real service sampling N emulated plugs at 1 Hz: throughput, lateness, CPU, memory, DB rows.
+
+    .venv/bin/python bench/bench_service.py [--plugs 1000 5000 10000] [--seconds 30]
+
+For each N, emulated HS110v2 plugs are served by a separate process; this process runs the real
+Service (sampler + detectors + writer thread + SQLite in a temporary folder) at a 1 s interval.
+After a warm-up (first contact with every plug) the measurement window prints: samples/s, missed
+samples (planned reads that did not start), p50/p99 lateness (read start - planned time), CPU µs
+per sample of this process (user + system, all threads, so the writer's database work is included),
+peak RSS and the rows the writer wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EMULATOR = """
+import asyncio, json, sys
+from plugwatch.emulator import EmulatedPlug, Emulator
+async def main(n):
+    plugs = [EmulatedPlug("HS110v2", alias=f"bench {i}", power=100.0 + i % 7) for i in range(n)]
+    emulator = Emulator()
+    ports = await emulator.start(plugs)
+    print(json.dumps(ports), flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main(int(sys.argv[1])))
+"""
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _measure(ports: list[int], seconds: float, warmup: float, folder: str) -> dict:
+    from plugwatch.emulator import raise_open_file_limit
+    from plugwatch.testing import emulated_config, running_service
+
+    raise_open_file_limit()
+    config = emulated_config({f"p{i}": port for i, port in enumerate(ports)},
+                             f"sqlite:///{folder}/bench.db", interval_s=1.0, timeout_s=2.0)
+    async with running_service(config) as service:
+        await asyncio.sleep(warmup)
+        stats, writer = service.sampler.stats, service.writer
+        t0, cpu0, started0 = time.time(), _cpu_s(), stats.started
+        lateness0, rows0 = len(stats.lateness_s), writer.stats.readings
+        failures0 = stats.failures
+        planned0 = service.sampler.planned_reads(t0)
+        await asyncio.sleep(seconds)
+        t1, cpu1, started1 = time.time(), _cpu_s(), stats.started
+        planned1 = service.sampler.planned_reads(t1)
+        lateness = sorted(stats.lateness_s[lateness0:])
+        failures = stats.failures - failures0
+    rows = writer.stats.readings - rows0  # written by the end of the clean stop
+    samples = started1 - started0
+    return {
+        "samples_per_s": samples / (t1 - t0),
+        "missed": max(0, (planned1 - planned0) - samples),
+        "failures": failures,
+        "p50_ms": 1000 * lateness[len(lateness) // 2] if lateness else 0.0,
+        "p99_ms": 1000 * lateness[int(len(lateness) * 0.99)] if lateness else 0.0,
+        "cpu_us_per_sample": 1e6 * (cpu1 - cpu0) / max(1, samples),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rows": rows, "batches": writer.stats.batches,
+    }
+
+
+def bench(n: int, seconds: float, warmup: float) -> dict:
+    """One measurement with `n` plugs in a fresh emulator process."""
+    emulator = subprocess.Popen([sys.executable, "-c", EMULATOR, str(n)], stdout=subprocess.PIPE,
+                                text=True)
+    try:
+        assert emulator.stdout is not None
+        ports = json.loads(emulator.stdout.readline())
+        with tempfile.TemporaryDirectory() as folder:
+            return asyncio.run(_measure(ports, seconds, warmup, folder))
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+
+
+def main() -> None:
+    """Run the bench for each --plugs value and print one line of figures each."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugs", type=int, nargs="+", default=[5000])
+    parser.add_argument("--seconds", type=float, default=30.0, help="measurement window")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    args = parser.parse_args()
+    print(f"service at 1 Hz, {args.seconds:g} s window after {args.warmup:g} s warm-up; "
+          f"python {sys.version.split()[0]}, {Path(sys.executable).name}")
+    for n in args.plugs:
+        r = bench(n, args.seconds, args.warmup)
+        print(f"{n:>6} plugs: {r['samples_per_s']:8.0f} samples/s  missed {r['missed']:>5}  "
+              f"failures {r['failures']:>4}  lateness p50 {r['p50_ms']:6.1f} ms "
+              f"p99 {r['p99_ms']:6.1f} ms  CPU {r['cpu_us_per_sample']:5.0f} µs/sample  "
+              f"peak RSS {r['peak_rss_mb']:5.0f} MB  rows {r['rows']} in {r['batches']} batches",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""The service: wires the sampler, each plug's detector, the rules hook and the database writer.
+
+    sampler (asyncio) ──► Detector.feed (pure) ──► on_events hook (rules) ──► Writer ──► Store
+
+On start every detector is restored from its snapshot (time S) and the readings stored after S are
+fed again, so a kill -9 at any moment neither loses nor duplicates transitions (events re-emitted by
+that re-feed are no-ops thanks to the idempotent `Store.write_batch`). On stop: no new reads, the
+reads in flight are awaited (bounded), every snapshot is saved and the writer flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from plugwatch.detect import Detector
+from plugwatch.drivers.base import Driver
+from plugwatch.model import Event, Reading, Sample
+from plugwatch.sampler import SampledPlug, Sampler
+from plugwatch.writer import Writer
+
+log = logging.getLogger(__name__)
+
+OnEvents = Callable[[list[Event], float], list[dict[str, Any]]]
+EventListener = Callable[[Event], None]
+
+
+def no_alerts(events: list[Event], now: float) -> list[dict[str, Any]]:
+    """The default rules hook: no alerts (the rules engine plugs in here)."""
+    return []
+
+
+def make_driver(plug: Any) -> Driver:
+    """The driver for one PlugConfig (only `kasa` exists so far)."""
+    from plugwatch.drivers.kasa import DEFAULT_PORT, KasaDriver
+
+    return KasaDriver(plug.host, plug.port or DEFAULT_PORT, plug.outlet, plug.timeout_s)
+
+
+class Service:
+    """The running plugwatch service for one Config and one Store."""
+
+    def __init__(
+        self, config: Any, store: Any, *, on_events: OnEvents = no_alerts,
+        listeners: Iterable[EventListener] = (), clock: Callable[[], float] = time.time,
+        flush_s: float = 0.5, snapshot_every_s: float = 10.0, drain_s: float | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.on_events = on_events
+        self.listeners = list(listeners)
+        self.clock = clock
+        self.snapshot_every_s = snapshot_every_s
+        self.drain_s = drain_s
+        self.writer = Writer(store, flush_s=flush_s)
+        self.detectors = {p.name: Detector(p.name, p.detector) for p in config.plugs}
+        self._last_ts: dict[str, float] = {}
+        self._snap_ts: dict[str, float] = {}
+        self.drivers = {p.name: make_driver(p) for p in config.plugs}
+        self.sampler = Sampler(
+            [SampledPlug(p.name, self.drivers[p.name], p.interval_s) for p in config.plugs],
+            self.handle_sample, clock=clock,
+        )
+
+    def restore(self) -> int:
+        """Restore detectors from snapshots, re-feed later readings; return events re-emitted."""
+        self.store.ensure_plugs(self.config.plugs)
+        snapshots = self.store.load_snapshots()
+        replayed = 0
+        for plug in self.config.plugs:
+            since = None
+            if plug.name in snapshots:
+                since, snap = snapshots[plug.name]
+                self.detectors[plug.name] = Detector.restore(plug.name, plug.detector, snap)
+                self._last_ts[plug.name] = self._snap_ts[plug.name] = since
+            for reading in _stored_readings(self.store, plug.name, since):
+                replayed += self._feed(plug.name, reading, record_reading=False)
+        return replayed
+
+    def handle_sample(self, plug: str, sample: Sample) -> None:
+        """Feed one sample to its plug's detector and queue what must be recorded."""
+        self._feed(plug, sample, record_reading=True)
+
+    def _feed(self, plug: str, sample: Sample, record_reading: bool) -> int:
+        detector = self.detectors[plug]
+        events = detector.feed(sample)
+        ts = sample.ts
+        self._last_ts[plug] = ts
+        reading = sample if record_reading and isinstance(sample, Reading) else None
+        snapshot = None
+        alerts: list[dict[str, Any]] = []
+        if events:
+            alerts = self.on_events(events, ts)
+        if events or ts - self._snap_ts.get(plug, 0.0) >= self.snapshot_every_s:
+            snapshot = (ts, detector.snapshot())
+            self._snap_ts[plug] = ts
+        if reading is not None or snapshot is not None:
+            self.writer.put((plug, reading, events, alerts, snapshot))
+        for event in events:
+            for listener in self.listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("event listener failed")
+        return len(events)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sample until `stop` is set, then shut down cleanly."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        replayed = await asyncio.to_thread(self.restore)
+        log.info("restored %d detectors (%d events re-fed)", len(self.detectors), replayed)
+        self.writer.start()
+        scheduler = AsyncIOScheduler()
+        self.sampler.schedule(scheduler)
+        retention_s = getattr(self.config, "retention_s", None)
+        if retention_s:
+            scheduler.add_job(
+                self._purge_job, "interval", args=[retention_s], id="retention",
+                seconds=min(3600.0, max(1.0, retention_s / 10)),
+            )
+            self._purge(retention_s)
+        scheduler.start()
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await self.shutdown()
+
+    async def _purge_job(self, retention_s: float) -> None:
+        self._purge(retention_s)
+
+    def _purge(self, retention_s: float) -> None:
+        self.writer.purge(self.clock() - retention_s)
+
+    async def shutdown(self) -> None:
+        """Await in-flight reads, save every snapshot, flush the writer, close the drivers."""
+        drain = self.drain_s
+        if drain is None:
+            drain = max((p.timeout_s for p in self.config.plugs), default=2.0) + 0.5
+        cut = await self.sampler.drain(drain)
+        if cut:
+            log.warning("%d reads were still in flight at shutdown", cut)
+        for plug, detector in self.detectors.items():
+            if plug in self._last_ts:
+                self.writer.put((plug, None, [], [], (self._last_ts[plug], detector.snapshot())))
+        if not await asyncio.to_thread(self.writer.close, 30.0):
+            log.error("the database writer did not finish in time")
+        for driver in self.drivers.values():
+            await driver.close()
+
+
+def _stored_readings(store: Any, plug: str, since: float | None) -> Iterable[Reading]:
+    """The readings of `plug` stored strictly after `since` (all when None), oldest first."""
+    for reading in store.readings(plug, since=since):
+        if since is None or reading.ts > since:
+            yield reading
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop` (the service then shuts down cleanly and exits 0)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_forever(config: Any, store: Any, on_events: OnEvents = no_alerts) -> None:
+    """`plugwatch run`: the service until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    service = Service(config, store, on_events=on_events)
+    await service.run(stop)
