@@ -1,0 +1,204 @@
+"""Read recorded power traces (CSV exports of plugs and data sets) into numpy arrays, fast.
+
+A clean file is parsed by numpy's C reader in one pass; a file with bad rows is re-read line by
+line so each problem is reported with its line number (and skipped, or raised when strict).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from plugwatch.errors import TraceError
+from plugwatch.model import Reading
+from plugwatch.timeparse import UNIX, FloatArray, guess_format, parse_times, unix_seconds, zone
+from plugwatch.trace_layout import Layout, sniff_layout
+
+__all__ = ["CsvOptions", "Trace", "add_csv_arguments", "csv_options_from_args", "read_trace"]
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """How to read a CSV trace. None/"auto" means: work it out from the first lines."""
+
+    time_col: str | int = 0  # header name or 0-based index
+    power_col: str | int | None = None  # None: a column named like "power", else the next one
+    delimiter: str | None = None  # None: the most frequent of , ; tab | in the first line
+    header: bool | None = None  # None: a first line without any number is a header
+    time_format: str = "auto"  # "unix" (s or ms), "iso", a strftime pattern, or "auto"
+    tz: str | None = None  # IANA zone for times without an offset; None = UTC
+
+
+@dataclass
+class Trace:
+    """A power trace: epoch seconds and watts as float64 arrays, plus the rows that were skipped."""
+
+    path: Path
+    ts: FloatArray
+    power_w: FloatArray
+    problems: list[str] = field(default_factory=list)  # "file:line: what is wrong", skipped rows
+
+    def __len__(self) -> int:
+        return int(self.ts.size)
+
+    def readings(self) -> Iterator[Reading]:
+        """The trace as Reading values (no relay or energy counter: a CSV carries neither)."""
+        for ts, power in zip(self.ts.tolist(), self.power_w.tolist(), strict=True):
+            yield Reading(ts=ts, power_w=power)
+
+
+def read_trace(path: str | Path, options: CsvOptions | None = None, *, strict: bool = False
+               ) -> Trace:
+    """Read a CSV trace; bad rows are skipped and listed in `.problems` (raised when strict)."""
+    path = Path(path)
+    options = options or CsvOptions()
+    layout = sniff_layout(path, options)
+    time_format = options.time_format
+    if time_format == "auto":
+        guessed = guess_format(layout.first_time)
+        if guessed is None:
+            raise TraceError(
+                f"{path}:{layout.first_data_line}: cannot tell the time format of "
+                f"{layout.first_time!r}; pass --time-format unix, iso or a strftime pattern"
+            )
+        time_format = guessed
+    tz = zone(options.tz)
+    parsed = _read_fast(path, layout, time_format)
+    if parsed is not None:
+        times, power = parsed
+        ts = _to_seconds(times, time_format, tz)
+        if np.isfinite(ts).all() and np.isfinite(power).all() and not _goes_back(ts):
+            return Trace(path, ts, power)
+    return _read_slow(path, layout, time_format, tz, strict)
+
+
+def _to_seconds(times: np.ndarray, time_format: str, tz: object) -> FloatArray:
+    if time_format == UNIX:
+        return unix_seconds(times.astype(np.float64))
+    return parse_times(times, time_format, tz)  # type: ignore[arg-type]
+
+
+def _goes_back(ts: FloatArray) -> bool:
+    return bool(ts.size > 1 and (np.diff(ts) < 0).any())
+
+
+def _read_fast(
+    path: Path, layout: Layout, time_format: str
+) -> tuple[np.ndarray, FloatArray] | None:
+    """Both columns via numpy's C reader, or None when any row does not parse."""
+    time_dtype = "f8" if time_format == UNIX else "U64"
+    try:
+        table = np.loadtxt(
+            path, delimiter=layout.delimiter, usecols=(layout.time_index, layout.power_index),
+            skiprows=layout.skip_lines, comments=None, encoding="utf-8-sig",
+            dtype=[("t", time_dtype), ("p", "f8")], ndmin=1,
+        )
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None
+    return table["t"], np.ascontiguousarray(table["p"])
+
+
+def _read_slow(path: Path, layout: Layout, time_format: str, tz: object, strict: bool) -> Trace:
+    """Line by line, so that every bad row is named by its line number."""
+    problems: list[tuple[int, str]] = []
+    line_nos: list[int] = []
+    times: list[str] = []
+    powers: list[float] = []
+    need = max(layout.time_index, layout.power_index) + 1
+
+    def bad(line_no: int, what: str) -> None:
+        problems.append((line_no, f"{path}:{line_no}: {what}"))
+
+    with path.open(encoding="utf-8-sig", errors="replace", newline=None) as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if line_no <= layout.skip_lines or not line.strip():
+                continue
+            cells = line.rstrip("\r\n").split(layout.delimiter)
+            if len(cells) < need:
+                bad(line_no, f"{len(cells)} column(s), expected at least {need}")
+                continue
+            try:
+                power = float(cells[layout.power_index])
+            except ValueError:
+                power = float("nan")
+            if not np.isfinite(power):
+                bad(line_no, f"power {cells[layout.power_index].strip()!r} is not a number")
+                continue
+            line_nos.append(line_no)
+            times.append(cells[layout.time_index].strip())
+            powers.append(power)
+    if time_format == UNIX:
+        raw = np.array([_float_or_nan(t) for t in times], dtype=np.float64)
+        ts = unix_seconds(raw)
+    else:
+        ts = parse_times(np.array(times, dtype=str), time_format, tz)  # type: ignore[arg-type]
+    keep = np.ones(ts.size, dtype=bool)
+    latest = -np.inf
+    for i, value in enumerate(ts.tolist()):
+        if not np.isfinite(value):
+            bad(line_nos[i], f"time {times[i]!r} does not match --time-format {time_format}")
+            keep[i] = False
+        elif value < latest:
+            bad(line_nos[i], f"time {times[i]!r} goes backwards (earlier than the row before)")
+            keep[i] = False
+        else:
+            latest = value
+    messages = [message for _, message in sorted(problems)]
+    if strict and messages:
+        raise TraceError(f"{messages[0]} (drop --strict to skip bad rows)")
+    if not keep.any():
+        first = messages[0] if messages else "the file has no data rows"
+        raise TraceError(f"{path}: no readable rows; first problem: {first}")
+    return Trace(path, ts[keep], np.array(powers)[keep], messages)
+
+
+def _float_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def add_csv_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the CSV layout options (--time-col, --power-col, ...) to a command's parser."""
+    group = parser.add_argument_group("CSV layout (worked out from the file when not given)")
+    group.add_argument("--time-col", default="0", metavar="COL",
+                       help="time column: header name or 0-based index (default 0)")
+    group.add_argument("--power-col", default=None, metavar="COL",
+                       help="power column in W: header name or 0-based index "
+                            "(default: a column named power, else the next one)")
+    group.add_argument("--delimiter", default=None, metavar="CHAR",
+                       help="field separator (default: guessed from , ; tab |); 'tab' for a tab")
+    group.add_argument("--no-header", action="store_true",
+                       help="the first line is data (default: guessed)")
+    group.add_argument("--time-format", default="auto", metavar="FMT",
+                       help="unix (s or ms), iso, or a strftime pattern "
+                            "like '%%d/%%m/%%Y %%H:%%M:%%S' (default: guessed)")
+    group.add_argument("--tz", default=None, metavar="ZONE",
+                       help="IANA time zone of times without an offset (default UTC)")
+
+
+def _column(value: str | None) -> str | int | None:
+    if value is None:
+        return None
+    return int(value) if value.strip().isdigit() else value
+
+
+def csv_options_from_args(args: argparse.Namespace) -> CsvOptions:
+    """The CsvOptions given on the command line by the arguments of add_csv_arguments()."""
+    delimiter = args.delimiter
+    if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
+        delimiter = "\t"
+    time_col = _column(args.time_col)
+    return CsvOptions(
+        time_col=0 if time_col is None else time_col,
+        power_col=_column(args.power_col),
+        delimiter=delimiter,
+        header=False if args.no_header else None,
+        time_format=args.time_format,
+        tz=args.tz,
+    )
