@@ -1,10 +1,194 @@
-"""Commands: (placeholder, filled in by its owner)."""
+"""Commands: calibrate (propose thresholds and dwells from readings), plot (PNG of power/histogram).
+
+Readings come from a CSV trace (the same CSV options as `replay`) or from the database
+(`--plug NAME --since 7d`). Heavy libraries are imported inside the handlers.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import sys
+from pathlib import Path
 from typing import Any
+
+from plugwatch.errors import ConfigError, PlugwatchError
+
+SINCE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this module's commands to the `plugwatch` parser."""
+    """Add `calibrate` and `plot` to the `plugwatch` parser."""
+    cal = sub.add_parser("calibrate", help="propose thresholds and dwell times from readings")
+    _source_arguments(cal, "7d")
+    cal.add_argument("--json", action="store_true", help="print one JSON object for machines")
+    cal.set_defaults(func=calibrate)
+
+    plot = sub.add_parser("plot", help="draw power, states and runs (or a histogram) to a PNG")
+    _source_arguments(plot, "24h")
+    plot.add_argument("-o", "--output", required=True, type=Path, help="PNG file to write")
+    plot.add_argument("--hist", action="store_true", help="draw the power histogram instead")
+    plot.add_argument("--width", type=int, default=1200, help="pixels (default 1200)")
+    plot.add_argument("--height", type=int, default=600, help="pixels (default 600)")
+    plot.set_defaults(func=plot_command)
+
+
+def _source_arguments(parser: argparse.ArgumentParser, since: str) -> None:
+    parser.add_argument("trace", nargs="?", type=Path, help="CSV trace (or use --plug)")
+    parser.add_argument("--plug", help="read this plug's readings from the database instead")
+    parser.add_argument(
+        "--since", default=since, help=f"how far back with --plug (default {since})"
+    )
+    parser.add_argument("--config", type=Path, default=Path("plugwatch.yaml"), help="config file")
+    try:
+        from plugwatch.traces import add_csv_arguments
+    except ImportError:  # traces.py not merged yet: CSV options unavailable
+        return
+    add_csv_arguments(parser)
+
+
+def parse_since(text: str) -> float:
+    """'7d', '24h', '90m', '30s' as seconds; a ConfigError saying the form otherwise."""
+    match = SINCE.match(text.strip())
+    if not match:
+        raise ConfigError(f"--since {text!r} is not a duration: use a number and s/m/h/d, e.g. 7d")
+    return float(match.group(1)) * UNIT_S[match.group(2)]
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    """Print the proposal, its reasoning, a YAML snippet and what a replay with it finds."""
+    from plugwatch.detect.calibrate import plain_threshold, propose
+    from plugwatch.progress import Progress
+
+    with Progress(3, "reading") as bar:
+        name, trace = _load(args)
+        bar.stage("calibrating")
+        bar.step()
+        proposal = propose(trace.ts, trace.power_w)
+        bar.stage("replaying")
+        bar.step()
+        replayed = _replay(name, trace, proposal.settings)
+        naive = plain_threshold(trace.ts, trace.power_w)
+        bar.step()
+    if args.json:
+        out = proposal.to_json()
+        out["replay"] = replayed.to_json() if replayed else None
+        out["plain_0_5_w"] = naive.to_json()
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{name}: {len(trace)} readings")
+    for line in proposal.reasons:
+        print(f"  - {line}")
+    if replayed:
+        print(
+            f"replay with these settings: {replayed.runs} runs, {replayed.changes} state changes "
+            f"({replayed.changes_per_day:.1f}/day), {replayed.flaps} off/standby flaps"
+        )
+    print(
+        f"a plain 0.5 W threshold on raw readings: {naive.runs} runs, {naive.changes} state "
+        f"changes ({naive.changes_per_day:.1f}/day), {naive.flaps} flaps"
+    )
+    print("\n# paste under the plug (or defaults:) in plugwatch.yaml")
+    print(proposal.yaml_snippet(), end="")
+    return 0
+
+
+def plot_command(args: argparse.Namespace) -> int:
+    """Write the PNG asked for."""
+    from plugwatch.detect.calibrate import histogram, propose
+    from plugwatch.plot import plot_histogram, plot_power
+    from plugwatch.progress import Progress
+
+    if not 100 <= args.width <= 10000 or not 100 <= args.height <= 10000:
+        raise ConfigError("--width and --height must be between 100 and 10000 pixels")
+    with Progress(3, "reading") as bar:
+        name, trace = _load(args)
+        bar.stage("calibrating")
+        bar.step()
+        proposal = propose(trace.ts, trace.power_w)
+        bar.stage("drawing")
+        bar.step()
+        size = {"width": args.width, "height": args.height}
+        try:
+            if args.hist:
+                hist = histogram(trace.ts, trace.power_w)
+                plot_histogram(args.output, hist, proposal, title=name, **size)
+            else:
+                settings = _configured_settings(args) or proposal.settings
+                events = _events(name, trace, settings) or []
+                plot_power(
+                    args.output, trace.ts, trace.power_w, settings, events, title=name, **size
+                )
+        except OSError as exc:
+            raise PlugwatchError(f"cannot write {args.output}: {exc.strerror}") from exc
+        bar.step()
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _load(args: argparse.Namespace) -> tuple[str, Any]:  # Any: a plugwatch.traces.Trace
+    """(name, trace) from the CSV file or the database; a one-line error when neither is usable."""
+    if (args.trace is None) == (args.plug is None):
+        raise ConfigError("give either a CSV trace file or --plug NAME (with --since), not both")
+    if args.trace is not None:
+        from plugwatch.traces import csv_options_from_args, read_trace
+
+        trace = read_trace(args.trace, csv_options_from_args(args))
+        name = args.trace.stem
+    else:
+        trace = _from_store(args.config, args.plug, parse_since(args.since))
+        name = args.plug
+    if len(trace) < 10:
+        raise ConfigError(f"{name}: only {len(trace)} readings; calibrate needs at least 10")
+    return name, trace
+
+
+def _from_store(config_path: Path, plug: str, since_s: float) -> Any:
+    """The plug's stored readings of the last `since_s` seconds, as a plugwatch.traces.Trace."""
+    import importlib
+    import time
+
+    import numpy as np
+
+    from plugwatch.config import load_config
+    from plugwatch.traces import Trace
+
+    config = load_config(config_path)
+    config.plug(plug)  # an unknown name is a ConfigError listing the valid ones
+    now = time.time()
+    store = importlib.import_module("plugwatch.store").open_store(config.database)
+    readings = list(store.readings(plug, now - since_s, now))
+    ts = np.array([r.ts for r in readings], dtype=np.float64)
+    power = np.array([r.power_w for r in readings], dtype=np.float64)
+    return Trace(path=Path(f"database:{plug}"), ts=ts, power_w=power)
+
+
+def _configured_settings(args: argparse.Namespace) -> Any:
+    """The plug's configured detector settings when plotting from the database, else None."""
+    if args.plug is None:
+        return None
+    from plugwatch.config import load_config
+
+    return load_config(args.config).plug(args.plug).detector
+
+
+def _events(name: str, trace: Any, settings: Any) -> list[Any] | None:
+    """The detector's events for the trace, or None while plugwatch.detect has no replay."""
+    import importlib
+
+    replay = getattr(importlib.import_module("plugwatch.detect"), "replay", None)
+    if replay is None:  # the detector is not merged yet: the proposal alone, no replay
+        return None
+    return list(replay(name, trace, settings))
+
+
+def _replay(name: str, trace: Any, settings: Any) -> Any:
+    """Figures of replaying the trace with `settings` through plugwatch.detect.replay."""
+    from plugwatch.detect.calibrate import replay_figures
+
+    events = _events(name, trace, settings)
+    if events is None:
+        return None
+    return replay_figures(events, float(trace.ts[0]), float(trace.ts[-1]))

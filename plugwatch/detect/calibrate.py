@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from plugwatch.model import DetectorSettings
+from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 
 OFF_MAX_W = 0.3  # at or below: the meter's zero (Kasa reads 0.0-0.2 W with nothing drawing)
 STANDBY_MAX_W = 4.5  # standby levels sit below this (EU 1275/2008: 0.5-2 W, network standby more)
@@ -175,11 +176,12 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
     on_w = round(on_w, 1) if on_w < 20 else float(round(on_w))
     room = min(on_w - floor_w, (active[0].power_w - on_w) if active else on_w)
     on_band = max(math.floor(min(on_w * 0.2, 0.9 * room) * 100) / 100, 0.0)
-    below = "the lowest standby level" if standby else f"the {_num(floor_w)} W floor"
+    below = "the highest standby level" if standby else f"the {_num(floor_w)} W floor"
     above = "the lowest active level" if active else "nothing (no activity recorded)"
     reasons.append(
         f"standby threshold {_num(standby_w)} +/- {_num(standby_band)} W sits between 0 W and "
-        f"{below if standby else 'any load'}; on threshold {_num(on_w)} +/- {_num(on_band)} W sits "
+        f"{'the lowest standby level' if standby else 'any load'}; "
+        f"on threshold {_num(on_w)} +/- {_num(on_band)} W sits "
         f"in the emptiest gap between {below} and {above}"
     )
     dwell_on = float(max(60, math.ceil(2 * window * step / 10) * 10))
@@ -317,3 +319,16 @@ def plain_threshold(ts: np.ndarray, power_w: np.ndarray, threshold_w: float = 0.
         spells.append(("on" if on[lo] else "off", float(ts[lo]), float(end)))
     runs = sum(1 for state, _, _ in spells if state == "on")
     return figures(spells, runs, float(ts[-1] - ts[0]))
+
+
+def replay_figures(events: Sequence[Event], first_ts: float, last_ts: float) -> ReplayFigures:
+    """Figures of a detector replay (its Transitions and RunSummaries) over [first_ts, last_ts]."""
+    transitions = [e for e in events if isinstance(e, Transition)]
+    stops = [t.ts for t in transitions[1:]] + [last_ts]
+    spells = [(t.to_state.value, t.ts, stop) for t, stop in zip(transitions, stops, strict=True)]
+    runs = sum(1 for e in events if isinstance(e, RunSummary))
+    result = figures(spells, runs, last_ts - first_ts)
+    first_decision = 1 if transitions and transitions[0].from_state is State.UNKNOWN else 0
+    changes = len(transitions) - first_decision
+    days = max((last_ts - first_ts) / 86400, 1 / 24)
+    return ReplayFigures(runs, changes, changes / days, result.flaps)
