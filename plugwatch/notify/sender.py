@@ -1,0 +1,112 @@
+"""The outbox sender: delivers pending alerts, records every attempt, retries with back-off.
+
+An alert is marked sent only after apprise reported success; a failed attempt is recorded and the
+alert is due again after an exponential back-off (capped, 10 min by default), so a notifier that is
+down delays alerts without losing them and without a storm of retries. A crash between a delivery
+and its record can repeat that one message once (at-least-once); nothing is ever lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from plugwatch.errors import NotifyError, PlugwatchError
+
+log = logging.getLogger(__name__)
+
+
+class Outbox(Protocol):
+    """Where alerts wait (the store's `alerts` table); calls are blocking (run in a thread)."""
+
+    def pending_alerts(self, now: float, limit: int) -> list[Any]:
+        """Alerts with status pending and due_at <= now, oldest first."""
+
+    def record_attempt(
+        self, alert_id: int, ok: bool, error: str | None, now: float, next_due: float | None
+    ) -> None:
+        """Record one attempt: ok -> sent; else due again at next_due (None -> failed for good)."""
+
+
+class Notifier(Protocol):
+    """Delivers one message to a named target; raises NotifyError."""
+
+    async def send(self, target: str, title: str, body: str) -> None:
+        """Deliver or raise NotifyError."""
+
+
+def backoff(attempts: int, base_s: float = 5.0, cap_s: float = 600.0) -> float:
+    """Seconds to wait after the `attempts`-th failed attempt: base, 2x base, 4x base ... cap."""
+    return min(cap_s, base_s * 2 ** max(0, min(attempts - 1, 30)))
+
+
+def _field(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, Mapping) else getattr(row, name)
+
+
+class AlertSender:
+    """Polls the outbox and delivers what is due, one alert at a time."""
+
+    def __init__(
+        self, outbox: Outbox, notifier: Notifier, *, clock: Callable[[], float] = time.time,
+        poll_s: float = 1.0, base_s: float = 5.0, cap_s: float = 600.0, batch: int = 50,
+    ) -> None:
+        self.outbox = outbox
+        self.notifier = notifier
+        self.clock = clock
+        self.poll_s = poll_s
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.batch = batch
+        self.sent = 0
+        self.failed_attempts = 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look at the outbox now (e.g. right after new alerts were written)."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Try every alert due now once; returns how many were delivered."""
+        now = self.clock()
+        rows = await asyncio.to_thread(self.outbox.pending_alerts, now, self.batch)
+        delivered = 0
+        for row in rows:
+            delivered += await self._deliver(row)
+        return delivered
+
+    async def _deliver(self, row: Any) -> int:
+        alert_id, target = _field(row, "id"), _field(row, "target")
+        attempts = int(_field(row, "attempts") or 0) + 1
+        try:
+            await self.notifier.send(target, _field(row, "title"), _field(row, "body"))
+        except PlugwatchError as exc:
+            self.failed_attempts += 1
+            now = self.clock()
+            # An unknown target cannot heal by waiting; anything else is retried forever.
+            give_up = isinstance(exc, NotifyError) and str(exc).startswith("unknown target")
+            next_due = None if give_up else now + backoff(attempts, self.base_s, self.cap_s)
+            log.warning("alert %s to %s: attempt %d failed: %s", alert_id, target, attempts, exc)
+            await asyncio.to_thread(self.outbox.record_attempt, alert_id, False, str(exc), now,
+                                    next_due)
+            return 0
+        await asyncio.to_thread(self.outbox.record_attempt, alert_id, True, None, self.clock(),
+                                None)
+        self.sent += 1
+        return 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; a failing outbox (database) is logged and retried."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except PlugwatchError as exc:
+                log.error("outbox: %s", exc)
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            await asyncio.wait(waiters, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()

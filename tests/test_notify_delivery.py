@@ -1,0 +1,175 @@
+"""Delivery through apprise to real local receivers: SMTP (aiosmtpd) and HTTP (apprise json://)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from plugwatch.errors import NotifyError
+from plugwatch.notify import AlertSender, AppriseNotifier, MemoryOutbox, backoff
+from plugwatch.rules import Alert
+
+
+class HttpReceiver:
+    """A local HTTP server recording the JSON bodies POSTed to it; can go down and come back."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self._server: ThreadingHTTPServer | None = None
+
+    def up(self) -> None:
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.port}/"
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    receiver = HttpReceiver()
+    receiver.up()
+    yield receiver
+    receiver.down()
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every message."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+def alert(key: str, target: str, title: str = "washer finished", due: float = 0.0) -> dict:
+    return Alert(key, "washer-done", "washer", target, title, "Ran 1 h", 0.0, due).as_row()
+
+
+async def test_email_arrives_at_a_local_smtp_server(smtp: tuple[Mailbox, int]) -> None:
+    box, port = smtp
+    url = f"mailto://127.0.0.1:{port}?from=plugwatch@example.com&to=me@example.com"
+    await AppriseNotifier({"mail": url}).send("mail", "washer finished", "Ran 1 h 2 min")
+    (msg,) = box.messages
+    assert msg.rcpt_tos == ["me@example.com"]
+    text = msg.content.decode()
+    assert "washer finished" in text and "Ran 1 h 2 min" in text
+
+
+async def test_push_arrives_at_a_local_http_receiver(http_receiver: HttpReceiver) -> None:
+    await AppriseNotifier({"phone": http_receiver.url}).send("phone", "tv left on", "since 22:00")
+    (got,) = http_receiver.received
+    assert (got["title"], got["message"]) == ("tv left on", "since 22:00")
+
+
+async def test_failure_names_the_target_and_hides_its_secret(http_receiver: HttpReceiver) -> None:
+    http_receiver.down()
+    url = f"json://user:s3cretpass@127.0.0.1:{http_receiver.port}/tok3nvalue"
+    with pytest.raises(NotifyError) as err:
+        await AppriseNotifier({"phone": url}).send("phone", "t", "b")
+    assert "'phone'" in str(err.value) and "\n" not in str(err.value)
+    assert "s3cretpass" not in str(err.value) and "tok3nvalue" not in str(err.value)
+    with pytest.raises(NotifyError, match=r"unknown target .fone. .*phone"):
+        await AppriseNotifier({"phone": url}).send("fone", "t", "b")
+
+
+async def test_receiver_down_then_up_delivers_exactly_once(http_receiver: HttpReceiver) -> None:
+    """Failed attempts are recorded and retried with back-off; once up, one message arrives."""
+    clock = [1000.0]
+    outbox = MemoryOutbox()
+    outbox.add([alert("k1", "phone")])
+    sender = AlertSender(outbox, AppriseNotifier({"phone": http_receiver.url}),
+                         clock=lambda: clock[0], base_s=5, cap_s=600)
+    http_receiver.down()
+    for _ in range(3):
+        assert await sender.run_once() == 0
+        assert await sender.run_once() == 0  # not due again yet: no retry storm
+        clock[0] += 200  # the notifier stays down for ten minutes
+    row = outbox.rows["k1"]
+    assert row.status == "pending" and row.attempts == 3 and "'phone'" in (row.last_error or "")
+    assert row.due_at - row.history[-1][0] == 20  # third failure: 5 s, 10 s, then 20 s
+    http_receiver.up()
+    clock[0] += 600
+    assert await sender.run_once() == 1
+    assert await sender.run_once() == 0
+    outbox.add([alert("k1", "phone")])  # re-processing the same trigger is a no-op
+    clock[0] += 3600
+    assert await sender.run_once() == 0
+    assert [m["title"] for m in http_receiver.received] == ["washer finished"]
+    assert row.status == "sent" and row.attempts == 4
+
+
+async def test_deferred_alert_waits_for_its_due_time(http_receiver: HttpReceiver) -> None:
+    outbox = MemoryOutbox()
+    outbox.add([alert("k2", "phone", due=5000.0)])
+    clock = [4000.0]
+    sender = AlertSender(outbox, AppriseNotifier({"phone": http_receiver.url}),
+                         clock=lambda: clock[0])
+    assert await sender.run_once() == 0
+    clock[0] = 5000.0
+    assert await sender.run_once() == 1
+
+
+async def test_sender_loop_delivers_when_woken(http_receiver: HttpReceiver) -> None:
+    outbox = MemoryOutbox()
+    sender = AlertSender(outbox, AppriseNotifier({"phone": http_receiver.url}), poll_s=30)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run(stop))
+    await asyncio.sleep(0.05)
+    outbox.add([alert("k3", "phone", due=0.0)])
+    sender.wake()
+    for _ in range(100):
+        if http_receiver.received:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert len(http_receiver.received) == 1
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    assert [backoff(n, 5, 600) for n in (1, 2, 3, 8, 50)] == [5, 10, 20, 600, 600]
