@@ -18,33 +18,44 @@ from typing import Any
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import DetectorSettings, Event, Transition
 
-INTERVAL_S = 0.5
-DEMO_SETTINGS = DetectorSettings(
-    window=3, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
-    dwell_on_s=1.5, dwell_standby_s=6.0, dwell_off_s=2.0, unreachable_after=3, gap_s=10.0,
-)
+STORY_MIN = 80.0  # emulated minutes the whole story takes (the default duration)
+OFFLINE_MIN = (26.0, 36.0)  # the fridge plug is off the network between these emulated minutes
+
+
+def demo_settings(speed: float) -> tuple[float, DetectorSettings]:
+    """(interval s, detector settings) in real seconds for an emulated-time `speed`.
+
+    Chosen in emulated time (a sample every 30 s, standby must hold 6 min, ...) and divided by the
+    speed, so the story looks the same at any speed.
+    """
+    interval = max(0.05, 30.0 / speed)
+    return interval, DetectorSettings(
+        window=3, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
+        dwell_on_s=90.0 / speed, dwell_standby_s=360.0 / speed, dwell_off_s=120.0 / speed,
+        unreachable_after=3, gap_s=max(20 * interval, 600.0 / speed),
+    )
 
 
 def washer_power(minute: float) -> float:
-    """A washing machine's draw (W) at `minute` of emulated time: one 55-minute programme."""
+    """A washing machine's draw (W) at `minute` of emulated time: one 40-minute programme."""
     if minute < 4:
         return 0.0  # switched off at the appliance
-    if minute < 8:
+    if minute < 14:
         return 1.6  # panel lit, programme chosen
-    if minute < 20:
+    if minute < 24:
         return 2050.0 + 30 * math.sin(minute * 7)  # heating the water
-    if minute < 38:
+    if minute < 40:
         return 280.0 + 120 * math.sin(minute * 3)  # drum turning
-    if minute < 42:
+    if minute < 44:
         return 2.0  # soak pause: standby-level, shorter than the standby dwell
-    if minute < 52:
+    if minute < 54:
         return 480.0 + 60 * math.sin(minute * 11)  # spin
     return 1.6  # finished, panel still lit
 
 
 def tv_power(minute: float) -> float:
     """A TV's draw (W): standby, half an hour of watching, standby again."""
-    return 88.0 + 4 * math.sin(minute) if 14 <= minute < 44 else 0.9
+    return 88.0 + 4 * math.sin(minute) if 20 <= minute < 50 else 0.9
 
 
 def fridge_power(minute: float) -> float:
@@ -57,14 +68,21 @@ def _per_minute(profile: Callable[[float], float]) -> Callable[[float], float]:
 
 
 async def run_demo(
-    speed: float = 60.0, duration_s: float = 90.0, db_path: str = "plugwatch-demo.db",
+    speed: float = 60.0, duration_s: float | None = None, db_path: str = "plugwatch-demo.db",
     out: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the demo for `duration_s` real seconds (or until Ctrl-C); returns the summary."""
+    """Run the demo for `duration_s` real seconds (default: the whole story) or until Ctrl-C.
+
+    Returns the summary: counts of transitions and runs, and each plug's final state.
+    """
+    if duration_s is None:
+        duration_s = STORY_MIN * 60.0 / speed
     from plugwatch.formatting import format_duration, iso
     from plugwatch.service import Service, install_stop_signals
     from plugwatch.store import open_store
+    from plugwatch.testing import emulated_config
 
+    started = time.time()
     plugs = {
         "washer": EmulatedPlug("HS110v2", alias="washer", power=_per_minute(washer_power),
                                speed=speed),
@@ -74,20 +92,24 @@ async def run_demo(
     }
     emulator = Emulator()
     ports = await emulator.start(list(plugs.values()))
-    config = demo_config(dict(zip(plugs, ports, strict=True)), f"sqlite:///{Path(db_path)}")
+    interval, settings = demo_settings(speed)
+    config = emulated_config(dict(zip(plugs, ports, strict=True)), f"sqlite:///{Path(db_path)}",
+                             interval_s=interval, timeout_s=min(0.4, interval), detector=settings)
     store = await asyncio.to_thread(open_store, config.database)
-    started = time.time()
     counts = {"transitions": 0, "runs": 0}
 
     def show(event: Event) -> None:
-        clock = f"+{event.ts - started if isinstance(event, Transition) else 0:5.1f}s"
         if isinstance(event, Transition):
             counts["transitions"] += 1
-            out(f"{clock} {event.plug:<7} {event.from_state} -> {event.to_state} ({event.reason})")
+            at = (event.ts - started) * speed
+            out(f"[{time.time() - started:5.1f} s | emulated {int(at // 60):02d}:"
+                f"{int(at % 60):02d}] {event.plug:<7} {event.from_state} -> {event.to_state} "
+                f"({event.reason})")
         else:
             counts["runs"] += 1
-            out(f"        {event.plug:<7} run finished: {format_duration(event.duration_s)} "
-                f"real time, {event.energy_wh:.1f} Wh, peak {event.peak_w:.0f} W")
+            out(f"{'':29}{event.plug:<7} run finished: "
+                f"{format_duration(event.duration_s * speed)} emulated, "
+                f"{event.energy_wh:.0f} Wh (plug meter), peak {event.peak_w:.0f} W")
 
     out(f"plugwatch demo: 3 emulated plugs on 127.0.0.1 (ports {', '.join(map(str, ports))}), "
         f"emulated time x{speed:g}, recording to {db_path}; stops after {duration_s:g} s "
@@ -97,7 +119,8 @@ async def run_demo(
     service = Service(config, store, listeners=[show])
     task = asyncio.create_task(service.run(stop))
     try:
-        await _script(emulator, plugs["fridge"], started, duration_s, stop)
+        offline = [started + m * 60.0 / speed for m in OFFLINE_MIN]
+        await _script(emulator, plugs["fridge"], offline, started + duration_s, stop)
     finally:
         stop.set()
         await task
@@ -109,22 +132,20 @@ async def run_demo(
     for name, state in states.items():
         since = service.detectors[name].since
         out(f"  {name:<7} {state:<12} since {iso(since) if since else '-'}")
-    out(f"see them again with: plugwatch history --config <a config with database: "
-        f"sqlite:///{db_path}> --runs")
+    out(f"see them again: plugwatch history --database sqlite:///{db_path} --runs")
     return {**counts, "states": states}
 
 
 async def _script(
-    emulator: Emulator, flaky: EmulatedPlug, started: float, duration_s: float,
+    emulator: Emulator, flaky: EmulatedPlug, offline: list[float], end: float,
     stop: asyncio.Event,
 ) -> None:
-    """Take the fridge plug off the network at 35 % of the demo and back at 55 %."""
-    timeline = [(0.35 * duration_s, False), (0.55 * duration_s, True)]
-    for at, online in timeline:
-        if await _wait(stop, started + at - time.time()):
+    """Take the fridge plug off the network at offline[0] and back at offline[1] (epoch s)."""
+    for at, online in zip(offline, (False, True), strict=True):
+        if await _wait(stop, at - time.time()):
             return
         await emulator.set_online(flaky, online)
-    await _wait(stop, started + duration_s - time.time())
+    await _wait(stop, end - time.time())
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:
@@ -134,15 +155,3 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
         return True
     except TimeoutError:
         return False
-
-
-def demo_config(ports: dict[str, int], database: str) -> Any:
-    """A Config (no file) with the demo plugs on 127.0.0.1 and the demo detector settings."""
-    from plugwatch.config import config_from_dict
-
-    return config_from_dict({
-        "database": database,
-        "defaults": {"interval": INTERVAL_S, "timeout": 0.4},
-        "plugs": [{"name": name, "driver": "kasa", "host": f"127.0.0.1:{port}"}
-                  for name, port in ports.items()],
-    }, detector=DEMO_SETTINGS)

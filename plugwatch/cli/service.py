@@ -23,12 +23,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="each plug's state, since when, last power and contact")
-    _config_arg(status)
+    _config_arg(status, database=True)
     status.add_argument("--json", action="store_true", help="one JSON object per plug")
     status.set_defaults(func=cmd_status)
 
     history = sub.add_parser("history", help="recorded transitions (and runs)")
-    _config_arg(history)
+    _config_arg(history, database=True)
     history.add_argument("--plug", help="only this plug")
     history.add_argument("--since", default="24h", help="how far back, e.g. 30m, 24h, 7d")
     history.add_argument("--runs", action="store_true", help="also list finished runs")
@@ -36,14 +36,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     history.set_defaults(func=cmd_history)
 
     demo = sub.add_parser("demo", help="run the real service against emulated plugs (no hardware)")
-    demo.add_argument("--speed", type=float, default=30.0, help="emulated time speed-up")
-    demo.add_argument("--duration", type=float, default=90.0, help="seconds before it stops")
+    demo.add_argument("--speed", type=float, default=60.0,
+                      help="emulated time speed-up (default 60: a minute per second)")
+    demo.add_argument("--duration", type=float, default=None,
+                      help="seconds before it stops (default: the whole story, 80 s at speed 60)")
     demo.add_argument("--db", default="plugwatch-demo.db", help="SQLite file to record into")
     demo.set_defaults(func=cmd_demo)
 
 
-def _config_arg(parser: argparse.ArgumentParser) -> None:
+def _config_arg(parser: argparse.ArgumentParser, database: bool = False) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config file (plugwatch.yaml)")
+    if database:
+        parser.add_argument("--database", metavar="URL",
+                            help="read this database instead of the config's (e.g. the demo's)")
 
 
 def parse_since(text: str, now: float) -> float:
@@ -55,9 +60,12 @@ def parse_since(text: str, now: float) -> float:
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(Config or None when --database is given, Store)."""
     from plugwatch.config import load_config
     from plugwatch.store import open_store
 
+    if getattr(args, "database", None):
+        return None, open_store(args.database)
     config = load_config(args.config)
     return config, open_store(config.database)
 
@@ -86,20 +94,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     now = time.time()
-    for plug in config.plugs:
-        row = rows.get(plug.name, {})
+    names = [p.name for p in config.plugs] if config is not None else sorted(rows)
+    for name in names:
+        row = rows.get(name, {})
         state, since = row.get("state") or "unknown", row.get("since")
         power, contact = row.get("last_power_w"), row.get("last_contact")
         if args.json:
             print(json.dumps({
-                "plug": plug.name, "state": state, "since": iso(since) if since else None,
+                "plug": name, "state": state, "since": iso(since) if since else None,
                 "last_power_w": power, "last_contact": iso(contact) if contact else None,
             }))
             continue
         since_text = f"since {iso(since)} ({format_duration(now - since)})" if since else ""
         power_text = f"{power:.1f} W" if power is not None else "- W"
         contact_text = f"last contact {iso(contact)}" if contact else "never contacted"
-        print(f"{plug.name:<16} {state:<12} {power_text:>10}  {since_text}  {contact_text}")
+        print(f"{name:<16} {state:<12} {power_text:>10}  {since_text}  {contact_text}")
     return 0
 
 
@@ -116,7 +125,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from plugwatch.formatting import format_duration, iso, run_json, transition_json
 
     config, store = _open(args)
-    if args.plug is not None:
+    if args.plug is not None and config is not None:
         config.plug(args.plug)  # ConfigError listing the valid names
     since = parse_since(args.since, time.time())
     try:
@@ -148,7 +157,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from plugwatch.demo import run_demo
 
-    if args.speed <= 0 or args.duration <= 0:
+    if args.speed <= 0 or (args.duration is not None and args.duration <= 0):
         raise ConfigError("--speed and --duration must be positive numbers")
     asyncio.run(run_demo(speed=args.speed, duration_s=args.duration, db_path=args.db))
     return 0
