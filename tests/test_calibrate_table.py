@@ -16,6 +16,13 @@ import pytest
 from plugwatch.detect.calibrate import ReplayFigures, plain_threshold, propose, replay_figures
 from tests.test_calibrate import WASHERS_AND_DISHWASHERS, load
 
+# Runs that are not a split cycle but a separate spell of the same appliance.
+SEPARATE_RUNS = {
+    # 17 W for 5 min at 21:34, 44 min after the cycle ended at 20:51: longer than any pause inside
+    # a cycle (MAX_CYCLE_PAUSE_S = 40 min), so it is its own short run, as a user would see it.
+    "REFIT 10 dishwasher": 1,
+}
+
 
 def detector_replay() -> Any:
     """plugwatch.detect.replay, or None while the detector is not merged."""
@@ -80,7 +87,7 @@ def test_plain_threshold_flaps_on_quantised_standby() -> None:
 def test_proposal_finds_each_cycle_as_one_run_without_flapping() -> None:
     """With the proposed settings the detector sees each appliance cycle as one run, no flaps."""
     for r in rows():
-        assert r["replay"].runs == r["cycles"], r["name"]
+        assert r["replay"].runs == r["cycles"] + SEPARATE_RUNS.get(r["name"], 0), r["name"]
         assert r["replay"].flaps == 0, r["name"]
 
 

@@ -187,7 +187,7 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
     dwell_on = float(max(60, math.ceil(2 * window * step / 10) * 10))
     pauses = cycle_pauses(ts, power_w, on_w, window, dwell_on, MAX_CYCLE_PAUSE_S)
     longest = pauses[0] if pauses else 0.0
-    dwell_quiet = float(max(180, math.ceil((1.25 * longest + 60) / 60) * 60))
+    dwell_quiet = _dwell_above(longest)
     if pauses:
         reasons.append(
             f"{len(pauses)} quiet spells inside cycles, longest {_dur(longest)}: "
@@ -195,6 +195,15 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
         )
     else:
         reasons.append("no quiet spells inside cycles: standby/off dwell left at 3 min")
+    dwell_off = dwell_quiet
+    if standby:
+        dips = cycle_pauses(ts, power_w, standby_w, window, 0.0, MAX_CYCLE_PAUSE_S)
+        if dips and _dwell_above(dips[0]) > dwell_quiet:
+            dwell_off = _dwell_above(dips[0])
+            reasons.append(
+                f"the standby level dips to ~0 W for up to {_dur(dips[0])} (meter resolution): "
+                f"off must hold {_dur(dwell_off)}"
+            )
     reasons.append(
         f"on must hold {_dur(dwell_on)} ({2 * window} samples of ~{step:g} s), so a lone spike "
         "is not a run"
@@ -207,7 +216,7 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
         on_band_w=on_band,
         dwell_on_s=dwell_on,
         dwell_standby_s=dwell_quiet,
-        dwell_off_s=dwell_quiet,
+        dwell_off_s=dwell_off,
         gap_s=gap_s,
     )
     return Proposal(settings, hist.off_share, standby, active, pauses, reasons)
@@ -239,6 +248,11 @@ def cycle_pauses(
     starts, ends = starts[keep], ends[keep]
     gaps = ts[starts[1:]] - ts[ends[:-1]]
     return sorted((float(g) for g in gaps if g <= max_s), reverse=True)
+
+
+def _dwell_above(longest_s: float) -> float:
+    """A dwell safely above the longest spell it must ride out: +25 % and a minute, >= 3 min."""
+    return float(max(180, math.ceil((1.25 * longest_s + 60) / 60) * 60))
 
 
 def _modes_text(modes: list[Mode]) -> str:
