@@ -78,7 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config, store = _open(args)
     try:
-        asyncio.run(run_forever(config, store))
+        show = [lambda event: print(describe(event), flush=True)]
+        asyncio.run(run_forever(config, store, listeners=show))
     finally:
         store.close()
     return 0
@@ -122,7 +123,7 @@ def _status_rows(store: Any) -> list[dict[str, Any]]:
 
 def cmd_history(args: argparse.Namespace) -> int:
     """`plugwatch history`: transitions (and runs) since a time, oldest first."""
-    from plugwatch.formatting import format_duration, iso, run_json, transition_json
+    from plugwatch.formatting import run_json, transition_json
 
     config, store = _open(args)
     if args.plug is not None and config is not None:
@@ -135,20 +136,25 @@ def cmd_history(args: argparse.Namespace) -> int:
     finally:
         store.close()
     events.sort(key=lambda e: (getattr(e, "ts", None) or e.end))
-    out = sys.stdout
     for event in events:
         if args.json:
             shape = transition_json(event) if hasattr(event, "to_state") else run_json(event)
-            out.write(json.dumps(shape) + "\n")
-        elif hasattr(event, "to_state"):
-            power = "" if event.power_w is None else f" at {event.power_w:.1f} W"
-            out.write(f"{iso(event.ts)}  {event.plug:<16} {event.from_state} -> "
-                      f"{event.to_state} ({event.reason}){power}\n")
+            sys.stdout.write(json.dumps(shape) + "\n")
         else:
-            out.write(f"{iso(event.end)}  {event.plug:<16} run of "
-                      f"{format_duration(event.duration_s)}, {event.energy_wh:.1f} Wh, "
-                      f"peak {event.peak_w:.0f} W (started {iso(event.start)})\n")
+            sys.stdout.write(describe(event) + "\n")
     return 0
+
+
+def describe(event: Any) -> str:
+    """One human line for a Transition or a RunSummary."""
+    from plugwatch.formatting import format_duration, iso
+
+    if hasattr(event, "to_state"):
+        power = "" if event.power_w is None else f" at {event.power_w:.1f} W"
+        return (f"{iso(event.ts)}  {event.plug:<16} {event.from_state} -> {event.to_state} "
+                f"({event.reason}){power}")
+    return (f"{iso(event.end)}  {event.plug:<16} run of {format_duration(event.duration_s)}, "
+            f"{event.energy_wh:.1f} Wh, peak {event.peak_w:.0f} W (started {iso(event.start)})")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
