@@ -33,7 +33,7 @@ def test_washer_done_needs_min_duration_and_carries_the_run() -> None:
     assert engine.on_transition(tr("washer", T0 + 5 * MIN, "on", "standby"), short) == []
     run = RunSummary("washer", T0 + 10 * MIN, T0 + 70 * MIN, 1234.0, 2100.0)
     alerts = engine.on_transition(tr("washer", T0 + 70 * MIN, "on", "standby"), run, T0 + 73 * MIN)
-    expected = ("washer finished", "Ran 1 h 0 min, used 1.23 kWh")
+    expected = ("washer finished", "Ran 1 h, used 1.23 kWh")
     assert [(a.title, a.body) for a in alerts] == [expected]
     assert alerts[0].due_at == alerts[0].created_at == T0 + 73 * MIN
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plugwatch.model import State
-from plugwatch.rules.loading import LoadedRule
+from plugwatch.rules.loading import LoadedRule, RuleFileError, load_rules
 from plugwatch.rules.model import TagSelector
 from plugwatch.rules.templates import check_template, uses_run
 
@@ -68,3 +69,16 @@ def _gets_run(item: LoadedRule) -> bool:
     if rule.when.from_ == [State.ON] and State.ON not in rule.when.to:
         return True
     return "if run" in rule.title + rule.body
+
+
+def load_checked(
+    path: str | os.PathLike[str],
+    plug_tags: Mapping[str, Iterable[str]] | None = None,
+    targets: Iterable[str] | None = None,
+) -> list[LoadedRule]:
+    """The rules at `path`, loaded and checked; RuleFileError listing every problem otherwise."""
+    loaded = load_rules(path)
+    problems = check_rules(loaded, plug_tags, targets)
+    if problems:
+        raise RuleFileError(problems)
+    return loaded

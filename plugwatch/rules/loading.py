@@ -112,7 +112,7 @@ def load_rule_file(file: Path) -> tuple[list[LoadedRule], list[str]]:
         try:
             rules.append(LoadedRule(Rule.model_validate(raw), str(file), line))
         except ValidationError as exc:
-            for err in exc.errors():
+            for err in sorted(exc.errors(), key=lambda e: _line_of(lines, (i, *e["loc"]))):
                 at = _line_of(lines, (i, *err["loc"]))
                 msg: str = err["msg"].removeprefix("Value error, ")
                 if err["type"] == "extra_forbidden":

@@ -11,21 +11,9 @@ from zoneinfo import ZoneInfo
 from jinja2 import StrictUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from plugwatch.formatting import format_duration
 from plugwatch.model import RunSummary, Transition
 from plugwatch.rules.model import DEFAULT_BODY, DEFAULT_TITLE
-
-try:
-    from plugwatch.formatting import format_duration
-except ImportError:  # pragma: no cover - the detector helper's module has not landed yet
-
-    def format_duration(s: float) -> str:
-        """A duration as "1 h 12 min" (fallback until plugwatch.formatting exists)."""
-        s = round(s)
-        if s < 60:
-            return f"{s} s"
-        hours, mins = divmod(s // 60, 60)
-        return f"{hours} h {mins} min" if hours else f"{mins} min"
-
 
 log = logging.getLogger(__name__)
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
