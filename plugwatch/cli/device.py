@@ -87,13 +87,15 @@ def reading_text(driver: Any, reading: Any) -> str:
 async def _read(host: str, port: int, outlet: str | None, timeout: float) -> list[Any]:
     from plugwatch.drivers.kasa import KasaDriver
 
-    drivers = [KasaDriver(host, port, outlet, timeout)]
+    probe = KasaDriver(host, port, outlet, timeout)
+    drivers = [probe]
     try:
         if outlet is None:
-            children = (await drivers[0].get_sysinfo()).get("children")
+            children = (await probe.get_sysinfo()).get("children")
             if isinstance(children, list) and children:
-                drivers += [KasaDriver(host, port, i, timeout) for i in range(len(children))]
-                del drivers[0]  # the whole-strip driver only looked; close it last (below)
+                # the whole-strip probe only looked; it stays open (closed last, below) so the
+                # outlets reuse its connection
+                drivers = [KasaDriver(host, port, i, timeout) for i in range(len(children))]
         results = []
         for driver in drivers:
             results.append((driver, await driver.read(time.time())))
@@ -101,6 +103,7 @@ async def _read(host: str, port: int, outlet: str | None, timeout: float) -> lis
     finally:
         for driver in drivers:
             await driver.close()
+        await probe.close()
 
 
 def read_command(args: argparse.Namespace) -> int:
