@@ -1,0 +1,224 @@
+"""plugwatch.yaml: load, validate and merge it into a Config (plugs with their DetectorSettings).
+
+    config = load_config("plugwatch.yaml")   # ConfigError: one line per problem, file:line: field
+    config.plug("washer").detector          # DetectorSettings, defaults merged under the plug's own
+
+`config_from_dict` builds the same Config from plain data (the demo and tests, no file at all).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from plugwatch.config_models import ConfigFile, PlugEntry, Tuning, describe
+from plugwatch.errors import ConfigError
+from plugwatch.model import DetectorSettings
+from plugwatch.redact import redact
+from plugwatch.yamlload import Loc, YamlDoc, load_yaml
+
+_BUILTIN = DetectorSettings()
+_SQLITE = re.compile(r"^(sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?$")
+
+
+class Target(str):
+    """An apprise URL that shows itself redacted in repr (str() is the real URL for apprise)."""
+
+    __slots__ = ()
+
+    @property
+    def redacted(self) -> str:
+        """The URL with passwords and tokens hidden."""
+        return redact(str(self))
+
+    def __repr__(self) -> str:
+        return f"Target({self.redacted!r})"
+
+
+@dataclass(frozen=True)
+class PlugConfig:
+    """One watched plug: where it is, how often to read it, how to judge its power."""
+
+    name: str
+    driver: str
+    host: str
+    port: int | None  # None: the driver's default port
+    outlet: int | str | None
+    tags: tuple[str, ...]
+    interval_s: float
+    timeout_s: float
+    detector: DetectorSettings
+
+    @property
+    def address(self) -> str:
+        """host[:port][/outlet], as shown to users and stored in the plugs table."""
+        where = self.host if self.port is None else f"{self.host}:{self.port}"
+        return where if self.outlet is None else f"{where}/{self.outlet}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated plugwatch configuration."""
+
+    database: str = field(repr=False)  # may hold a password: repr shows it redacted
+    plugs: list[PlugConfig]
+    targets: dict[str, Target] = field(default_factory=dict)
+    rules_path: Path | None = None
+    retention_s: float | None = 30 * 86400.0
+    path: Path | None = None
+
+    def plug(self, name: str) -> PlugConfig:
+        """The plug called `name`; ConfigError listing the valid names when there is none."""
+        for plug in self.plugs:
+            if plug.name == name:
+                return plug
+        valid = ", ".join(p.name for p in self.plugs) or "none configured"
+        where = f" in {self.path}" if self.path else ""
+        raise ConfigError(f"no plug named {name!r}{where} (valid: {valid})")
+
+    def __repr__(self) -> str:
+        return (f"Config(database={redact(self.database)!r}, plugs={self.plugs!r}, "
+                f"targets={self.targets!r}, rules_path={self.rules_path!r}, "
+                f"retention_s={self.retention_s!r}, path={self.path!r})")
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read, validate and merge the config file at `path`; ConfigError names file:line: field."""
+    doc = load_yaml(path)
+    return _build(doc, Path(path).resolve().parent, Path(path))
+
+
+def config_from_dict(
+    data: dict[str, Any], *, base_dir: str | os.PathLike[str] | None = None,
+    detector: DetectorSettings | None = None, **overrides: Any,
+) -> Config:
+    """A Config from plain data (no file). `detector` replaces every plug's DetectorSettings;
+    `retention_s=` (and any other Config field) given as keyword replaces the data's value."""
+    doc = YamlDoc("<config>", data)
+    config = _build(doc, Path(base_dir) if base_dir else Path.cwd(), None)
+    if detector is not None:
+        plugs = [_replace(p, detector=detector) for p in config.plugs]
+        overrides["plugs"] = plugs
+    return _replace(config, **overrides) if overrides else config
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+def _build(doc: YamlDoc, base: Path, path: Path | None) -> Config:
+    if doc.data is None:
+        doc.data = {}
+    if not isinstance(doc.data, dict):
+        raise doc.error((), "the config must be a mapping (database:, defaults:, plugs:, ...)")
+    doc.expand_env()
+    try:
+        raw = ConfigFile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(doc.problems(exc, describe=describe))) from None
+    plugs: list[PlugConfig] = []
+    first_line: dict[str, int] = {}
+    for i, entry in enumerate(raw.plugs):
+        loc: Loc = ("plugs", i)
+        if entry.name in first_line:
+            raise doc.error((*loc, "name"), f"duplicate plug name {entry.name!r} (first used on "
+                            f"line {first_line[entry.name]}; plug names must be unique)")
+        first_line[entry.name] = doc.line_of((*loc, "name"))
+        plugs.append(_plug(doc, loc, raw.defaults, entry))
+    rules = None if raw.rules is None else _resolve(base, raw.rules)
+    return Config(
+        database=resolve_database(raw.database, base), plugs=plugs,
+        targets={name: Target(url) for name, url in raw.targets.items()},
+        rules_path=rules, retention_s=raw.retention, path=path,
+    )
+
+
+def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugConfig:
+    host, port = _split_host(doc, loc, entry)
+
+    def pick(name: str, builtin: Any) -> Any:
+        own = getattr(entry, name)
+        return own if own is not None else (getattr(defaults, name) if getattr(
+            defaults, name) is not None else builtin)
+
+    def deep(section: str, key: str, builtin: float) -> float:
+        for level in (entry, defaults):
+            part = getattr(level, section)
+            if part is not None and getattr(part, key) is not None:
+                return float(getattr(part, key))
+        return builtin
+
+    def band(key: str, builtin: float) -> float:
+        for level in (entry, defaults):
+            bands = level.thresholds.hysteresis if level.thresholds else None
+            if bands is not None and getattr(bands, key) is not None:
+                return float(getattr(bands, key))
+        return builtin
+
+    interval = float(pick("interval", 5.0))
+    try:
+        detector = DetectorSettings(
+            window=pick("window", _BUILTIN.window),
+            standby_w=deep("thresholds", "standby", _BUILTIN.standby_w),
+            standby_band_w=band("standby", _BUILTIN.standby_band_w),
+            on_w=deep("thresholds", "on", _BUILTIN.on_w),
+            on_band_w=band("on", _BUILTIN.on_band_w),
+            dwell_on_s=deep("dwell", "on", _BUILTIN.dwell_on_s),
+            dwell_standby_s=deep("dwell", "standby", _BUILTIN.dwell_standby_s),
+            dwell_off_s=deep("dwell", "off", _BUILTIN.dwell_off_s),
+            unreachable_after=pick("unreachable_after", _BUILTIN.unreachable_after),
+            gap_s=float(pick("gap", max(_BUILTIN.gap_s, 3 * interval))),
+        )
+    except ValueError as exc:
+        at = (*loc, "thresholds") if entry.thresholds else loc
+        raise doc.error(at, f"{exc} (adjust thresholds/hysteresis)") from None
+    return PlugConfig(
+        name=entry.name, driver=entry.driver, host=host, port=port, outlet=entry.outlet,
+        tags=tuple(entry.tags), interval_s=interval, timeout_s=float(pick("timeout", 2.0)),
+        detector=detector,
+    )
+
+
+def _split_host(doc: YamlDoc, loc: Loc, entry: PlugEntry) -> tuple[str, int | None]:
+    """"10.0.0.4:9999" -> ("10.0.0.4", 9999); a port in both host and port: is an error."""
+    host, port = entry.host.strip(), entry.port
+    match = re.fullmatch(r"\[(?P<v6>[^\]]+)\](?::(?P<p6>\d+))?|(?P<h>[^:\s]+)(?::(?P<p>\d+))?",
+                         host)
+    if not match:
+        if host.count(":") > 1:  # a bare IPv6 address
+            return host, port
+        raise doc.error((*loc, "host"), "invalid host (use e.g. 192.168.1.50 or plug.lan:9999)")
+    name = match.group("v6") or match.group("h")
+    given = match.group("p6") or match.group("p")
+    if given is not None:
+        if port is not None and int(given) != port:
+            raise doc.error((*loc, "port"), f"port {port} contradicts the port in host "
+                            f"{entry.host!r} (give it once)")
+        port = int(given)
+        if not 1 <= port <= 65535:
+            raise doc.error((*loc, "host"), f"port {port} is out of range (1-65535)")
+    return name, port
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def resolve_database(url: str, base: Path) -> str:
+    """A relative SQLite file in `url` made absolute against `base` (other URLs unchanged)."""
+    match = _SQLITE.match(url)
+    if not match:
+        return url
+    file = match.group("path")
+    if not file or file == ":memory:" or file.startswith("file:") or Path(file).is_absolute():
+        return url
+    absolute = _resolve(base, file)
+    return f"{match.group(1)}:///{absolute}{match.group('query') or ''}"
