@@ -80,8 +80,9 @@ def plot_histogram(
     fig, ax = _figure(width, height)
     edges = hist.edges_w
     ax.stairs(hist.density * 100, edges, fill=True, color="#90a4ae", label="share of time")
-    for mode in proposal.standby_modes + proposal.active_modes:
-        ax.axvline(mode.power_w, color="#37474f", lw=0.6, ls=":")
+    for i, mode in enumerate(proposal.standby_modes + proposal.active_modes):
+        label = "level found" if i == 0 else None
+        ax.axvline(mode.power_w, color="#37474f", lw=0.6, ls=":", label=label)
     _thresholds(ax, proposal.settings, horizontal=False)
     ax.set_xscale("log")
     ax.set_xlim(0.1, float(edges[-1]))

@@ -95,6 +95,6 @@ def test_yaml_snippet_and_json_carry_the_same_settings() -> None:
     proposal = propose(ts, power)
     data = proposal.to_json()["settings"]
     snippet = proposal.yaml_snippet()
-    assert f"on: {data['on_w']:g}" in snippet
-    assert snippet.startswith("window: 5\nthresholds: {standby: ")
+    assert f"on: {data['on_w']:g}, hysteresis: {{standby: " in snippet
+    assert snippet.startswith("window: 5\ngap: 70s\nthresholds: {standby: ")
     assert "dwell: {on: 70s, " in snippet

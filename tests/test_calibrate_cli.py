@@ -26,7 +26,8 @@ def test_calibrate_prints_reasoning_and_a_yaml_snippet() -> None:
     assert "standby levels: 0.977 W" in proc.stdout
     assert "a plain 0.5 W threshold on raw readings: 1510 runs" in proc.stdout
     assert (
-        "\nthresholds: {standby: 0.3, standby_band: 0.12, on: 3.5, on_band: 0.49}\n" in proc.stdout
+        "\nthresholds: {standby: 0.3, on: 3.5, hysteresis: {standby: 0.12, on: 0.49}}\n"
+        in proc.stdout
     )
     assert proc.stderr == ""  # no progress bar when stderr is not a terminal
 

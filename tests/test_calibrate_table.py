@@ -61,7 +61,7 @@ def rows() -> list[dict[str, Any]]:
 def table() -> str:
     """The markdown table for docs/tuning.md."""
     lines = [
-        "| trace | cycles | proposal: standby / on (W), dwell on / quiet | runs | flaps "
+        "| trace | cycles | proposal: standby / on (W); dwell on / standby / off | runs | flaps "
         "| plain 0.5 W: runs | flaps | changes |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -69,7 +69,8 @@ def table() -> str:
         s, plain, rep = r["settings"], r["plain"], r["replay"]
         lines.append(
             f"| {r['name']} | {r['cycles']} | {s.standby_w:g}±{s.standby_band_w:g} / "
-            f"{s.on_w:g}±{s.on_band_w:g}, {s.dwell_on_s:g} s / {s.dwell_standby_s / 60:g} min "
+            f"{s.on_w:g}±{s.on_band_w:g}; {s.dwell_on_s:g} s / {s.dwell_standby_s / 60:g} / "
+            f"{s.dwell_off_s / 60:g} min "
             f"| {rep.runs if rep else 'n/a'} | {rep.flaps if rep else 'n/a'} "
             f"| {plain.runs} | {plain.flaps} | {plain.changes} |"
         )

@@ -53,12 +53,13 @@ class Proposal:
     reasons: list[str] = field(default_factory=list)
 
     def yaml_snippet(self) -> str:
-        """The settings as plugwatch.yaml keys (`thresholds:`, `dwell:`) ready to paste."""
+        """The settings as plugwatch.yaml keys (under a plug or `defaults:`), ready to paste."""
         s = self.settings
         return (
             f"window: {s.window}\n"
-            f"thresholds: {{standby: {_num(s.standby_w)}, standby_band: {_num(s.standby_band_w)}, "
-            f"on: {_num(s.on_w)}, on_band: {_num(s.on_band_w)}}}\n"
+            f"gap: {_dur(s.gap_s)}\n"
+            f"thresholds: {{standby: {_num(s.standby_w)}, on: {_num(s.on_w)}, "
+            f"hysteresis: {{standby: {_num(s.standby_band_w)}, on: {_num(s.on_band_w)}}}}}\n"
             f"dwell: {{on: {_dur(s.dwell_on_s)}, standby: {_dur(s.dwell_standby_s)}, "
             f"off: {_dur(s.dwell_off_s)}}}\n"
         )
@@ -190,7 +191,7 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
     dwell_quiet = _dwell_above(longest)
     if pauses:
         reasons.append(
-            f"{len(pauses)} quiet spells inside cycles, longest {_dur(longest)}: "
+            f"{len(pauses)} quiet spells inside cycles, longest {_human(longest)}: "
             f"standby/off must hold {_dur(dwell_quiet)} before a run ends"
         )
     else:
@@ -201,7 +202,7 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
         if dips and _dwell_above(dips[0]) > dwell_quiet:
             dwell_off = _dwell_above(dips[0])
             reasons.append(
-                f"the standby level dips to ~0 W for up to {_dur(dips[0])} (meter resolution): "
+                f"the standby level dips to ~0 W for up to {_human(dips[0])} (meter resolution): "
                 f"off must hold {_dur(dwell_off)}"
             )
     reasons.append(
@@ -253,6 +254,11 @@ def cycle_pauses(
 def _dwell_above(longest_s: float) -> float:
     """A dwell safely above the longest spell it must ride out: +25 % and a minute, >= 3 min."""
     return float(max(180, math.ceil((1.25 * longest_s + 60) / 60) * 60))
+
+
+def _human(seconds: float) -> str:
+    """A measured duration for people: '45 s' or '15.6 min'."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _modes_text(modes: list[Mode]) -> str:
