@@ -98,3 +98,17 @@ def test_yaml_snippet_and_json_carry_the_same_settings() -> None:
     assert f"on: {data['on_w']:g}, hysteresis: {{standby: " in snippet
     assert snippet.startswith("window: 5\ngap: 70s\nthresholds: {standby: ")
     assert "dwell: {on: 70s, " in snippet
+
+
+def test_yaml_snippet_pasted_under_a_plug_gives_the_proposed_settings(tmp_path) -> None:
+    """What calibrate prints, pasted into plugwatch.yaml, is exactly what the detector gets."""
+    from plugwatch.config import load_config
+
+    ts, power = load("tracebase/Washingmachine__dev_7297E3_2012.01.08.csv", None)
+    proposal = propose(ts, power)
+    pasted = "".join(f"    {line}\n" for line in proposal.yaml_snippet().splitlines())
+    config = tmp_path / "plugwatch.yaml"
+    config.write_text(
+        "database: sqlite:///plugwatch.db\nplugs:\n  - name: washer\n    host: 127.0.0.1\n" + pasted
+    )
+    assert load_config(config).plug("washer").detector == proposal.settings
