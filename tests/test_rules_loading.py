@@ -8,7 +8,7 @@ import pytest
 
 from plugwatch.cli import main
 from plugwatch.model import State
-from plugwatch.rules import RuleFileError, check_rules, load_checked, load_rules
+from plugwatch.rules import RuleFileError, check_rules, load_checked, load_rules, rule_warnings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,13 +86,22 @@ def test_check_against_the_config_names_valid_choices(tmp_path: Path) -> None:
         load_checked(path, {"washer": ["laundry"], "freezer": ["critical"]}, ["phone"])
     lines = err.value.problems
     assert any("rule 'a': notify: unknown target 'fone' (targets: phone)" in x for x in lines)
-    assert any("rule 'a': plugs: 'wahser' matches no plug (plugs: freezer, washer)" in x
-               for x in lines)
-    assert any("rule 'b': plugs.tags: no plug has tag 'critcal' (tags: critical, laundry)" in x
+    assert any("rule 'a': plugs: unknown plug 'wahser' (plugs: freezer, washer)" in x
                for x in lines)
     assert any("rule 'b': title: unknown name 'wat'" in x for x in lines)
     assert any("rule 'b': body: `run` is only set for rules with `when: {from: on}`" in x
                for x in lines)
+
+
+def test_globs_and_tags_selecting_nothing_are_warnings_not_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "- name: b\n  plugs: {tags: [critcal]}\n  when: {to: on}\n  notify: p\n"
+                 "- name: c\n  plugs: ['iron*']\n  when: {to: on}\n  notify: p\n")
+    loaded = load_checked(path, {"washer": ["laundry"], "freezer": ["critical"]}, ["p"])
+    warnings = rule_warnings(loaded, {"washer": ["laundry"], "freezer": ["critical"]})
+    assert warnings == [
+        f"{path}:1: rule 'b': plugs.tags: no plug has tag 'critcal' yet (tags: critical, laundry)",
+        f"{path}:5: rule 'c': plugs: 'iron*' matches no plug yet (plugs: freezer, washer)",
+    ]
 
 
 def test_rules_check_command_exits_1_with_one_line_per_problem(

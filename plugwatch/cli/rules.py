@@ -45,7 +45,7 @@ def plug_tags(config: Any) -> dict[str, list[str]]:
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
     """`plugwatch rules check`: one line per problem (file:line, rule, field, fix); exit 1."""
-    from plugwatch.rules import RuleFileError, check_rules, load_rules
+    from plugwatch.rules import RuleFileError, check_rules, load_rules, rule_warnings
     from plugwatch.rules.loading import rule_files
 
     config = _config(args.config)
@@ -58,6 +58,9 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         )
     except RuleFileError as exc:
         problems = exc.problems
+    else:
+        for line in rule_warnings(loaded, plug_tags(config)) if config else []:
+            print(f"warning: {line}", file=sys.stderr)
     for line in problems:
         print(line, file=sys.stderr)
     if problems:

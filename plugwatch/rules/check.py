@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +12,8 @@ from plugwatch.model import State
 from plugwatch.rules.loading import LoadedRule, RuleFileError, load_rules
 from plugwatch.rules.model import TagSelector
 from plugwatch.rules.templates import check_template, uses_run
+
+_GLOB = re.compile(r"[*?\[]")
 
 
 def _known(names: Iterable[str]) -> str:
@@ -28,7 +31,6 @@ def check_rules(
     """
     problems: list[str] = []
     target_names = set(targets) if targets is not None else None
-    all_tags = {tag for tags in (plug_tags or {}).values() for tag in tags}
     for item in loaded:
         rule = item.rule
 
@@ -39,14 +41,10 @@ def check_rules(
             for target in rule.notify:
                 if target not in target_names:
                     bad("notify", f"unknown target {target!r} (targets: {_known(target_names)})")
-        if plug_tags is not None and isinstance(rule.plugs, TagSelector):
-            for tag in rule.plugs.tags:
-                if tag not in all_tags:
-                    bad("plugs.tags", f"no plug has tag {tag!r} (tags: {_known(all_tags)})")
-        elif plug_tags is not None and isinstance(rule.plugs, list):
-            for pattern in rule.plugs:
-                if not fnmatch.filter(plug_tags, pattern):
-                    bad("plugs", f"{pattern!r} matches no plug (plugs: {_known(plug_tags)})")
+        if plug_tags is not None and isinstance(rule.plugs, list):
+            for name in rule.plugs:
+                if not _GLOB.search(name) and name not in plug_tags:
+                    bad("plugs", f"unknown plug {name!r} (plugs: {_known(plug_tags)})")
         for field in ("title", "body"):
             problem = check_template(getattr(rule, field))
             if problem:
@@ -61,6 +59,27 @@ def check_rules(
                 bad("quiet_hours.tz", f"unknown time zone {rule.quiet_hours.tz!r} "
                     "(use an IANA name such as Europe/Berlin)")
     return problems
+
+
+def rule_warnings(
+    loaded: Sequence[LoadedRule], plug_tags: Mapping[str, Iterable[str]]
+) -> list[str]:
+    """Lines for globs and tags that select no plug today (allowed: plugs may be added later)."""
+    warnings: list[str] = []
+    all_tags = {tag for tags in plug_tags.values() for tag in tags}
+    for item in loaded:
+        where = f"{item.file}:{item.line}: rule '{item.rule.name}'"
+        if isinstance(item.rule.plugs, TagSelector):
+            for tag in item.rule.plugs.tags:
+                if tag not in all_tags:
+                    warnings.append(f"{where}: plugs.tags: no plug has tag {tag!r} yet "
+                                    f"(tags: {_known(all_tags)})")
+        else:
+            for pattern in item.rule.plugs:
+                if _GLOB.search(pattern) and not fnmatch.filter(plug_tags, pattern):
+                    warnings.append(f"{where}: plugs: {pattern!r} matches no plug yet "
+                                    f"(plugs: {_known(plug_tags)})")
+    return warnings
 
 
 def _gets_run(item: LoadedRule) -> bool:
