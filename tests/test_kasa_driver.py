@@ -269,3 +269,55 @@ async def test_refused_and_strip_outlet_named_in_errors(serve) -> None:
         await driver.read(1.0)
     assert str(exc2.value) == f"timeout after 0.3 s reading 127.0.0.1:{server.port} outlet 2"
     await driver.close()
+
+
+async def test_timeout_covers_a_connect_that_never_completes() -> None:
+    """A listener whose backlog is full never completes the handshake: still a timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(DeviceTimeout) as exc:
+            await KasaDriver("127.0.0.1", port, timeout=0.3).read(0.0)
+        assert loop.time() - start < 1.0
+        assert str(exc.value) == f"timeout after 0.3 s reading 127.0.0.1:{port}"
+    finally:
+        for s in [listener, *fillers]:
+            s.close()
+
+
+async def test_outlets_queued_behind_a_hung_request_time_out_on_their_own_clock(serve) -> None:
+    """Waiting for the shared connection counts against each read's timeout: no pile-up."""
+    strip = EmulatedPlug("HS300", power=1.0)
+    server = await serve(emulated(strip))
+    drivers = [KasaDriver("127.0.0.1", server.port, outlet=i, timeout=0.3) for i in range(6)]
+    await asyncio.gather(*(d.read(0.0) for d in drivers))
+    server.behaviour = sends(b"")
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    results = await asyncio.gather(*(d.read(1.0) for d in drivers), return_exceptions=True)
+    assert loop.time() - start < 1.0
+    assert all(isinstance(r, DeviceTimeout) for r in results)
+    server.behaviour = emulated(strip)
+    assert [r.power_w for r in await asyncio.gather(*(d.read(2.0) for d in drivers))] == [1.0] * 6
+    for d in drivers:
+        await d.close()
+
+
+async def test_strip_without_an_outlet_says_how_to_choose(serve) -> None:
+    strip = EmulatedPlug("HS300", power=1.0)
+    server = await serve(emulated(strip))
+    with pytest.raises(BadAnswer) as exc:
+        await KasaDriver("127.0.0.1", server.port).read(0.0)
+    ids = ", ".join(o.child_id for o in strip.outlets)
+    assert str(exc.value) == (f"127.0.0.1:{server.port} is a power strip with 6 outlets: choose "
+                              f"one by index 0..5 or by id ({ids})")
