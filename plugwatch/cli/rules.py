@@ -78,10 +78,11 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 def cmd_notify_test(args: argparse.Namespace) -> int:
     """`plugwatch notify test TARGET`: send one test message now."""
     from plugwatch.config import load_config
-    from plugwatch.notify import AppriseNotifier, redact_url
+    from plugwatch.notify import AppriseNotifier
+    from plugwatch.redact import redact
 
     config = load_config(args.config)
-    notifier = AppriseNotifier(dict(config.targets))
+    notifier = AppriseNotifier({name: str(url) for name, url in config.targets.items()})
     notifier.send_sync(args.target, "plugwatch test", "A test message from plugwatch: it works.")
-    print(f"sent a test message to {args.target!r} ({redact_url(config.targets[args.target])})")
+    print(f"sent a test message to {args.target!r} ({redact(str(config.targets[args.target]))})")
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from plugwatch.notify.apprise_notifier import AppriseNotifier
 from plugwatch.notify.memory import MemoryOutbox
-from plugwatch.notify.redact import redact_url
 from plugwatch.notify.sender import AlertSender, Outbox, backoff
 
-__all__ = ["AlertSender", "AppriseNotifier", "MemoryOutbox", "Outbox", "backoff", "redact_url"]
+__all__ = ["AlertSender", "AppriseNotifier", "MemoryOutbox", "Outbox", "backoff"]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from plugwatch.errors import NotifyError
-from plugwatch.notify.redact import redact_url, scrub
+from plugwatch.redact import redact, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class AppriseNotifier:
         self._targets = dict(targets)
 
     def __repr__(self) -> str:
-        shown = {name: redact_url(url) for name, url in self._targets.items()}
+        shown = {name: redact(url) for name, url in self._targets.items()}
         return f"AppriseNotifier({shown})"
 
     @property
@@ -39,7 +40,7 @@ class AppriseNotifier:
         if url is None:
             known = ", ".join(self.targets) or "none configured"
             raise NotifyError(f"unknown target {target!r} (targets in the config: {known})")
-        shown = redact_url(url)
+        shown = redact(url)
         sender = apprise.Apprise()
         if not sender.add(url):
             raise NotifyError(
@@ -49,10 +50,20 @@ class AppriseNotifier:
             ok = sender.notify(title=title, body=body or " ")
         if not ok:
             lines = [line for line in captured.getvalue().splitlines() if line.strip()]
-            reason = scrub(lines[-1].strip(), url) if lines else "delivery failed"
+            reason = _scrub(lines[-1].strip(), url) if lines else "delivery failed"
             raise NotifyError(f"target {target!r} ({shown}): {reason}")
         log.debug("delivered %r to %s (%s)", title, target, shown)
 
     async def send(self, target: str, title: str, body: str) -> None:
         """Deliver in a worker thread; raises NotifyError."""
         await asyncio.to_thread(self.send_sync, target, title, body)
+
+
+def _scrub(text: str, url: str) -> str:
+    """`text` (an apprise log line) with every URL and every secret part of `url` hidden."""
+    parts = urlsplit(url)
+    secrets = [url, parts.password or "", parts.path.strip("/")]
+    secrets += [v for kv in parts.query.split("&") for v in kv.split("=")[1:]]
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return redact_text(text)
