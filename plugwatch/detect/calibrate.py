@@ -345,7 +345,7 @@ def replay_figures(events: Sequence[Event], first_ts: float, last_ts: float) -> 
     """Figures of a detector replay (its Transitions and RunSummaries) over [first_ts, last_ts]."""
     transitions = [e for e in events if isinstance(e, Transition)]
     stops = [t.ts for t in transitions[1:]] + [last_ts]
-    spells = [(t.to_state.value, t.ts, stop) for t, stop in zip(transitions, stops, strict=True)]
+    spells = [(t.to_state.value, t.ts, stop) for t, stop in zip(transitions, stops, strict=False)]
     runs = sum(1 for e in events if isinstance(e, RunSummary))
     result = figures(spells, runs, last_ts - first_ts)
     first_decision = 1 if transitions and transitions[0].from_state is State.UNKNOWN else 0
