@@ -1,0 +1,40 @@
+"""`replay --rules`: the alerts rules would have fired over recorded events, at their own times."""
+
+from __future__ import annotations
+
+from plugwatch.model import RunSummary, State, Transition
+from plugwatch.rules import Rule
+from plugwatch.rules.replay import alert_json, alert_line, replay_alerts
+
+T0 = 1_767_614_400.0  # 2026-01-05T12:00:00+00:00
+
+
+def tr(ts: float, a: str, b: str, plug: str = "washer") -> Transition:
+    return Transition(plug, ts, State(a), State(b), "power", 5.0)
+
+
+def test_washer_runs_give_one_alert_per_long_run_with_its_figures() -> None:
+    done = Rule.model_validate({
+        "name": "washer-done", "plugs": ["washer"], "notify": ["phone"],
+        "when": {"from": "on", "to": ["standby", "off"], "min_duration": "10m"},
+        "title": "{{ plug }} finished", "body": "{{ run.duration }}, {{ run.energy_wh }} Wh",
+    })
+    events = [
+        tr(T0, "off", "on"), tr(T0 + 3600, "on", "standby"),
+        RunSummary("washer", T0, T0 + 3600, 900.0, 2000.0),
+        tr(T0 + 4000, "standby", "on"), tr(T0 + 4200, "on", "standby"),  # a 200 s blip: silent
+        RunSummary("washer", T0 + 4000, T0 + 4200, 5.0, 300.0),
+    ]
+    alerts = replay_alerts([done], events)
+    assert [(a.title, a.body) for a in alerts] == [("washer finished", "1 h, 900.0 Wh")]
+    assert alert_json(alerts[0])["ts"] == "2026-01-05T13:00:00+00:00"
+    assert "ALERT washer-done -> phone: washer finished" in alert_line(alerts[0])
+
+
+def test_for_and_repeat_timers_fire_at_their_own_times_between_events() -> None:
+    rule = Rule.model_validate({"name": "gone", "notify": ["phone"], "when": {"to": "unreachable"},
+                                "for": "5m", "repeat": "1h", "max_repeats": 2})
+    events = [tr(T0, "on", "unreachable", "freezer"), tr(T0 + 3 * 3600, "unreachable", "on",
+                                                         "freezer")]
+    alerts = replay_alerts([rule], events)
+    assert [a.created_at - T0 for a in alerts] == [300, 300 + 3600, 300 + 7200]
