@@ -1,0 +1,99 @@
+"""The fast offline path: a whole trace through the detector at numpy speed, same events.
+
+Vectorised: the moving average (summed in the streaming order, so bit for bit equal), both Schmitt
+triggers (forward-fill of decisive points), the dwell check of every level run (searchsorted) and
+the energy of every interval. Python then walks only the level runs, which are few. Run energies
+are math.fsum of the same interval energies the streaming ExactSum adds, so they agree exactly.
+A trace has no relay, no energy counter and no read failures: only the power rules apply.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from plugwatch.detect.fsm import dwell_of
+from plugwatch.detect.levels import LEVEL_STATES, Bands, levels_vec
+from plugwatch.detect.smoothing import moving_average, segment_positions
+from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class TraceLike(Protocol):
+    """What replay() needs of a trace: epoch seconds (never going back) and watts."""
+
+    ts: FloatArray
+    power_w: FloatArray
+
+
+def interval_energies(ts: FloatArray, power: FloatArray, gap_s: float) -> FloatArray:
+    """Wh of the interval ending at each sample (trapezoids; 0 for the first and across gaps)."""
+    out = np.zeros(ts.size)
+    if ts.size > 1:
+        dt = ts[1:] - ts[:-1]
+        out[1:] = np.where(dt > gap_s, 0.0, (power[:-1] + power[1:]) * 0.5 * dt / 3600.0)
+    return out
+
+
+def confirm_index(ts: FloatArray, starts: IntArray, dwell: FloatArray) -> IntArray:
+    """For each level start a, the first sample c >= a with ts[c] - ts[a] >= dwell (n if none).
+
+    searchsorted finds it up to rounding; the loops settle it with the streaming comparison.
+    """
+    n = ts.size
+    began = ts[starts]
+    c = np.maximum(np.searchsorted(ts, began + dwell, side="left"), starts)
+    while True:
+        back = (c - 1 >= starts) & (ts[np.maximum(c - 1, 0)] - began >= dwell)
+        if not back.any():
+            break
+        c = np.where(back, c - 1, c)
+    while True:
+        ahead = (c < n) & (ts[np.minimum(c, n - 1)] - began < dwell)
+        if not ahead.any():
+            break
+        c = np.where(ahead, c + 1, c)
+    return c
+
+
+def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Event]:
+    """The events of feeding the whole trace to a fresh Detector (a run still open at the end
+    has not finished, so it is not reported)."""
+    ts = np.ascontiguousarray(trace.ts, dtype=np.float64)
+    power = np.ascontiguousarray(trace.power_w, dtype=np.float64)
+    n = ts.size
+    if n == 0:
+        return []
+    smoothed = moving_average(power, segment_positions(ts, settings.gap_s), settings.window)
+    levels = levels_vec(smoothed, Bands.of(settings))
+    starts = np.flatnonzero(np.concatenate(([True], levels[1:] != levels[:-1])))
+    ends = np.append(starts[1:], n)
+    level_dwell = np.array([dwell_of(settings, s) for s in LEVEL_STATES])
+    confirmed = confirm_index(ts, starts, level_dwell[levels[starts]]) < ends
+    energies = interval_energies(ts, power, settings.gap_s)
+
+    events: list[Event] = []
+    state = State.UNKNOWN
+    run_start = 0
+    for a, level, ok in zip(starts.tolist(), levels[starts].tolist(), confirmed.tolist(),
+                            strict=True):
+        target = LEVEL_STATES[level]
+        if target is state or not ok:
+            continue
+        began = float(ts[a])
+        if state is not State.UNKNOWN:
+            reason = "no_load" if target is State.OFF else "power"
+            events.append(Transition(plug, began, state, target, reason, float(smoothed[a])))
+        if state is State.ON:
+            energy = math.fsum(energies[run_start + 1 : a + 1].tolist())
+            peak = float(power[run_start:a].max())
+            events.append(RunSummary(plug, float(ts[run_start]), began, energy, peak))
+        if target is State.ON:
+            run_start = a
+        state = target
+    return events

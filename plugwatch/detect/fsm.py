@@ -1,0 +1,220 @@
+"""One plug's detector: moving average -> two Schmitt triggers -> dwell-confirmed state machine.
+
+Pure: no clock, no I/O; time comes with each sample. `feed()` returns the events the sample caused.
+The rules (docs/detector.md has the full story):
+
+- A level (off/standby/on, see levels.py) becomes the state once it has held for that state's
+  dwell; the transition is stamped when the level began, with the smoothed power then.
+- The first state out of `unknown` is never announced (it needs its dwell like any other).
+- `relay_on is False` -> off at once (reason relay_off). `unreachable_after` failures in a row ->
+  unreachable, stamped at the first failure; the next reading sets the state to that reading's
+  level at once (reason recovered). An unreachable spell entered from unknown is not announced.
+- An On spell is a run from the on level's start to the start of the confirmed level that ended
+  it. Unreachable while on keeps the run open; if the plug comes back not on, the run ends when
+  it became unreachable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugwatch.detect.levels import LEVEL_STATES, ON, Bands, level_of, trigger
+from plugwatch.detect.runs import RunMeter, interval_wh
+from plugwatch.detect.smoothing import MovingAverage
+from plugwatch.model import DetectorSettings, Event, ReadFailure, Reading, RunSummary, State
+from plugwatch.model import Transition as T
+
+# every Transition.reason the detector gives
+REASONS = ("power", "no_load", "relay_off", "read_failures", "recovered")
+
+
+def dwell_of(settings: DetectorSettings, state: State) -> float:
+    """How long a level must hold before it becomes `state`."""
+    if state is State.ON:
+        return settings.dwell_on_s
+    return settings.dwell_standby_s if state is State.STANDBY else settings.dwell_off_s
+
+
+class Detector:
+    """The state of one plug, updated one sample at a time."""
+
+    def __init__(self, plug: str, settings: DetectorSettings) -> None:
+        self.plug = plug
+        self.settings = settings
+        self.bands = Bands.of(settings)
+        self.state = State.UNKNOWN
+        self.since: float | None = None
+        self.on_high = self.standby_high = False  # the two Schmitt triggers
+        self.level: int | None = None  # index into LEVEL_STATES; None before the first reading
+        self.level_start = 0.0
+        self.level_power = 0.0
+        self.window = MovingAverage(settings.window)
+        self.last_power_w: float | None = None  # smoothed power of the last reading
+        self.last: tuple[float, float, float | None] | None = None  # ts, raw W, counter kWh
+        self.failures = 0
+        self.first_failure: float | None = None
+        self.before_unreachable: State | None = None
+        self.run: RunMeter | None = None  # open (state on) or pending (level on, not confirmed)
+
+    def __repr__(self) -> str:
+        b = self.bands
+        return (f"Detector({self.plug!r}, state={self.state}, since={self.since}, "
+                f"standby={b.standby_lo}..{b.standby_hi} W, on={b.on_lo}..{b.on_hi} W)")
+
+    def feed(self, sample: Reading | ReadFailure) -> list[Event]:
+        """Take one reading or failure (in time order); return the transitions and runs it ends."""
+        if isinstance(sample, ReadFailure):
+            return self._failure(sample)
+        return self._reading(sample)
+
+    def _reading(self, r: Reading) -> list[Event]:
+        recovering = self.state is State.UNREACHABLE
+        self.failures = 0
+        wh = None
+        if self.last is not None:
+            t0, p0, e0 = self.last
+            wh = interval_wh(t0, p0, e0, r.ts, r.power_w, r.energy_kwh, self.settings.gap_s)
+            if r.ts - t0 > self.settings.gap_s:
+                self.window.reset()
+        self.last = (r.ts, r.power_w, r.energy_kwh)
+        if recovering:
+            return self._recover(r, wh)
+        if self.run is not None:
+            self.run.add_energy(wh)
+        if r.relay_on is False:
+            return self._relay_off(r)
+        smoothed = self.window.add(r.power_w)
+        self.last_power_w = smoothed
+        self._set_level(r.ts, smoothed)
+        if self.run is not None:
+            self.run.add_power(r.power_w, self.level == ON)
+        return self._confirm(r.ts)
+
+    def _set_level(self, ts: float, smoothed: float) -> None:
+        b = self.bands
+        self.on_high = trigger(smoothed, b.on_lo, b.on_hi, self.on_high)
+        self.standby_high = trigger(smoothed, b.standby_lo, b.standby_hi, self.standby_high)
+        level = level_of(self.on_high, self.standby_high)
+        if level == self.level:
+            return
+        self.level, self.level_start, self.level_power = level, ts, smoothed
+        if self.state is State.ON:
+            assert self.run is not None
+            if level == ON:
+                self.run.merge_tail()
+            else:
+                self.run.start_tail()
+        else:  # a pending run starts with an on level and is dropped with it
+            self.run = RunMeter(start=ts, peak=float("-inf")) if level == ON else None
+
+    def _confirm(self, ts: float) -> list[Event]:
+        assert self.level is not None
+        target = LEVEL_STATES[self.level]
+        if target is self.state or ts - self.level_start < dwell_of(self.settings, target):
+            return []
+        events: list[Event] = []
+        if self.state is not State.UNKNOWN:
+            reason = "no_load" if target is State.OFF else "power"
+            events.append(T(self.plug, self.level_start, self.state, target, reason,
+                            self.level_power))
+        if self.state is State.ON:
+            events.append(self._close_run(self.level_start))
+        self.state, self.since = target, self.level_start
+        return events
+
+    def _close_run(self, end: float) -> RunSummary:
+        assert self.run is not None
+        run, self.run = self.run, None
+        return RunSummary(self.plug, run.start, end, run.energy.value(), run.peak)
+
+    def _relay_off(self, r: Reading) -> list[Event]:
+        self._reset_levels(r.ts, r.power_w)
+        events: list[Event] = []
+        if self.state is not State.OFF:
+            if self.state is not State.UNKNOWN:
+                events.append(T(self.plug, r.ts, self.state, State.OFF, "relay_off", r.power_w))
+            if self.state is State.ON:
+                assert self.run is not None
+                self.run.merge_tail()
+                events.append(self._close_run(r.ts))
+            self.state, self.since = State.OFF, r.ts
+        self.run = None
+        return events
+
+    def _reset_levels(self, ts: float, watts: float) -> None:
+        """The relay is open: the average restarts and both triggers go low."""
+        self.window.reset()
+        self.on_high = self.standby_high = False
+        self.level, self.level_start, self.level_power = 0, ts, watts
+        self.last_power_w = watts
+
+    def _failure(self, f: ReadFailure) -> list[Event]:
+        self.failures += 1
+        if self.failures == 1:
+            self.first_failure = f.ts
+        if self.failures < self.settings.unreachable_after or self.state is State.UNREACHABLE:
+            return []
+        start = self.first_failure if self.first_failure is not None else f.ts
+        events: list[Event] = []
+        if self.state is not State.UNKNOWN:
+            events.append(T(self.plug, start, self.state, State.UNREACHABLE, "read_failures", None))
+        if self.state is State.ON and self.run is not None:
+            self.run.merge_tail()  # the run stays open until the plug is back
+        else:
+            self.run = None
+        self.before_unreachable = self.state
+        self.state, self.since = State.UNREACHABLE, start
+        return events
+
+    def _recover(self, r: Reading, wh: float | None) -> list[Event]:
+        self.window.reset()
+        if r.relay_on is False:
+            self._reset_levels(r.ts, r.power_w)
+            power = r.power_w
+        else:
+            power = self.window.add(r.power_w)
+            self.last_power_w = power
+            self._set_level_now(r.ts, power)
+        assert self.level is not None
+        target = LEVEL_STATES[self.level]
+        events: list[Event] = []
+        if self.before_unreachable is not State.UNKNOWN:
+            events.append(T(self.plug, r.ts, State.UNREACHABLE, target, "recovered", power))
+        if self.run is not None:  # open since before the spell
+            if target is State.ON:
+                self.run.add_energy(wh)
+                self.run.add_power(r.power_w, True)
+            else:
+                assert self.since is not None
+                events.append(self._close_run(self.since))
+        elif target is State.ON:
+            self.run = RunMeter(start=r.ts, peak=r.power_w)
+        self.state, self.since, self.before_unreachable = target, r.ts, None
+        return events
+
+    def _set_level_now(self, ts: float, smoothed: float) -> None:
+        b = self.bands
+        self.on_high = trigger(smoothed, b.on_lo, b.on_hi, self.on_high)
+        self.standby_high = trigger(smoothed, b.standby_lo, b.standby_hi, self.standby_high)
+        self.level = level_of(self.on_high, self.standby_high)
+        self.level_start, self.level_power = ts, smoothed
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where this detector is, as a small JSON dict."""
+        from plugwatch.detect.snapshot import to_snapshot
+
+        return to_snapshot(self)
+
+    @classmethod
+    def restore(cls, plug: str, settings: DetectorSettings, snap: dict[str, Any]) -> Detector:
+        """A detector continuing from `snap` (from snapshot()); future output is identical.
+
+        A snapshot of another version or a damaged one gives a fresh detector (state unknown,
+        the next readings decide silently), so a restart never fails on it.
+        """
+        from plugwatch.detect.snapshot import from_snapshot
+
+        detector = cls(plug, settings)
+        if not from_snapshot(detector, snap):
+            detector = cls(plug, settings)
+        return detector

@@ -1,0 +1,89 @@
+"""Energy and peak of one On spell while it is being measured, and the energy of one interval.
+
+While a plug is on and its level has dropped but the drop is not confirmed yet, what is measured
+goes to a *tail*: it joins the run if the drop is cancelled (or replaced by another level), and is
+left out if the drop is confirmed, because the run ends where the confirmed level began.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from plugwatch.detect.exactsum import ExactSum
+
+
+def interval_wh(
+    t0: float, p0: float, e0: float | None, t1: float, p1: float, e1: float | None, gap_s: float
+) -> float | None:
+    """Energy between two readings: from the plug's counter when both carry it, else trapezoids.
+
+    A counter that went down was reset (or wrapped): the new reading counts from zero. Without a
+    counter, an interval longer than `gap_s` adds nothing (nobody knows what happened then).
+    """
+    if e0 is not None and e1 is not None:
+        delta = e1 - e0
+        return (delta if delta >= 0 else e1) * 1000.0
+    dt = t1 - t0
+    if dt > gap_s:
+        return None
+    return (p0 + p1) * 0.5 * dt / 3600.0
+
+
+@dataclass
+class RunMeter:
+    """The measured part of an On spell that began at `start`."""
+
+    start: float
+    peak: float
+    energy: ExactSum = field(default_factory=ExactSum)
+    tail: ExactSum | None = None  # since an unconfirmed drop began, else None
+    tail_peak: float | None = None
+
+    def add_energy(self, wh: float | None) -> None:
+        """Count the energy of one interval (in the tail while a drop is pending)."""
+        if wh is not None:
+            (self.tail if self.tail is not None else self.energy).add(wh)
+
+    def add_power(self, watts: float, on_level: bool) -> None:
+        """Count one raw reading towards the peak (the run's or, below on level, the tail's)."""
+        if on_level:
+            self.peak = max(self.peak, watts)
+        else:
+            self.tail_peak = watts if self.tail_peak is None else max(self.tail_peak, watts)
+
+    def merge_tail(self) -> None:
+        """The pending drop did not end the run: its energy and peak belong to the run."""
+        if self.tail is not None:
+            self.energy.merge(self.tail)
+        if self.tail_peak is not None:
+            self.peak = max(self.peak, self.tail_peak)
+        self.tail = None
+        self.tail_peak = None
+
+    def start_tail(self) -> None:
+        """A drop below on level began: measure it apart until it is confirmed or cancelled."""
+        self.merge_tail()
+        self.tail = ExactSum()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A small JSON-able form for snapshots."""
+        return {
+            "start": self.start,
+            "peak": self.peak,
+            "energy": self.energy.to_list(),
+            "tail": None if self.tail is None else self.tail.to_list(),
+            "tail_peak": self.tail_peak,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunMeter:
+        """The inverse of to_dict()."""
+        tail = data.get("tail")
+        return cls(
+            start=float(data["start"]),
+            peak=float(data["peak"]),
+            energy=ExactSum(data.get("energy", ())),
+            tail=None if tail is None else ExactSum(tail),
+            tail_peak=data.get("tail_peak"),
+        )

@@ -1,0 +1,66 @@
+"""Detector snapshots: the whole state of one plug's detector as a small JSON-able dict.
+
+Floats survive JSON exactly, so a restored detector gives exactly the same future output. The
+size is bounded: the moving-average window, a handful of partial sums and a few scalars.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from plugwatch.detect.runs import RunMeter
+from plugwatch.model import State
+
+if TYPE_CHECKING:
+    from plugwatch.detect.fsm import Detector
+
+VERSION = 1
+
+
+def to_snapshot(d: Detector) -> dict[str, Any]:
+    """The detector's state as a JSON-able dict."""
+    return {
+        "v": VERSION,
+        "state": str(d.state),
+        "since": d.since,
+        "on_high": d.on_high,
+        "standby_high": d.standby_high,
+        "level": d.level,
+        "level_start": d.level_start,
+        "level_power": d.level_power,
+        "window": list(d.window.values),
+        "last_power_w": d.last_power_w,
+        "last": None if d.last is None else list(d.last),
+        "failures": d.failures,
+        "first_failure": d.first_failure,
+        "before_unreachable": None if d.before_unreachable is None else str(d.before_unreachable),
+        "run": None if d.run is None else d.run.to_dict(),
+    }
+
+
+def from_snapshot(d: Detector, snap: dict[str, Any]) -> bool:
+    """Load `snap` (from to_snapshot) into a fresh detector `d`; False if it is unusable."""
+    if not isinstance(snap, dict) or snap.get("v") != VERSION:
+        return False
+    try:
+        d.state = State(snap["state"])
+        d.since = snap["since"]
+        d.on_high = bool(snap["on_high"])
+        d.standby_high = bool(snap["standby_high"])
+        d.level = snap["level"]
+        d.level_start = float(snap["level_start"])
+        d.level_power = float(snap["level_power"])
+        d.window.reset()
+        for value in snap["window"][-d.settings.window :]:
+            d.window.values.append(float(value))
+        d.last_power_w = snap["last_power_w"]
+        last = snap["last"]
+        d.last = None if last is None else (float(last[0]), float(last[1]), last[2])
+        d.failures = int(snap["failures"])
+        d.first_failure = snap["first_failure"]
+        before = snap["before_unreachable"]
+        d.before_unreachable = None if before is None else State(before)
+        d.run = None if snap["run"] is None else RunMeter.from_dict(snap["run"])
+    except (KeyError, ValueError, TypeError, IndexError):
+        return False
+    return True
