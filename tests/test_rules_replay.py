@@ -38,3 +38,22 @@ def test_for_and_repeat_timers_fire_at_their_own_times_between_events() -> None:
                                                          "freezer")]
     alerts = replay_alerts([rule], events)
     assert [a.created_at - T0 for a in alerts] == [300, 300 + 3600, 300 + 7200]
+
+
+def test_real_washer_recording_fires_washer_done_once_per_cycle() -> None:
+    """Tracebase washing machine, 2012-01-08: two cycles, two alerts with their run figures."""
+    from pathlib import Path
+
+    from plugwatch.detect import replay
+    from plugwatch.model import DetectorSettings
+    from plugwatch.rules import load_rules
+    from plugwatch.traces import read_trace
+
+    repo = Path(__file__).resolve().parent.parent
+    washer = "tests/data/traces/tracebase/Washingmachine__dev_7297E3_2012.01.08.csv"
+    trace = read_trace(repo / washer)
+    events = replay("washer", trace, DetectorSettings(on_w=10, dwell_standby_s=300))
+    rules = [item.rule for item in load_rules(repo / "rules")]
+    alerts = [a for a in replay_alerts(rules, events) if a.rule == "washer-done"]
+    assert [a.body.split(",")[0] for a in alerts] == ["Ran 1 h 4 min", "Ran 1 h"]
+    assert "(peak 2269 W)" in alerts[0].body

@@ -64,3 +64,24 @@ def alert_line(alert: Alert) -> str:
     dropped = " (dropped: quiet hours)" if alert.status == "dropped" else ""
     return (f"{iso(alert.created_at)}  ALERT {alert.rule} -> {alert.target}: "
             f"{alert.title}{deferred}{dropped}")
+
+
+def replay_rules_lines(
+    rules_path: str, events: Sequence[Event], config: Any | None = None, as_json: bool = False,
+) -> list[str]:
+    """Output lines of `replay --rules PATH` (checked against `config` when given).
+
+    Raises RuleFileError (one line per problem) when a rule file is broken.
+    """
+    import json
+
+    from plugwatch.rules.check import load_checked
+    from plugwatch.rules.loading import local_zone
+
+    tags = {p.name: list(p.tags or []) for p in config.plugs} if config is not None else None
+    targets = list(config.targets) if config is not None else None
+    rules = [item.rule for item in load_checked(rules_path, tags, targets)]
+    alerts = replay_alerts(rules, events, tags, local_zone())
+    if as_json:
+        return [json.dumps(alert_json(a)) for a in alerts]
+    return [alert_line(a) for a in alerts]
