@@ -184,3 +184,15 @@ async def test_udp_discovery_answers_online_plugs_without_length_prefix(emulator
         transport.close()
     infos = sorted((r["system"]["get_sysinfo"] for r in proto.replies), key=lambda i: i["alias"])
     assert [(i["alias"], i["emulated_port"]) for i in infos] == [("a", ports[0]), ("b", ports[1])]
+
+
+async def test_discovery_finds_hundreds_of_plugs_from_one_emulator(emulator) -> None:
+    """Replies go out in bursts, so a client's socket buffer does not overflow and drop some."""
+    from plugwatch.drivers.kasa_discovery import discover
+
+    plugs = [EmulatedPlug("KP115", alias=f"p{i}") for i in range(500)]
+    await emulator.start(plugs, discovery_port=0)
+    assert emulator.discovery_address is not None
+    found = await discover("127.0.0.1", emulator.discovery_address[1], timeout=0.6)
+    assert len(found) == 500
+    assert {d.alias for d in found} == {p.alias for p in plugs}

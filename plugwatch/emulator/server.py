@@ -86,6 +86,10 @@ class _PlugProtocol(asyncio.Protocol):
         self.buf = buf
 
 
+_BURST = 32  # discovery replies sent at once ...
+_BURST_GAP_S = 0.005  # ... and the pause between bursts
+
+
 class _DiscoveryProtocol(asyncio.DatagramProtocol):
     """Answers a UDP sysinfo query once per online plug."""
 
@@ -103,14 +107,24 @@ class _DiscoveryProtocol(asyncio.DatagramProtocol):
             return
         if not isinstance(request, dict) or "system" not in request:
             return
-        assert self.transport is not None
+        replies = []
         for plug, port in self.emulator.online():
             if plug.hung:
                 continue
             reply: dict[str, Any] = answer(plug, {"system": {"get_sysinfo": {}}})
             # Not in real firmware: tells a client on 127.0.0.1 which TCP port this plug uses.
             reply["system"]["get_sysinfo"]["emulated_port"] = port
-            self.transport.sendto(wire.encode_datagram(reply), addr)
+            replies.append(wire.encode_datagram(reply))
+        # Real plugs answer independently; thousands of replies at once would overflow the
+        # client's socket buffer, so they go out in small bursts.
+        loop = asyncio.get_running_loop()
+        for k in range(0, len(replies), _BURST):
+            loop.call_later(k / _BURST * _BURST_GAP_S, self._send, replies[k : k + _BURST], addr)
+
+    def _send(self, datagrams: list[bytes], addr: tuple[str, int]) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            for datagram in datagrams:
+                self.transport.sendto(datagram, addr)
 
 
 class Emulator:
