@@ -323,7 +323,7 @@ def count_flaps(spells: list[tuple[str, float, float]]) -> int:
 def figures(spells: list[tuple[str, float, float]], runs: int, span_s: float) -> ReplayFigures:
     """Figures of a replay given its state spells and number of runs over `span_s` seconds."""
     changes = max(len(spells) - 1, 0)
-    days = max(span_s / 86400, 1 / 24)
+    days = max(float(span_s) / 86400, 1 / 24)
     return ReplayFigures(runs, changes, changes / days, count_flaps(spells))
 
 
@@ -350,5 +350,5 @@ def replay_figures(events: Sequence[Event], first_ts: float, last_ts: float) -> 
     result = figures(spells, runs, last_ts - first_ts)
     first_decision = 1 if transitions and transitions[0].from_state is State.UNKNOWN else 0
     changes = len(transitions) - first_decision
-    days = max((last_ts - first_ts) / 86400, 1 / 24)
+    days = max(float(last_ts - first_ts) / 86400, 1 / 24)
     return ReplayFigures(runs, changes, changes / days, result.flaps)
