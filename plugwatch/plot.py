@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 
 from plugwatch.detect.calibrate import Histogram, Proposal, moving_average
+from plugwatch.formatting import format_duration
 from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 
 DPI = 100
@@ -52,7 +53,7 @@ def plot_power(
     for run in (e for e in events if isinstance(e, RunSummary)):
         mid = (run.start + run.end) / 2 / DAY_S
         ax.annotate(
-            f"{_duration(run.duration_s)}\n{run.energy_wh / 1000:.2f} kWh",
+            f"{format_duration(run.duration_s)}\n{run.energy_wh / 1000:.2f} kWh",
             (mid, run.peak_w),
             ha="center",
             va="bottom",
@@ -131,11 +132,3 @@ def _state_bands(ax: Axes, ts: np.ndarray, transitions: Sequence[Transition]) ->
         label = None if t.to_state in labelled else f"state {t.to_state.value}"
         labelled.add(t.to_state)
         ax.axvspan(t.ts / DAY_S, stop / DAY_S, color=colour, alpha=0.18, lw=0, label=label)
-
-
-def _duration(seconds: float) -> str:
-    """'1 h 12 min' like plugwatch.formatting, kept local so plots do not depend on it."""
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min" if minutes else f"{round(seconds)} s"
-    return f"{minutes // 60} h {minutes % 60} min"
