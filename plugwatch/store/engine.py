@@ -1,0 +1,108 @@
+"""Engines and schema upgrades: SQLite tuned for one writer (WAL), PostgreSQL via psycopg 3.
+
+The Alembic migrations live in the top-level alembic/ folder; they are found relative to this
+package (so an editable install works from any working directory), never via the cwd.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from plugwatch.errors import StoreError
+from plugwatch.redact import redact, redact_text
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+ALEMBIC_INI = ROOT / "alembic.ini"
+MIGRATIONS = ROOT / "alembic"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def normalize_url(url: str) -> str:
+    """postgres:// and postgresql:// use psycopg 3 (the installed driver); others unchanged."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An Engine for `url`; SQLite gets WAL, synchronous=NORMAL, a busy timeout, foreign keys."""
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            _check_sqlite_folder(parsed.database)
+            engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+    except StoreError:
+        raise
+    except Exception as exc:  # bad URL, unknown dialect, missing driver
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StoreError(
+            f"cannot use database {redact(url)}: {redact_text(reason)} (use sqlite:///FILE or "
+            "postgresql+psycopg://user@host/db)"
+        ) from exc
+
+
+def _check_sqlite_folder(database: str | None) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise StoreError(
+            f"cannot create SQLite database {database}: folder {folder} does not exist "
+            "(create it or change `database:`)"
+        )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def alembic_config(engine: Engine | None = None) -> Any:
+    """An Alembic Config for our migrations; with `engine`, env.py migrates that database."""
+    from alembic.config import Config
+
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema of `engine`'s database up to `revision` (default: the newest)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None: not created yet)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision among our migrations."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -1,0 +1,137 @@
+"""The read side: status, history, the outbox, snapshots and reading history as plain values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, select
+
+from plugwatch.model import Reading, RunSummary, State, Transition
+from plugwatch.store.tables import (
+    AlertRow,
+    KvRow,
+    Plug,
+    ReadingRow,
+    RunRow,
+    SnapshotRow,
+    TransitionRow,
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def status(conn: Connection) -> list[dict[str, Any]]:
+    """Per plug: state, since, last power and last contact (snapshot, else last transition)."""
+    snaps = {pid: (ts, st) for pid, ts, st in conn.execute(
+        select(SnapshotRow.plug_id, SnapshotRow.ts, SnapshotRow.state))}
+    rows = []
+    for pid, name in conn.execute(select(Plug.id, Plug.name).order_by(Plug.name)).all():
+        last = conn.execute(select(ReadingRow.ts, ReadingRow.power_w)
+                            .where(ReadingRow.plug_id == pid)
+                            .order_by(ReadingRow.ts.desc()).limit(1)).first()
+        snap_ts, snap = snaps.get(pid, (None, {}))
+        state, since = snap.get("state"), snap.get("since")
+        if state is None:
+            change = conn.execute(select(TransitionRow.to_state, TransitionRow.ts)
+                                  .where(TransitionRow.plug_id == pid)
+                                  .order_by(TransitionRow.ts.desc()).limit(1)).first()
+            state, since = (change[0], change[1]) if change else (State.UNKNOWN.value, None)
+        power = last[1] if last else snap.get("last_power_w")
+        contacts = [t for t in (last[0] if last else None, snap.get("last_contact")) if t]
+        rows.append({
+            "plug": name, "state": str(state), "since": since, "last_power_w": power,
+            "last_contact": max(contacts) if contacts else None, "snapshot_ts": snap_ts,
+        })
+    return rows
+
+
+def _by_plug(stmt: Any, column: Any, plug: str | None) -> Any:
+    """`stmt` joined to plugs, limited to the plug called `plug` unless None."""
+    stmt = stmt.join(Plug, Plug.id == column)
+    return stmt if plug is None else stmt.where(Plug.name == plug)
+
+
+def transitions(
+    conn: Connection, plug: str | None, since: float | None, until: float | None,
+) -> list[Transition]:
+    """Transitions with since <= ts <= until, oldest first."""
+    t = TransitionRow
+    stmt = _by_plug(select(Plug.name, t.ts, t.from_state, t.to_state, t.reason, t.power_w),
+                    t.plug_id, plug)
+    if since is not None:
+        stmt = stmt.where(t.ts >= since)
+    if until is not None:
+        stmt = stmt.where(t.ts <= until)
+    return [Transition(name, ts, State(a), State(b), reason, power)
+            for name, ts, a, b, reason, power in conn.execute(stmt.order_by(t.ts, t.id))]
+
+
+def runs(conn: Connection, plug: str | None, since: float | None) -> list[RunSummary]:
+    """Runs that ended at or after `since`, oldest end first."""
+    r = RunRow
+    stmt = _by_plug(select(Plug.name, r.start, r.end, r.energy_wh, r.peak_w), r.plug_id, plug)
+    if since is not None:
+        stmt = stmt.where(r.end >= since)
+    return [RunSummary(*row) for row in conn.execute(stmt.order_by(r.end, r.id))]
+
+
+def readings(
+    conn: Connection, plug: str, since: float | None, until: float | None,
+) -> list[Reading]:
+    """Readings of `plug` with since <= ts <= until, oldest first."""
+    r = ReadingRow
+    stmt = _by_plug(select(r.ts, r.power_w, r.relay_on, r.energy_kwh), r.plug_id, plug)
+    if since is not None:
+        stmt = stmt.where(r.ts >= since)
+    if until is not None:
+        stmt = stmt.where(r.ts <= until)
+    return [Reading(ts, power, relay, energy)
+            for ts, power, relay, energy in conn.execute(stmt.order_by(r.ts))]
+
+
+def reading_arrays(
+    conn: Connection, plug: str, since: float | None, until: float | None,
+) -> tuple[FloatArray, FloatArray]:
+    """(ts, power_w) float64 arrays of `plug` for since <= ts <= until, oldest first."""
+    r = ReadingRow
+    stmt = _by_plug(select(r.ts, r.power_w), r.plug_id, plug)
+    if since is not None:
+        stmt = stmt.where(r.ts >= since)
+    if until is not None:
+        stmt = stmt.where(r.ts <= until)
+    rows = conn.execute(stmt.order_by(r.ts)).all()
+    data = np.array(rows, dtype=np.float64).reshape(-1, 2)
+    return data[:, 0].copy(), data[:, 1].copy()
+
+
+def load_snapshots(conn: Connection) -> dict[str, tuple[float, dict[str, Any]]]:
+    """plug name -> (ts, detector snapshot) for every plug that has one."""
+    stmt = select(Plug.name, SnapshotRow.ts, SnapshotRow.state).join(
+        Plug, Plug.id == SnapshotRow.plug_id)
+    return {name: (ts, state) for name, ts, state in conn.execute(stmt)}
+
+
+def alerts(conn: Connection, since: float | None) -> list[dict[str, Any]]:
+    """Outbox rows created at or after `since`, oldest first."""
+    stmt = select(AlertRow.__table__)
+    if since is not None:
+        stmt = stmt.where(AlertRow.created_at >= since)
+    return [dict(row._mapping) for row in conn.execute(stmt.order_by(AlertRow.created_at,
+                                                                     AlertRow.id))]
+
+
+def pending_alerts(conn: Connection, now: float, limit: int) -> list[dict[str, Any]]:
+    """Pending alerts due at or before `now`, the most overdue first, at most `limit`."""
+    stmt = (select(AlertRow.__table__).where(AlertRow.status == "pending")
+            .where(AlertRow.due_at <= now).order_by(AlertRow.due_at, AlertRow.id).limit(limit))
+    return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def load_kv(conn: Connection, prefix: str) -> dict[str, Any]:
+    """key -> value of every kv_state entry whose key starts with `prefix`."""
+    stmt = select(KvRow.key, KvRow.value)
+    if prefix:
+        stmt = stmt.where(KvRow.key.startswith(prefix, autoescape=True))
+    return {key: value for key, value in conn.execute(stmt)}

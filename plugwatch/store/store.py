@@ -1,0 +1,185 @@
+"""Store: the one object the rest of plugwatch uses to reach the database.
+
+Every method runs in its own transaction and is the single boundary where SQLAlchemy and driver
+errors become a one-line StoreError (with any password in the URL redacted). Methods are
+synchronous: the service calls them from its writer thread or via asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from plugwatch.errors import StoreError
+from plugwatch.model import Reading, RunSummary, Transition
+from plugwatch.redact import redact, redact_text
+from plugwatch.store import queries, writes
+from plugwatch.store.engine import make_engine, upgrade
+from plugwatch.store.tables import AlertAttemptRow, AlertRow, ReadingRow
+
+log = logging.getLogger(__name__)
+
+
+def open_store(url: str) -> Store:
+    """Connect to `url`, bring its schema up to date (Alembic) and return a Store."""
+    engine = make_engine(url)
+    store = Store(engine, url)
+    with store._guard("upgrading the schema of"):
+        try:
+            upgrade(engine)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # alembic.util.CommandError: e.g. a revision we do not know
+            engine.dispose()
+            raise StoreError(
+                f"cannot upgrade the schema of {redact(url)}: {redact_text(str(exc))} "
+                "(was the database created by a newer plugwatch?)"
+            ) from exc
+    return store
+
+
+class Store:
+    """Typed access to plugwatch's tables; see open_store."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.where = redact(url)
+        self._ids: dict[str, int] = {}
+        self._ids_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Store({self.where!r})"
+
+    @contextlib.contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        """Convert database errors raised in the block to one-line StoreErrors."""
+        try:
+            yield
+        except DBAPIError as exc:
+            lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+            raise StoreError(f"{doing} {self.where} failed: {redact_text(lines[0])}") from exc
+        except SQLAlchemyError as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StoreError(f"{doing} {self.where} failed: {redact_text(first)}") from exc
+
+    @contextlib.contextmanager
+    def _tx(self, doing: str) -> Iterator[Connection]:
+        with self._guard(doing), self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _read(self, doing: str) -> Iterator[Connection]:
+        with self._guard(doing), self.engine.connect() as conn:
+            yield conn
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def ensure_plugs(self, plugs: Iterable[Any]) -> dict[str, int]:
+        """Create or update a row per PlugConfig; returns name -> id of every known plug."""
+        with self._tx("registering plugs in") as conn:
+            ids = writes.ensure_plugs(conn, plugs)
+        with self._ids_lock:
+            self._ids = ids
+        return dict(ids)
+
+    def write_batch(self, batch: writes.Batch) -> None:
+        """Write everything in `batch` in ONE transaction; already stored items are skipped."""
+        names = {p for p, _ in batch.readings} | set(batch.snapshots)
+        names |= {t.plug for t in batch.transitions} | {r.plug for r in batch.runs}
+        with self._tx("writing to") as conn:
+            ids = self._ids
+            if not names <= ids.keys():
+                ids = writes.plug_ids(conn, names - ids.keys())
+            writes.write_batch(conn, ids, batch)
+        if ids is not self._ids:
+            with self._ids_lock:
+                self._ids = ids
+
+    def record_attempt(
+        self, alert_id: int, ok: bool, error: str | None, now: float, next_due: float | None,
+    ) -> None:
+        """Log one delivery attempt. ok -> sent; failed with `next_due` -> pending again at
+        next_due; failed without -> failed for good. The error text is redacted."""
+        error = None if error is None else redact_text(error)[:2000]
+        values: dict[str, Any] = {
+            "attempts": AlertRow.attempts + 1, "last_attempt_at": now, "last_error": error,
+        }
+        if ok:
+            values.update(status="sent", sent_at=now, last_error=None)
+        elif next_due is not None:
+            values.update(status="pending", due_at=next_due)
+        else:
+            values.update(status="failed")
+        with self._tx("recording an alert attempt in") as conn:
+            conn.execute(insert(AlertAttemptRow), {"alert_id": alert_id, "ts": now, "ok": ok,
+                                                   "error": error})
+            conn.execute(update(AlertRow).where(AlertRow.id == alert_id).values(**values))
+
+    def purge_readings(self, before_ts: float) -> int:
+        """Delete readings older than `before_ts`; returns how many were deleted."""
+        with self._tx("purging old readings from") as conn:
+            result = conn.execute(delete(ReadingRow).where(ReadingRow.ts < before_ts))
+        return int(result.rowcount or 0)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        """Per plug: plug, state, since, last_power_w, last_contact (times as epoch floats)."""
+        with self._read("reading status from") as conn:
+            return queries.status(conn)
+
+    def transitions(
+        self, plug: str | None = None, since: float | None = None, until: float | None = None,
+    ) -> list[Transition]:
+        """Recorded transitions (of one plug, or all), oldest first."""
+        with self._read("reading transitions from") as conn:
+            return queries.transitions(conn, plug, since, until)
+
+    def runs(self, plug: str | None = None, since: float | None = None) -> list[RunSummary]:
+        """Recorded runs that ended at or after `since`, oldest first."""
+        with self._read("reading runs from") as conn:
+            return queries.runs(conn, plug, since)
+
+    def readings(
+        self, plug: str, since: float | None = None, until: float | None = None,
+    ) -> list[Reading]:
+        """Stored readings of `plug` with since <= ts <= until, oldest first."""
+        with self._read("reading readings from") as conn:
+            return queries.readings(conn, plug, since, until)
+
+    def reading_arrays(
+        self, plug: str, since: float | None = None, until: float | None = None,
+    ) -> tuple[queries.FloatArray, queries.FloatArray]:
+        """(ts, power_w) numpy float64 arrays of `plug`, oldest first (for calibrate/plot)."""
+        with self._read("reading readings from") as conn:
+            return queries.reading_arrays(conn, plug, since, until)
+
+    def load_snapshots(self) -> dict[str, tuple[float, dict[str, Any]]]:
+        """plug name -> (ts, detector snapshot)."""
+        with self._read("reading snapshots from") as conn:
+            return queries.load_snapshots(conn)
+
+    def alerts(self, since: float | None = None) -> list[dict[str, Any]]:
+        """Outbox rows created at or after `since`, oldest first."""
+        with self._read("reading alerts from") as conn:
+            return queries.alerts(conn, since)
+
+    def pending_alerts(self, now: float, limit: int = 100) -> list[dict[str, Any]]:
+        """Pending alerts due by `now`, most overdue first."""
+        with self._read("reading the alert outbox from") as conn:
+            return queries.pending_alerts(conn, now, limit)
+
+    def load_kv(self, prefix: str = "") -> dict[str, Any]:
+        """Stored kv_state values whose key starts with `prefix`."""
+        with self._read("reading kv state from") as conn:
+            return queries.load_kv(conn, prefix)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

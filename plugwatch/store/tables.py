@@ -1,0 +1,138 @@
+"""The database tables (SQLAlchemy 2 typed declarative models); alembic/ migrates them.
+
+Every time is a float of seconds since the Unix epoch (UTC), as everywhere in plugwatch: compact,
+fast to write in bulk, and the same on SQLite and PostgreSQL (DOUBLE PRECISION).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# constraint names fixed once, so migrations name them the same on every database
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base of every plugwatch table."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Plug(Base):
+    """A watched plug, by its config name."""
+
+    __tablename__ = "plugs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    driver: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(255))
+    tags: Mapped[list[str]] = mapped_column(JSON)
+
+
+class ReadingRow(Base):
+    """One good sample; the primary key (plug_id, ts) makes re-writing a reading a no-op."""
+
+    __tablename__ = "readings"
+    plug_id: Mapped[int] = mapped_column(ForeignKey("plugs.id"), primary_key=True)
+    ts: Mapped[float] = mapped_column(Double, primary_key=True)
+    power_w: Mapped[float] = mapped_column(Double)
+    relay_on: Mapped[bool | None] = mapped_column(Boolean)
+    energy_kwh: Mapped[float | None] = mapped_column(Double)
+    __table_args__ = (Index(None, "ts"),)  # retention purge scans by time across plugs
+
+
+class TransitionRow(Base):
+    """A confirmed state change."""
+
+    __tablename__ = "transitions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plug_id: Mapped[int] = mapped_column(ForeignKey("plugs.id"))
+    ts: Mapped[float] = mapped_column(Double)
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    power_w: Mapped[float | None] = mapped_column(Double)
+    __table_args__ = (UniqueConstraint("plug_id", "ts", "to_state"), Index(None, "ts"))
+
+
+class RunRow(Base):
+    """One finished On spell."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plug_id: Mapped[int] = mapped_column(ForeignKey("plugs.id"))
+    start: Mapped[float] = mapped_column(Double)
+    end: Mapped[float] = mapped_column(Double)
+    duration_s: Mapped[float] = mapped_column(Double)
+    energy_wh: Mapped[float] = mapped_column(Double)
+    peak_w: Mapped[float] = mapped_column(Double)
+    __table_args__ = (UniqueConstraint("plug_id", "start"), Index(None, "end"))
+
+
+class SnapshotRow(Base):
+    """The last saved detector state of a plug (restored on start)."""
+
+    __tablename__ = "snapshots"
+    plug_id: Mapped[int] = mapped_column(ForeignKey("plugs.id"), primary_key=True)
+    ts: Mapped[float] = mapped_column(Double)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AlertRow(Base):
+    """The notification outbox: one row per message to one target."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(512), unique=True)
+    rule: Mapped[str] = mapped_column(String(128))
+    plug: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double)
+    due_at: Mapped[float] = mapped_column(Double)
+    status: Mapped[str] = mapped_column(String(16))  # pending, sent, failed, dropped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[float | None] = mapped_column(Double)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[float | None] = mapped_column(Double)
+    __table_args__ = (Index(None, "status", "due_at"), Index(None, "created_at"))
+
+
+class AlertAttemptRow(Base):
+    """One delivery attempt of an alert."""
+
+    __tablename__ = "alert_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    ts: Mapped[float] = mapped_column(Double)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class KvRow(Base):
+    """Small JSON values kept across restarts (the rules engine's timers)."""
+
+    __tablename__ = "kv_state"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(Double)

@@ -1,0 +1,129 @@
+"""The write path: one Batch in one transaction, idempotent by the tables' unique keys.
+
+Re-writing a reading, transition, run or alert that is already stored is a no-op (INSERT ... ON
+CONFLICT DO NOTHING); snapshots and kv values are upserted (a snapshot never goes back in time).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from plugwatch.errors import StoreError
+from plugwatch.model import Reading, RunSummary, Transition
+from plugwatch.store.tables import (
+    AlertRow,
+    Base,
+    KvRow,
+    Plug,
+    ReadingRow,
+    RunRow,
+    SnapshotRow,
+    TransitionRow,
+)
+
+ALERT_COLUMNS = ("dedupe_key", "rule", "plug", "target", "title", "body", "created_at", "due_at")
+ALERT_STATUSES = ("pending", "sent", "failed", "dropped")
+
+
+@dataclass
+class Batch:
+    """Everything the service records at once: written in ONE transaction by `write_batch`."""
+
+    readings: list[tuple[str, Reading]] = field(default_factory=list)  # (plug name, reading)
+    transitions: list[Transition] = field(default_factory=list)
+    runs: list[RunSummary] = field(default_factory=list)
+    snapshots: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    alerts: Sequence[Mapping[str, Any]] = field(default_factory=list)  # Alert.as_row() dicts
+    kv: dict[str, Any] = field(default_factory=dict)
+
+
+def insert_for(conn: Connection, table: type[Base]) -> Any:
+    """The dialect's own INSERT (it has ON CONFLICT) into the table of model `table`."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    raise StoreError(f"unsupported database {conn.dialect.name!r} (use SQLite or PostgreSQL)")
+
+
+def ensure_plugs(conn: Connection, plugs: Iterable[Any]) -> dict[str, int]:
+    """Create or update a row per plug config (name, driver, address, tags); all name -> id."""
+    rows = [{
+        "name": p.name, "driver": getattr(p, "driver", ""),
+        "address": str(getattr(p, "address", getattr(p, "host", ""))),
+        "tags": list(getattr(p, "tags", ())),
+    } for p in plugs]
+    if rows:
+        stmt = insert_for(conn, Plug)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"driver": stmt.excluded.driver, "address": stmt.excluded.address,
+                  "tags": stmt.excluded.tags},
+        ), rows)
+    return plug_ids(conn)
+
+
+def plug_ids(conn: Connection, names: Iterable[str] = ()) -> dict[str, int]:
+    """name -> id of every known plug; `names` not yet known are created (driver unknown)."""
+    missing = [{"name": n, "driver": "", "address": "", "tags": []} for n in sorted(set(names))]
+    if missing:
+        conn.execute(insert_for(conn, Plug).on_conflict_do_nothing(), missing)
+    return {name: id_ for id_, name in conn.execute(select(Plug.id, Plug.name))}
+
+
+def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
+    """Write `batch` on `conn` (the caller owns the transaction); `ids` must hold every plug."""
+    if batch.readings:
+        conn.execute(insert_for(conn, ReadingRow).on_conflict_do_nothing(), [{
+            "plug_id": ids[plug], "ts": r.ts, "power_w": r.power_w, "relay_on": r.relay_on,
+            "energy_kwh": r.energy_kwh,
+        } for plug, r in batch.readings])
+    if batch.transitions:
+        conn.execute(insert_for(conn, TransitionRow).on_conflict_do_nothing(), [{
+            "plug_id": ids[t.plug], "ts": t.ts, "from_state": str(t.from_state),
+            "to_state": str(t.to_state), "reason": t.reason, "power_w": t.power_w,
+        } for t in batch.transitions])
+    if batch.runs:
+        conn.execute(insert_for(conn, RunRow).on_conflict_do_nothing(), [{
+            "plug_id": ids[r.plug], "start": r.start, "end": r.end, "duration_s": r.duration_s,
+            "energy_wh": r.energy_wh, "peak_w": r.peak_w,
+        } for r in batch.runs])
+    if batch.snapshots:
+        stmt = insert_for(conn, SnapshotRow)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["plug_id"], set_={"ts": stmt.excluded.ts, "state": stmt.excluded.state},
+            where=SnapshotRow.ts <= stmt.excluded.ts,
+        ), [{"plug_id": ids[plug], "ts": ts, "state": state}
+            for plug, (ts, state) in batch.snapshots.items()])
+    if batch.alerts:
+        conn.execute(insert_for(conn, AlertRow).on_conflict_do_nothing(),
+                     [alert_row(a) for a in batch.alerts])
+    if batch.kv:
+        stmt = insert_for(conn, KvRow)
+        now = time.time()
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+        ), [{"key": k, "value": v, "updated_at": now} for k, v in batch.kv.items()])
+
+
+def alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """An outbox row from an alert dict; StoreError naming what is missing or wrong."""
+    missing = [c for c in ALERT_COLUMNS if alert.get(c) is None]
+    if missing:
+        raise StoreError(f"alert {alert.get('dedupe_key')!r} lacks {', '.join(missing)}")
+    status = alert.get("status") or "pending"
+    if status not in ALERT_STATUSES:
+        raise StoreError(f"alert status {status!r} is not one of {', '.join(ALERT_STATUSES)}")
+    row = {c: alert[c] for c in ALERT_COLUMNS}
+    row.update(status=status, attempts=0)
+    return row
