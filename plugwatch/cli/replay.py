@@ -1,10 +1,185 @@
-"""Commands: (placeholder, filled in by its owner)."""
+"""Command: `plugwatch replay TRACE.csv` runs the detector over a recorded trace and prints events.
+
+The same detector code as the live service (the numpy batch path, with identical events), so what
+a user tunes here is what runs live. Settings: built-in defaults, or a plug's from --config/--plug,
+then any flag given on the command line. Heavy imports (numpy) happen inside the handler.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from plugwatch.errors import ConfigError
+
+MAX_PROBLEMS_SHOWN = 20
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this module's commands to the `plugwatch` parser."""
+    """Add `replay` to the `plugwatch` parser."""
+    p = sub.add_parser(
+        "replay", help="run the detector over a recorded CSV trace and print its events",
+        description="Run the detector over a recorded CSV trace; print transitions and runs.",
+    )
+    p.add_argument("trace", type=Path, help="CSV file with a time and a power column")
+    p.add_argument("--config", type=Path, help="plugwatch.yaml to take the plug's settings from")
+    p.add_argument("--plug", help="plug name: its settings with --config; the name shown")
+    tune = p.add_argument_group("detector settings (override the defaults or the plug's)")
+    tune.add_argument("--standby", type=float, metavar="W", help="off/standby threshold in W")
+    tune.add_argument("--on", type=float, metavar="W", help="standby/on threshold in W")
+    tune.add_argument("--hysteresis", metavar="W[,W]",
+                      help="band half-width in W for both thresholds, or STANDBY,ON widths")
+    tune.add_argument("--window", type=int, metavar="N", help="moving average over N samples")
+    tune.add_argument("--dwell-on", metavar="T", help="time on must hold, e.g. 30s")
+    tune.add_argument("--dwell-standby", metavar="T", help="time standby must hold, e.g. 3m")
+    tune.add_argument("--dwell-off", metavar="T", help="time off must hold, e.g. 2m")
+    tune.add_argument("--gap", metavar="T", help="a longer pause restarts the moving average")
+    p.add_argument("--json", action="store_true", help="one JSON object per event and line")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first bad row instead of reporting and skipping it")
+    from plugwatch.traces import add_csv_arguments
+
+    add_csv_arguments(p)
+    p.set_defaults(func=replay_command)
+
+
+def _seconds(flag: str, text: str) -> float:
+    from plugwatch.rules.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r} is not a duration: use e.g. 30s, 5m or 1h") from None
+
+
+def _bands(text: str) -> tuple[float, float]:
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        widths = [float(part) for part in parts]
+    except ValueError:
+        widths = []
+    if len(widths) not in (1, 2) or any(w < 0 for w in widths):
+        raise ConfigError(
+            f"--hysteresis {text!r}: give one width in W (e.g. 0.2) or STANDBY,ON (e.g. 0.2,2)"
+        )
+    return widths[0], widths[-1]
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """DetectorSettings: the plug's from --config/--plug (else defaults), then the flags."""
+    from plugwatch.model import DetectorSettings
+
+    if args.config is not None:
+        if args.plug is None:
+            raise ConfigError("--config needs --plug NAME to say whose settings to use")
+        from plugwatch.config import load_config
+
+        base = load_config(args.config).plug(args.plug).detector
+    else:
+        base = DetectorSettings()
+    changes: dict[str, Any] = {}
+    for flag, field in (("standby", "standby_w"), ("on", "on_w"), ("window", "window")):
+        if getattr(args, flag) is not None:
+            changes[field] = getattr(args, flag)
+    if args.hysteresis is not None:
+        changes["standby_band_w"], changes["on_band_w"] = _bands(args.hysteresis)
+    for flag, field in (("dwell_on", "dwell_on_s"), ("dwell_standby", "dwell_standby_s"),
+                        ("dwell_off", "dwell_off_s"), ("gap", "gap_s")):
+        if getattr(args, flag) is not None:
+            changes[field] = _seconds("--" + flag.replace("_", "-"), getattr(args, flag))
+    try:
+        return dataclasses.replace(base, **changes)
+    except ValueError as exc:
+        raise ConfigError(f"detector settings: {exc}") from None
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    """Handler of `plugwatch replay`."""
+    from plugwatch.detect import replay
+    from plugwatch.traces import csv_options_from_args, read_trace
+
+    settings = settings_from_args(args)
+    trace = read_trace(args.trace, csv_options_from_args(args), strict=args.strict)
+    _report_problems(trace.problems, sys.stderr)
+    plug = args.plug or args.trace.stem
+    events = replay(plug, trace, settings)
+    if args.json:
+        _print_json(events, sys.stdout)
+    else:
+        print_table(plug, events, trace, settings, args.tz, sys.stdout)
+    return 0
+
+
+def _report_problems(problems: list[str], out: TextIO) -> None:
+    """Skipped rows on stderr, each naming file:line; long lists are cut short."""
+    for message in problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"plugwatch: warning: skipped {message}", file=out)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        more = len(problems) - MAX_PROBLEMS_SHOWN
+        print(f"plugwatch: warning: ... and {more} more bad rows skipped "
+              "(use --strict to stop at the first)", file=out)
+
+
+def _print_json(events: list[Any], out: TextIO) -> None:
+    from plugwatch.formatting import run_json, transition_json
+    from plugwatch.model import Transition
+
+    for event in events:
+        record = transition_json(event) if isinstance(event, Transition) else run_json(event)
+        out.write(json.dumps(record) + "\n")
+
+
+def _clock(ts: float, tz: Any) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def describe_settings(s: Any) -> str:
+    """One line with the detector settings in use."""
+    from plugwatch.formatting import format_duration as d
+
+    return (f"standby {s.standby_w:g}+/-{s.standby_band_w:g} W, on {s.on_w:g}+/-{s.on_band_w:g} W,"
+            f" window {s.window}, dwell on {d(s.dwell_on_s)} / standby {d(s.dwell_standby_s)}"
+            f" / off {d(s.dwell_off_s)}, gap {d(s.gap_s)}")
+
+
+def print_table(
+    plug: str, events: list[Any], trace: Any, settings: Any, tz_name: str | None, out: TextIO
+) -> None:
+    """The events as a table for people, with a header about the trace and a closing summary."""
+    from plugwatch.formatting import format_duration, format_power
+    from plugwatch.model import RunSummary, State, Transition
+    from plugwatch.timeparse import zone
+
+    tz = zone(tz_name)
+    label = tz_name or "UTC"
+    first, last = float(trace.ts[0]), float(trace.ts[-1])
+    out.write(f"{plug}: {len(trace)} samples, {_clock(first, tz)} .. {_clock(last, tz)} {label}"
+              f" ({format_duration(last - first)})\n")
+    out.write(f"settings: {describe_settings(settings)}\n\n")
+    if not events:
+        out.write("no state changes\n")
+        return
+    out.write(f"{'time (' + label + ')':<21} {'change':<22} {'reason':<13} power\n")
+    runs = 0
+    for event in events:
+        if isinstance(event, Transition):
+            change = f"{event.from_state} -> {event.to_state}"
+            out.write(f"{_clock(event.ts, tz):<21} {change:<22} {event.reason:<13} "
+                      f"{format_power(event.power_w)}\n")
+        elif isinstance(event, RunSummary):
+            runs += 1
+            out.write(f"{'':<21} {'run ' + format_duration(event.duration_s):<22} "
+                      f"{event.energy_wh:.1f} Wh{'':<4} peak {format_power(event.peak_w)}\n")
+    transitions = [e for e in events if isinstance(e, Transition)]
+    final = transitions[-1] if transitions else None
+    out.write(f"\n{len(transitions)} transitions, {runs} runs")
+    if final is not None:
+        still = " (a run still open at the end)" if final.to_state is State.ON else ""
+        out.write(f"; at the end {final.to_state} since {_clock(final.ts, tz)}{still}")
+    out.write("\n")
