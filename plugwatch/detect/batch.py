@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from plugwatch.detect.fsm import dwell_of
-from plugwatch.detect.levels import LEVEL_STATES, Bands, levels_vec
+from plugwatch.detect.levels import LEVEL_STATES, Bands, initial_triggers, levels_vec
 from plugwatch.detect.smoothing import moving_average, segment_positions
 from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 
@@ -70,7 +70,8 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Even
     if n == 0:
         return []
     smoothed = moving_average(power, segment_positions(ts, settings.gap_s), settings.window)
-    levels = levels_vec(smoothed, Bands.of(settings))
+    first = initial_triggers(float(smoothed[0]), settings)
+    levels = levels_vec(smoothed, Bands.of(settings), first)
     starts = np.flatnonzero(np.concatenate(([True], levels[1:] != levels[:-1])))
     ends = np.append(starts[1:], n)
     level_dwell = np.array([dwell_of(settings, s) for s in LEVEL_STATES])

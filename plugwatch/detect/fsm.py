@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugwatch.detect.levels import LEVEL_STATES, ON, Bands, level_of, trigger
+from plugwatch.detect.levels import LEVEL_STATES, ON, Bands, initial_triggers, level_of, trigger
 from plugwatch.detect.runs import RunMeter, interval_wh
 from plugwatch.detect.smoothing import MovingAverage
 from plugwatch.model import DetectorSettings, Event, ReadFailure, Reading, RunSummary, State
@@ -92,6 +92,8 @@ class Detector:
 
     def _set_level(self, ts: float, smoothed: float) -> None:
         b = self.bands
+        if self.level is None:  # the very first reading sets the triggers by the thresholds
+            self.on_high, self.standby_high = initial_triggers(smoothed, self.settings)
         self.on_high = trigger(smoothed, b.on_lo, b.on_hi, self.on_high)
         self.standby_high = trigger(smoothed, b.standby_lo, b.standby_hi, self.standby_high)
         level = level_of(self.on_high, self.standby_high)

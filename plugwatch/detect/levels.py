@@ -1,8 +1,11 @@
 """The two Schmitt triggers that turn smoothed power into a level: off, standby or on.
 
 Each boundary (standby_w, on_w) has a band of +/- its band width. Above the band the trigger goes
-high, below it goes low, inside it keeps its last value; triggers start low. The level is `on` when
-the on trigger is high, else `standby` when the standby trigger is high, else `off`. The bands do
+high, below it goes low, inside it keeps its last value. Before the first reading a trigger has no
+value: the first smoothed value sets it by the threshold itself (`initial_triggers`), so a plug
+first seen at 0.6 W with a 0.5 +/- 0.2 W standby band starts in standby, not off.
+The level is `on` when the on trigger is high, else `standby` when the standby trigger is high,
+else `off`. The bands do
 not overlap (DetectorSettings checks), so "on high" always comes with "standby high".
 Both the streaming detector and the numpy batch path use these exact comparisons.
 """
@@ -66,8 +69,15 @@ def triggers_vec(
     return np.where(index >= 0, high[np.maximum(index, 0)], initial)
 
 
-def levels_vec(smoothed: npt.NDArray[np.float64], bands: Bands) -> npt.NDArray[np.int8]:
-    """The level of every smoothed value, both triggers starting low."""
-    on_high = triggers_vec(smoothed, bands.on_lo, bands.on_hi, False)
-    standby_high = triggers_vec(smoothed, bands.standby_lo, bands.standby_hi, False)
+def initial_triggers(first: float, settings: DetectorSettings) -> tuple[bool, bool]:
+    """The (on, standby) trigger values before the first reading, from the first smoothed value."""
+    return first >= settings.on_w, first >= settings.standby_w
+
+
+def levels_vec(
+    smoothed: npt.NDArray[np.float64], bands: Bands, initial: tuple[bool, bool] = (False, False)
+) -> npt.NDArray[np.int8]:
+    """The level of every smoothed value; `initial` = the (on, standby) triggers before it."""
+    on_high = triggers_vec(smoothed, bands.on_lo, bands.on_hi, initial[0])
+    standby_high = triggers_vec(smoothed, bands.standby_lo, bands.standby_hi, initial[1])
     return np.where(on_high, ON, np.where(standby_high, STANDBY, OFF)).astype(np.int8)

@@ -1,0 +1,186 @@
+"""The detector's rules, as a user sees them in transitions and runs (tables, one row a case)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from plugwatch.detect import Detector
+from plugwatch.model import DetectorSettings, ReadFailure, Reading, RunSummary, State, Transition
+
+# window 1 and no dwell: each row's power is the smoothed power and levels apply at once
+RAW = DetectorSettings(window=1, dwell_on_s=0, dwell_standby_s=0, dwell_off_s=0)
+
+
+def levels_after(powers: list[float], settings: DetectorSettings = RAW) -> list[State]:
+    """The state after each reading, 10 s apart."""
+    detector = Detector("p", settings)
+    states = []
+    for i, watts in enumerate(powers):
+        detector.feed(Reading(1000.0 + 10 * i, watts))
+        states.append(detector.state)
+    return states
+
+
+S, OFF, N = State.STANDBY, State.OFF, State.ON
+
+
+@pytest.mark.parametrize(
+    ("powers", "expected"),
+    [
+        ([0.0], [OFF]),  # clearly below the standby band -> off
+        ([0.6], [S]),  # first value inside the band: the threshold (0.5) decides -> standby
+        ([0.4], [OFF]),  # ... below the threshold -> off
+        ([0.0, 0.6], [OFF, OFF]),  # off, then inside the standby band -> stays off
+        ([0.0, 0.75], [OFF, S]),  # above the band (0.7) -> standby
+        ([5.0, 0.35], [S, S]),  # standby, then inside the band -> stays standby
+        ([5.0, 0.25], [S, OFF]),  # below the band (0.3) -> off
+        ([5.0, 11.9], [S, S]),  # standby, inside the on band (8..12) -> stays standby
+        ([5.0, 12.1], [S, N]),  # above the on band -> on
+        ([100.0, 8.5], [N, N]),  # on, inside the on band -> stays on
+        ([100.0, 7.9], [N, S]),  # below the on band -> standby
+        ([100.0, 0.5], [N, S]),  # on, straight into the standby band -> standby (never on, not off)
+        ([0.0, 10.0], [OFF, S]),  # off, straight into the on band -> standby (not on, not off)
+        ([100.0, 0.0], [N, OFF]),  # on, straight to nothing -> off
+        ([0.0, 8.0, 12.0, 0.7, 0.3], [OFF, S, S, S, S]),  # band edges belong to the band
+    ],
+)
+def test_hysteresis_levels(powers: list[float], expected: list[State]) -> None:
+    assert levels_after(powers) == expected
+
+
+def feed_all(detector: Detector, samples: list[Reading | ReadFailure]) -> list[object]:
+    events: list[object] = []
+    for sample in samples:
+        events += detector.feed(sample)
+    return events
+
+
+def steady(start: float, end: float, watts: float, step: float = 5.0, **kw: object
+           ) -> list[Reading | ReadFailure]:
+    """Readings of `watts` every `step` s from `start` up to (not including) `end`."""
+    count = round((end - start) / step)
+    return [Reading(start + i * step, watts, **kw) for i in range(count)]  # type: ignore[arg-type]
+
+
+SETTINGS = DetectorSettings(window=1)  # default dwell: on 30 s, standby 180 s, off 120 s
+
+
+def transitions(events: list[object]) -> list[tuple[float, State, State, str]]:
+    return [(e.ts, e.from_state, e.to_state, e.reason) for e in events if isinstance(e, Transition)]
+
+
+def test_first_state_needs_its_dwell_and_is_not_announced() -> None:
+    detector = Detector("p", SETTINGS)
+    assert feed_all(detector, steady(0, 115, 0.0)) == []
+    assert detector.state is State.UNKNOWN  # off has not held 120 s yet
+    assert feed_all(detector, steady(120, 125, 0.0)) == []
+    assert (detector.state, detector.since) == (State.OFF, 0.0)
+
+
+def test_a_level_shorter_than_its_dwell_changes_nothing() -> None:
+    """A 25 s burst of 500 W (dwell on 30 s) is not a start; a 2 min pause is not an end."""
+    detector = Detector("p", SETTINGS)
+    samples = steady(0, 200, 0.0) + steady(200, 225, 500.0) + steady(225, 400, 0.0)
+    assert transitions(feed_all(detector, samples)) == []
+    samples = steady(400, 500, 500.0) + steady(500, 600, 1.0) + steady(600, 700, 500.0)
+    assert transitions(feed_all(detector, samples)) == [(400.0, OFF, N, "power")]
+
+
+def test_transition_is_stamped_when_the_level_began() -> None:
+    detector = Detector("p", SETTINGS)
+    events = feed_all(detector, steady(0, 200, 0.0) + steady(200, 300, 500.0)
+                      + steady(300, 600, 2.0))
+    assert transitions(events) == [(200.0, OFF, N, "power"), (300.0, N, S, "power")]
+    run = [e for e in events if isinstance(e, RunSummary)]
+    # trapezoids: 95 s at 500 W, then 5 s sloping from 500 W to 2 W (the run ends at 300 s)
+    energy = 500 * 95 / 3600 + (500 + 2) / 2 * 5 / 3600
+    assert run == [RunSummary("p", 200.0, 300.0, pytest.approx(energy), 500.0)]
+
+
+def test_relay_off_is_off_at_once_and_ends_the_run() -> None:
+    detector = Detector("p", SETTINGS)
+    feed_all(detector, steady(0, 200, 0.0) + steady(200, 300, 800.0))
+    events = detector.feed(Reading(300.0, 0.0, relay_on=False))
+    assert transitions(events) == [(300.0, N, OFF, "relay_off")]
+    assert [(e.start, e.end) for e in events if isinstance(e, RunSummary)] == [(200.0, 300.0)]
+
+
+def test_energy_comes_from_the_plug_counter_across_a_reset() -> None:
+    """Counter 1.000 -> 1.300 kWh, reset to 0, then 0.100 kWh: 400 Wh, whatever power says."""
+    detector = Detector("p", SETTINGS)
+    feed_all(detector, steady(0, 200, 0.0, energy_kwh=1.0))
+    samples: list[Reading | ReadFailure] = [
+        Reading(200.0, 900.0, energy_kwh=1.0), Reading(260.0, 900.0, energy_kwh=1.3),
+        Reading(320.0, 900.0, energy_kwh=0.05), Reading(380.0, 900.0, energy_kwh=0.1),
+    ]
+    events = feed_all(detector, samples + steady(440, 800, 0.0, energy_kwh=0.1))
+    (run,) = [e for e in events if isinstance(e, RunSummary)]
+    assert run.energy_wh == pytest.approx(400.0)
+    assert run.peak_w == 900.0
+
+
+def test_read_failures_make_unreachable_at_the_first_one() -> None:
+    detector = Detector("p", SETTINGS)
+    feed_all(detector, steady(0, 200, 2.0))
+    fails: list[Reading | ReadFailure] = [ReadFailure(200.0, "timeout"), ReadFailure(205.0, "x")]
+    assert feed_all(detector, fails) == []  # two of three: nothing yet
+    events = detector.feed(ReadFailure(210.0, "timeout"))
+    assert events == [Transition("p", 200.0, S, State.UNREACHABLE, "read_failures", None)]
+    assert detector.feed(ReadFailure(215.0, "timeout")) == []
+    events = detector.feed(Reading(400.0, 0.0))  # back, with no load: off at once, not via dwell
+    assert transitions(events) == [(400.0, State.UNREACHABLE, OFF, "recovered")]
+
+
+def test_fewer_failures_than_the_limit_change_nothing() -> None:
+    detector = Detector("p", SETTINGS)
+    samples = [*steady(0, 200, 2.0), ReadFailure(200.0, "t"), ReadFailure(205.0, "t")]
+    assert transitions(feed_all(detector, samples + steady(210, 400, 2.0))) == []
+    assert detector.state is S
+
+
+def test_a_wifi_drop_does_not_end_a_run() -> None:
+    detector = Detector("p", SETTINGS)
+    feed_all(detector, steady(0, 200, 0.0) + steady(200, 400, 1000.0))
+    fails: list[Reading | ReadFailure] = [ReadFailure(400.0 + 5 * i, "t") for i in range(12)]
+    events = feed_all(detector, fails + steady(460, 600, 1000.0) + steady(600, 800, 0.0))
+    assert transitions(events) == [
+        (400.0, N, State.UNREACHABLE, "read_failures"),
+        (460.0, State.UNREACHABLE, N, "recovered"),
+        (600.0, N, OFF, "no_load"),
+    ]
+    (run,) = [e for e in events if isinstance(e, RunSummary)]
+    assert (run.start, run.end) == (200.0, 600.0)
+
+
+def test_a_run_broken_by_an_outage_ends_where_the_plug_went_silent() -> None:
+    detector = Detector("p", SETTINGS)
+    feed_all(detector, steady(0, 200, 0.0) + steady(200, 400, 1000.0))
+    fails: list[Reading | ReadFailure] = [ReadFailure(400.0 + 5 * i, "t") for i in range(3)]
+    events = feed_all(detector, [*fails, Reading(900.0, 0.0)])
+    (run,) = [e for e in events if isinstance(e, RunSummary)]
+    assert (run.start, run.end) == (200.0, 400.0)
+
+
+def test_unreachable_from_the_start_is_not_announced() -> None:
+    detector = Detector("p", SETTINGS)
+    fails: list[Reading | ReadFailure] = [ReadFailure(5.0 * i, "t") for i in range(5)]
+    assert feed_all(detector, fails) == []
+    assert detector.state is State.UNREACHABLE
+    assert feed_all(detector, [Reading(30.0, 50.0)]) == []
+    assert detector.state is N
+
+
+def test_snapshot_is_small_json() -> None:
+    detector = Detector("p", DetectorSettings())
+    feed_all(detector, steady(0, 100_000, 1500.0, step=1.0))
+    text = json.dumps(detector.snapshot())
+    assert len(text) < 1000
+    restored = Detector.restore("p", DetectorSettings(), json.loads(text))
+    assert (restored.state, restored.since) == (detector.state, detector.since)
+
+
+def test_a_foreign_snapshot_gives_a_fresh_detector() -> None:
+    detector = Detector.restore("p", DetectorSettings(), {"v": 99})
+    assert detector.state is State.UNKNOWN

@@ -1,0 +1,178 @@
+"""Properties of the detector over generated inputs (hypothesis), and the Sense-forum standby case.
+
+Batch replay == streaming feed; snapshot/restore anywhere changes nothing; constant input and noise
+inside a band never transition; a clean step gives one transition; no state is left before its
+dwell has passed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plugwatch.detect import Detector, replay
+from plugwatch.detect.fsm import dwell_of
+from plugwatch.model import DetectorSettings, Event, ReadFailure, Reading, State, Transition
+
+LIMITS = settings(max_examples=150, deadline=None)
+
+
+@dataclass
+class ArrayTrace:
+    ts: np.ndarray
+    power_w: np.ndarray
+
+
+def stream(plug: str, samples: list[Reading | ReadFailure], s: DetectorSettings,
+           restore_at: frozenset[int] = frozenset()) -> list[Event]:
+    detector = Detector(plug, s)
+    events: list[Event] = []
+    for i, sample in enumerate(samples):
+        if i in restore_at:
+            snap = json.loads(json.dumps(detector.snapshot()))
+            detector = Detector.restore(plug, s, snap)
+        events += detector.feed(sample)
+    return events
+
+
+detector_settings = st.builds(
+    DetectorSettings,
+    window=st.integers(1, 6),
+    standby_w=st.just(0.5), standby_band_w=st.sampled_from([0.0, 0.2]),
+    on_w=st.just(10.0), on_band_w=st.sampled_from([0.0, 2.0]),
+    dwell_on_s=st.sampled_from([0.0, 10.0, 30.0]),
+    dwell_standby_s=st.sampled_from([0.0, 20.0, 180.0]),
+    dwell_off_s=st.sampled_from([0.0, 20.0, 120.0]),
+    gap_s=st.sampled_from([15.0, 60.0]),
+)
+# powers that sit on and around every band edge, plus loads
+watts = st.one_of(
+    st.sampled_from([0.0, 0.3, 0.5, 0.7, 2.0, 8.0, 10.0, 12.0, 500.0, 2000.0]),
+    st.floats(0.0, 3000.0, allow_nan=False),
+)
+steps = st.sampled_from([0.0, 1.0, 5.0, 7.5, 30.0, 120.0])
+
+
+@st.composite
+def power_traces(draw: st.DrawFn) -> tuple[list[float], list[float]]:
+    powers = draw(st.lists(watts, min_size=1, max_size=120))
+    gaps = draw(st.lists(steps, min_size=len(powers), max_size=len(powers)))
+    ts = list(np.cumsum(gaps) + 1.7e9)
+    return ts, powers
+
+
+def readings(ts: list[float], powers: list[float]) -> list[Reading | ReadFailure]:
+    return [Reading(float(t), float(p)) for t, p in zip(ts, powers, strict=True)]
+
+
+@LIMITS
+@given(power_traces(), detector_settings)
+def test_batch_replay_equals_streaming(trace: tuple[list[float], list[float]],
+                                       s: DetectorSettings) -> None:
+    ts, powers = trace
+    batch = replay("p", ArrayTrace(np.array(ts), np.array(powers)), s)
+    assert batch == stream("p", readings(ts, powers), s)
+
+
+@LIMITS
+@given(power_traces(), detector_settings, st.sets(st.integers(0, 120)),
+       st.lists(st.integers(0, 119), max_size=8))
+def test_snapshot_restore_anywhere_changes_nothing(
+    trace: tuple[list[float], list[float]], s: DetectorSettings, restore_at: set[int],
+    failures_at: list[int],
+) -> None:
+    ts, powers = trace
+    samples = readings(ts, powers)
+    for i in sorted(set(failures_at), reverse=True):  # failures (some runs of them) in between
+        if i < len(samples):
+            samples[i:i] = [ReadFailure(samples[i].ts, "timeout")] * 3
+    assert stream("p", samples, s, frozenset(restore_at)) == stream("p", samples, s)
+
+
+@LIMITS
+@given(st.floats(0.0, 3000.0, allow_nan=False), st.integers(1, 300), detector_settings)
+def test_constant_input_never_transitions(watts_: float, n: int, s: DetectorSettings) -> None:
+    samples = [Reading(1e9 + 5.0 * i, watts_) for i in range(n)]
+    assert stream("p", samples, s) == []
+
+
+@LIMITS
+@given(st.sampled_from([(0.0, "standby"), (5.0, "standby"), (5.0, "on"), (100.0, "on")]),
+       st.lists(st.floats(0.0, 1.0), min_size=1, max_size=200), detector_settings)
+def test_noise_inside_a_band_never_transitions(
+    start: tuple[float, str], noise: list[float], s: DetectorSettings
+) -> None:
+    settled, band = start
+    centre, half = (s.standby_w, s.standby_band_w) if band == "standby" else (s.on_w, s.on_band_w)
+    samples = [Reading(1e9 + 5.0 * i, settled) for i in range(100)]  # 500 s: every dwell passed
+    samples += [Reading(1e9 + 500.0 + 5.0 * i, centre - half + 2 * half * u)
+                for i, u in enumerate(noise)]
+    assert [e for e in stream("p", samples, s) if isinstance(e, Transition)] == []
+
+
+LEVEL_W = {State.OFF: 0.0, State.STANDBY: 3.0, State.ON: 800.0}
+
+
+@LIMITS
+@given(st.sampled_from(list(LEVEL_W)), st.sampled_from(list(LEVEL_W)), detector_settings,
+       st.sampled_from([1.0, 5.0, 10.0]))
+def test_a_clean_step_gives_one_transition_at_the_step(
+    before: State, after: State, s: DetectorSettings, step: float
+) -> None:
+    """Stamped at the step itself, or (a falling step through the average) at most window-1
+    readings later, when the moving average has crossed the band."""
+    s0 = 1e9
+    samples = [Reading(s0 + step * i, LEVEL_W[before]) for i in range(int(400 / step))]
+    step_at = s0 + 400.0
+    samples += [Reading(step_at + step * i, LEVEL_W[after]) for i in range(int(400 / step))]
+    changes = [e for e in stream("p", samples, s) if isinstance(e, Transition)]
+    if before is after:
+        assert changes == []
+        return
+    (change,) = changes
+    assert (change.from_state, change.to_state) == (before, after)
+    assert step_at <= change.ts <= step_at + step * (s.window - 1)
+
+
+@LIMITS
+@given(power_traces(), detector_settings)
+def test_no_state_is_left_before_its_dwell(trace: tuple[list[float], list[float]],
+                                           s: DetectorSettings) -> None:
+    ts, powers = trace
+    changes = [e for e in stream("p", readings(ts, powers), s) if isinstance(e, Transition)]
+    for entered, left in itertools.pairwise(changes):
+        assert left.ts - entered.ts >= dwell_of(s, entered.to_state)
+
+
+def sense_forum_standby(rng: random.Random, start: float, minutes: int) -> list[Reading]:
+    """A TV-box standby as in the Sense forum post: modes near 0.60 W and 0.74 W that alternate
+    every few minutes, with short dips below 0.5 W (one or two readings)."""
+    out: list[Reading] = []
+    t, mode = start, 0.60
+    while t < start + minutes * 60:
+        for _ in range(rng.randint(6, 60)):  # 30 s .. 5 min in one mode
+            watts = mode + rng.uniform(-0.03, 0.03)
+            if rng.random() < 0.08:
+                watts = rng.uniform(0.35, 0.49)  # a dip below the 0.5 W threshold
+            out.append(Reading(t, round(watts, 2)))
+            t += 5.0
+        mode = 0.74 if mode == 0.60 else 0.60
+    return out
+
+
+def test_sense_forum_standby_does_not_flap_but_switch_off_is_seen() -> None:
+    rng = random.Random(7)
+    standby = sense_forum_standby(rng, 1e9, minutes=180)
+    off_at = standby[-1].ts + 5.0
+    off = [Reading(off_at + 5.0 * i, 0.0) for i in range(60)]  # unplugged: 0 W for 5 min
+    events = stream("tv", [*standby, *off], DetectorSettings())
+    changes = [(e.from_state, e.to_state, e.reason) for e in events if isinstance(e, Transition)]
+    assert changes == [(State.STANDBY, State.OFF, "no_load")]
+    (change,) = [e for e in events if isinstance(e, Transition)]
+    assert off_at <= change.ts <= off_at + 20.0  # the moving average needs a few readings
