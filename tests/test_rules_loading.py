@@ -66,6 +66,9 @@ def test_unquoted_yaml_on_off_and_times_mean_what_users_wrote(tmp_path: Path) ->
          "rules.yaml:4: rule 'a': quiet_hours.from: invalid time 'late' (use HH:MM"),
         # broken YAML itself
         ("- name: a\n  when: {to: on\n", "rules.yaml:3: not valid YAML"),
+        # YAML reads an unquoted `on` as a boolean
+        ("- name: on\n  notify: p\n  when: {to: on}\n",
+         "rules.yaml:1: rule #1: name: must be text, got True (put it in quotes)"),
         # not a list
         ("name: a\n", "rules.yaml:1: a rule file is a YAML list of rules"),
         # names must be unique

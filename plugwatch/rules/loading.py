@@ -119,6 +119,8 @@ def load_rule_file(file: Path) -> tuple[list[LoadedRule], list[str]]:
                     msg = "unknown key (check the spelling; see docs/rules.md)"
                 elif err["type"] == "missing":
                     msg = "missing (this key is required; see docs/rules.md)"
+                elif err["type"] == "string_type":
+                    msg = f"must be text, got {err['input']!r} (put it in quotes)"
                 elif err["type"] == "enum":
                     msg = f"unknown state {err['input']!r} (use {_STATES})"
                 problems.append(f"{file}:{at}: {label}: {_field(err['loc'])}: {msg}")
