@@ -85,3 +85,39 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
         assert proc.returncode == 1
         assert expected in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_calibrate_and_plot_from_the_database(tmp_path: Path) -> None:
+    """`--plug NAME --since` reads the stored readings and proposes what the CSV gives."""
+    import time
+
+    import numpy as np
+
+    from plugwatch.config import load_config
+    from plugwatch.model import Reading
+    from plugwatch.store import Batch, open_store
+
+    config = tmp_path / "plugwatch.yaml"
+    config.write_text(
+        f"database: sqlite:///{tmp_path / 'pw.db'}\nplugs:\n  - {{name: washer, host: 127.0.0.1}}\n"
+    )
+    data = np.loadtxt(HOUSE_7, delimiter=",", skiprows=1, usecols=(1, 7))
+    shift = time.time() - 60 - data[-1, 0]  # the recorded day ends a minute ago
+    store = open_store(load_config(config).database)
+    try:
+        store.ensure_plugs(load_config(config).plugs)
+        rows = [("washer", Reading(ts=float(t + shift), power_w=float(w))) for t, w in data]
+        store.write_batch(Batch(readings=rows))
+    finally:
+        store.close()
+    from_db = plugwatch("calibrate", "--plug", "washer", "--since", "2d", "--config", str(config))
+    assert from_db.returncode == 0, from_db.stderr
+    from_csv = plugwatch("calibrate", HOUSE_7, "--power-col", "Appliance5")
+    assert from_db.stdout.split("# paste")[1] == from_csv.stdout.split("# paste")[1]
+    assert "replay with these settings: 2 runs" in from_db.stdout
+    out = tmp_path / "db.png"
+    args = ("plot", "--plug", "washer", "--since", "24h", "--config", str(config), "-o", str(out))
+    assert plugwatch(*args).returncode == 0
+    assert png_size(out) == (1200, 600)
+    unknown = plugwatch("calibrate", "--plug", "dryer", "--config", str(config))
+    assert unknown.returncode == 1 and "washer" in unknown.stderr  # names the valid plugs

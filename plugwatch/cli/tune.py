@@ -11,9 +11,12 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugwatch.errors import ConfigError, PlugwatchError
+
+if TYPE_CHECKING:
+    from plugwatch.detect.calibrate import ReplayFigures
 
 SINCE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -74,18 +77,17 @@ def calibrate(args: argparse.Namespace) -> int:
         bar.step()
     if args.json:
         out = proposal.to_json()
-        out["replay"] = replayed.to_json() if replayed else None
+        out["replay"] = replayed.to_json()
         out["plain_0_5_w"] = naive.to_json()
         print(json.dumps(out, indent=2))
         return 0
     print(f"{name}: {len(trace)} readings")
     for line in proposal.reasons:
         print(f"  - {line}")
-    if replayed:
-        print(
-            f"replay with these settings: {replayed.runs} runs, {replayed.changes} state changes "
-            f"({replayed.changes_per_day:.1f}/day), {replayed.flaps} off/standby flaps"
-        )
+    print(
+        f"replay with these settings: {replayed.runs} runs, {replayed.changes} state changes "
+        f"({replayed.changes_per_day:.1f}/day), {replayed.flaps} off/standby flaps"
+    )
     print(
         f"a plain 0.5 W threshold on raw readings: {naive.runs} runs, {naive.changes} state "
         f"changes ({naive.changes_per_day:.1f}/day), {naive.flaps} flaps"
@@ -117,7 +119,7 @@ def plot_command(args: argparse.Namespace) -> int:
                 plot_histogram(args.output, hist, proposal, title=name, **size)
             else:
                 settings = _configured_settings(args) or proposal.settings
-                events = _events(name, trace, settings) or []
+                events = _events(name, trace, settings)
                 plot_power(
                     args.output, trace.ts, trace.power_w, settings, events, title=name, **size
                 )
@@ -147,19 +149,22 @@ def _load(args: argparse.Namespace) -> tuple[str, Any]:  # Any: a plugwatch.trac
 
 def _from_store(config_path: Path, plug: str, since_s: float) -> Any:
     """The plug's stored readings of the last `since_s` seconds, as a plugwatch.traces.Trace."""
-    import importlib
     import time
 
     import numpy as np
 
     from plugwatch.config import load_config
+    from plugwatch.store import open_store
     from plugwatch.traces import Trace
 
     config = load_config(config_path)
     config.plug(plug)  # an unknown name is a ConfigError listing the valid ones
     now = time.time()
-    store = importlib.import_module("plugwatch.store").open_store(config.database)
-    readings = list(store.readings(plug, now - since_s, now))
+    store = open_store(config.database)
+    try:
+        readings = store.readings(plug, now - since_s, now)
+    finally:
+        store.close()
     ts = np.array([r.ts for r in readings], dtype=np.float64)
     power = np.array([r.power_w for r in readings], dtype=np.float64)
     return Trace(path=Path(f"database:{plug}"), ts=ts, power_w=power)
@@ -174,21 +179,16 @@ def _configured_settings(args: argparse.Namespace) -> Any:
     return load_config(args.config).plug(args.plug).detector
 
 
-def _events(name: str, trace: Any, settings: Any) -> list[Any] | None:
-    """The detector's events for the trace, or None while plugwatch.detect has no replay."""
-    import importlib
+def _events(name: str, trace: Any, settings: Any) -> list[Any]:
+    """The detector's events for the trace (the same code the service runs)."""
+    from plugwatch.detect import replay
 
-    replay = getattr(importlib.import_module("plugwatch.detect"), "replay", None)
-    if replay is None:  # the detector is not merged yet: the proposal alone, no replay
-        return None
     return list(replay(name, trace, settings))
 
 
-def _replay(name: str, trace: Any, settings: Any) -> Any:
+def _replay(name: str, trace: Any, settings: Any) -> ReplayFigures:
     """Figures of replaying the trace with `settings` through plugwatch.detect.replay."""
     from plugwatch.detect.calibrate import replay_figures
 
     events = _events(name, trace, settings)
-    if events is None:
-        return None
     return replay_figures(events, float(trace.ts[0]), float(trace.ts[-1]))
