@@ -1,0 +1,109 @@
+"""Alert latency: an emulated plug's step change -> the push arriving at a local HTTP receiver.
+
+    .venv/bin/python bench/bench_alerts.py [--plugs 20] [--interval 1] [--dwell-on 2]
+
+Runs the real service (Kasa driver over TCP to in-process emulated plugs, SQLite, the rules
+engine, the outbox sender, apprise json://) with one rule `to: on`. Each plug steps from 2 W to
+1000 W at its own moment; latency = arrival at the receiver - the step. Printed against the
+configured dwell + interval, the least a detector with that dwell can do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from plugwatch.config import config_from_dict
+from plugwatch.emulator import EmulatedPlug, Emulator
+from plugwatch.model import DetectorSettings
+from plugwatch.notify.alerting import Alerting
+from plugwatch.store import open_store
+from plugwatch.testing import running_service
+
+RULE = '- {name: switched-on, when: {to: "on"}, notify: phone, title: "{{ plug }}"}\n'
+
+
+def receiver(arrivals: dict[str, float]) -> ThreadingHTTPServer:
+    """A local JSON receiver noting when each plug's alert arrived."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            arrivals.setdefault(body["title"], time.time())
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def step_at(t_step: float) -> Any:
+    return lambda _s: 1000.0 if time.time() >= t_step else 2.0
+
+
+async def main(args: argparse.Namespace) -> None:
+    arrivals: dict[str, float] = {}
+    server = receiver(arrivals)
+    start = time.time() + 3.0  # let every plug settle in standby first
+    steps = {f"plug{i:03d}": start + i * args.spread / args.plugs for i in range(args.plugs)}
+    emulator = Emulator()
+    ports = await emulator.start([EmulatedPlug("HS110v2", alias=n, power=step_at(t))
+                                  for n, t in steps.items()])
+    settings = DetectorSettings(window=args.window, on_w=10.0, on_band_w=2.0,
+                                dwell_on_s=args.dwell_on, dwell_standby_s=1.0, dwell_off_s=1.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "rules.yaml").write_text(RULE, encoding="utf-8")
+        config = config_from_dict({
+            "database": f"sqlite:///{tmp}/bench.db",
+            "defaults": {"interval": args.interval, "timeout": 0.5},
+            "plugs": [{"name": n, "driver": "kasa", "host": f"127.0.0.1:{p}"}
+                      for n, p in zip(steps, ports, strict=True)],
+            "targets": {"phone": f"json://127.0.0.1:{server.server_address[1]}/"},
+            "rules": str(Path(tmp) / "rules.yaml"),
+        }, detector=settings)
+        store = open_store(config.database)
+        alerting = Alerting.from_config(config, store)
+        stop = asyncio.Event()
+        deadline = max(steps.values()) + args.dwell_on + args.interval * 3 + 10
+        async with running_service(config, store, on_events=alerting.on_events):
+            task = asyncio.create_task(alerting.run(stop))
+            while len(arrivals) < len(steps) and time.time() < deadline:
+                await asyncio.sleep(0.05)
+            stop.set()
+            await task
+        store.close()
+    await emulator.stop()
+    server.shutdown()
+    latencies = sorted(arrivals[n] - t for n, t in steps.items() if n in arrivals)
+    floor = args.dwell_on + args.interval
+    print(f"plugs {args.plugs}, interval {args.interval} s, dwell_on {args.dwell_on} s, "
+          f"window {args.window}: {len(latencies)}/{len(steps)} alerts arrived")
+    if latencies:
+        p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
+        print(f"latency p50 {statistics.median(latencies):.2f} s, p99 {p99:.2f} s, "
+              f"max {latencies[-1]:.2f} s; dwell + interval = {floor:.2f} s "
+              f"(p50 overhead {statistics.median(latencies) - floor:+.2f} s)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugs", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=1.0, help="sampling interval, s")
+    parser.add_argument("--dwell-on", type=float, default=2.0, help="on dwell, s")
+    parser.add_argument("--window", type=int, default=1, help="moving average window")
+    parser.add_argument("--spread", type=float, default=10.0, help="steps spread over s")
+    asyncio.run(main(parser.parse_args()))
+    sys.exit(0)

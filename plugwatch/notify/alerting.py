@@ -1,0 +1,133 @@
+"""Alerting in the running service: the rules engine, its timers, its snapshot and the sender.
+
+    alerting = Alerting.from_config(config, store)     # a broken rule file refuses to start
+    Service(config, store, on_events=alerting.on_events)
+    await alerting.run(stop)                             # timers (for/repeat) + outbox sender
+
+The engine's snapshot goes to `kv_state` in the same transaction as the alerts it caused when the
+timer loop writes (`due` alerts). For alerts from transitions (written by the service's writer) the
+snapshot follows in a later timer-loop write (SETTLE_S after, when the writer has flushed): after a
+crash, alerts are re-derived with the same dedupe keys, so a late snapshot re-creates (a no-op),
+never loses, an alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from plugwatch.errors import PlugwatchError
+from plugwatch.model import Event
+from plugwatch.notify.apprise_notifier import AppriseNotifier
+from plugwatch.notify.sender import AlertSender
+from plugwatch.rules import Rule, RulesEngine, load_checked, local_zone
+
+log = logging.getLogger(__name__)
+KV_KEY = "rules_engine"
+SETTLE_S = 2.0
+WAKE_AFTER_S = (0.6, 1.2)  # the writer flushes every 0.5 s
+
+
+def _plug_tags(config: Any) -> dict[str, list[str]]:
+    return {plug.name: list(plug.tags or []) for plug in config.plugs}
+
+
+def load_config_rules(config: Any) -> list[Rule]:
+    """The checked rules named by `config.rules_path` ([] when none); raises RuleFileError."""
+    if not getattr(config, "rules_path", None):
+        return []
+    targets = list(config.targets)
+    return [item.rule for item in load_checked(config.rules_path, _plug_tags(config), targets)]
+
+
+class Alerting:
+    """Feeds the engine from the service hook, fires its timers, keeps its snapshot, sends."""
+
+    def __init__(
+        self, config: Any, store: Any, rules: Sequence[Rule], *,
+        clock: Callable[[], float] = time.time, tick_s: float = 1.0,
+        sender: AlertSender | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.tick_s = tick_s
+        self.zone = local_zone()
+        snap = store.load_kv(KV_KEY).get(KV_KEY)
+        self.engine = RulesEngine.restore(rules, snap, _plug_tags(config), self.zone)
+        targets = {name: str(url) for name, url in config.targets.items()}
+        self.sender = sender or AlertSender(store, AppriseNotifier(targets), clock=clock)
+        self._dirty_at: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Any, store: Any, **kw: Any) -> Alerting:
+        """Alerting for `config`'s rules; a broken rule file raises RuleFileError (no start)."""
+        return cls(config, store, load_config_rules(config), **kw)
+
+    def on_events(self, events: list[Event], now: float) -> list[dict[str, Any]]:
+        """The service hook: outbox rows for these detector events (written with the events)."""
+        alerts = self.engine.on_events(events, now)
+        if self._dirty_at is None:
+            self._dirty_at = self.clock()
+        if alerts:
+            self._wake_after_flush()
+        return [alert.as_row() for alert in alerts]
+
+    def _wake_after_flush(self) -> None:
+        """Wake the sender once the service's writer has stored these alerts (~every 0.5 s)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop (tests, replay): the sender's own polling finds them
+        for delay in WAKE_AFTER_S:
+            loop.call_later(delay, self.sender.wake)
+
+    def reload(self) -> bool:
+        """Load the rule files again; on any problem the old rules stay in force (logged)."""
+        try:
+            rules = load_config_rules(self.config)
+        except PlugwatchError as exc:
+            log.error("rules not reloaded, the old rules stay in force:\n%s", exc)
+            return False
+        self.engine = RulesEngine.restore(
+            rules, self.engine.snapshot(), _plug_tags(self.config), self.zone
+        )
+        self._dirty_at = 0.0
+        log.info("reloaded %d rules", len(rules))
+        return True
+
+    def tick(self) -> int:
+        """Fire due timers; write their alerts and the engine snapshot in one transaction."""
+        from plugwatch.store import Batch
+
+        now = self.clock()
+        alerts = self.engine.due(now)
+        # After events, wait until the service's writer has flushed their alerts (it flushes every
+        # 0.5 s): a snapshot must never be stored ahead of the alerts it has already fired.
+        settled = self._dirty_at is not None and now - self._dirty_at >= SETTLE_S
+        if not alerts and not settled:
+            return 0
+        self._dirty_at = None
+        batch = Batch(alerts=[a.as_row() for a in alerts], kv={KV_KEY: self.engine.snapshot()})
+        self.store.write_batch(batch)
+        return len(alerts)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Timers and the sender until `stop` is set."""
+        sender = asyncio.create_task(self.sender.run(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    if await asyncio.to_thread(self.tick):
+                        self.sender.wake()
+                except PlugwatchError as exc:
+                    log.error("alert timers: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.tick_s)
+        finally:
+            await sender
+            await asyncio.to_thread(self.tick)
