@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,17 @@ def test_broken_rule_file_refuses_start_and_reload_keeps_old_rules(
     assert set(alerting.engine.rules) == {"done", "gone"}
     with pytest.raises(RuleFileError, match=r"rules.yaml:3: rule 'done'"):
         start(cfg, clock)
+
+
+async def test_the_service_refuses_to_start_with_a_broken_rule_file(
+    setup: tuple[Path, Clock]
+) -> None:
+    from plugwatch.notify.alerting import run_with_alerting
+
+    cfg, _ = setup
+    (cfg.parent / "rules.yaml").write_text("- name: x\n  when: {to: on}\n  notify: pager\n")
+    config = load_config(cfg)
+    store = open_store(config.database)
+    with pytest.raises(RuleFileError, match=r"rules.yaml:1: rule 'x': notify: unknown target"):
+        await asyncio.wait_for(run_with_alerting(config, store), 10)
+    store.close()

@@ -131,3 +131,22 @@ class Alerting:
         finally:
             await sender
             await asyncio.to_thread(self.tick)
+
+
+async def run_with_alerting(config: Any, store: Any, listeners: Sequence[Any] = ()) -> None:
+    """`plugwatch run`: the service with its rules and sender until SIGINT/SIGTERM.
+
+    A broken rule file raises RuleFileError before anything starts; SIGHUP reloads the rules
+    (a broken file is logged and the old rules stay in force).
+    """
+    import signal
+
+    from plugwatch.service import Service, install_stop_signals
+
+    alerting = await asyncio.to_thread(Alerting.from_config, config, store)
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, alerting.reload)
+    service = Service(config, store, on_events=alerting.on_events, listeners=listeners)
+    log.info("%d rules loaded", len(alerting.engine.rules))
+    await asyncio.gather(service.run(stop), alerting.run(stop))
