@@ -65,7 +65,7 @@ def test_table_names_changes_runs_and_settings(capsys) -> None:
     assert "dwell on 30 s / standby 50 min / off 50 min" in out
     assert "off -> on" in out
     assert out.count(" run ") == 1
-    assert "1 runs; at the end off since" in out
+    assert "2 transitions, 1 run; at the end off since 2012-01-08 15:46:08" in out
 
 
 def test_bad_rows_are_reported_by_line_and_skipped(tmp_path: Path, capsys) -> None:

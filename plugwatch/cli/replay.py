@@ -133,6 +133,10 @@ def _print_json(events: list[Any], out: TextIO) -> None:
         out.write(json.dumps(record) + "\n")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _clock(ts: float, tz: Any) -> str:
     from datetime import datetime
 
@@ -178,7 +182,7 @@ def print_table(
                       f"{event.energy_wh:.1f} Wh{'':<4} peak {format_power(event.peak_w)}\n")
     transitions = [e for e in events if isinstance(e, Transition)]
     final = transitions[-1] if transitions else None
-    out.write(f"\n{len(transitions)} transitions, {runs} runs")
+    out.write(f"\n{_count(len(transitions), 'transition')}, {_count(runs, 'run')}")
     if final is not None:
         still = " (a run still open at the end)" if final.to_state is State.ON else ""
         out.write(f"; at the end {final.to_state} since {_clock(final.ts, tz)}{still}")
