@@ -52,3 +52,19 @@ def test_run_json_shape() -> None:
         "end": "2026-01-02T04:16:05+00:00", "duration_s": 4320.0, "energy_wh": 812.346,
         "peak_w": 2100.0,
     }
+
+
+def test_unreachable_transition_has_null_power() -> None:
+    """A transition to unreachable measured nothing: its power is JSON null, not 0."""
+    t = Transition("freezer", 1767323045.0, State.ON, State.UNREACHABLE, "read_failures", None)
+    line = json.dumps(transition_json(t))
+    assert '"power_w": null' in line and '"to": "unreachable"' in line
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (float("nan"), "?"),  # no duration known
+    (59.999, "59 s"),  # never rounded up into the next unit
+    (2 * 86400, "2 d"),  # whole days drop the hours
+])
+def test_format_duration_edges(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
