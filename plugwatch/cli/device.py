@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--discovery-port", type=int, default=9999, metavar="P",
                    help="UDP port answering discovery (default 9999)")
     p.add_argument("--no-discovery", action="store_true", help="do not answer UDP discovery")
+    from plugwatch.traces import add_csv_arguments
+
+    add_csv_arguments(p)
     p.set_defaults(func=emulate_command)
 
 
@@ -149,7 +152,9 @@ async def _emulate(args: argparse.Namespace) -> None:
     if args.trace:
         from plugwatch.emulator.trace import load_trace_power
 
-        power = load_trace_power(args.trace)
+        from plugwatch.traces import csv_options_from_args
+
+        power = load_trace_power(args.trace, csv_options_from_args(args))
     plugs = [
         EmulatedPlug(args.model, alias=f"emulated {args.model} {i + 1}", power=power,
                      speed=args.speed)
