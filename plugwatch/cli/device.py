@@ -151,7 +151,6 @@ async def _emulate(args: argparse.Namespace) -> None:
     power: Any = args.power
     if args.trace:
         from plugwatch.emulator.trace import load_trace_power
-
         from plugwatch.traces import csv_options_from_args
 
         power = load_trace_power(args.trace, csv_options_from_args(args))
