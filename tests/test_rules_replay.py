@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from plugwatch.model import RunSummary, State, Transition
 from plugwatch.rules import Rule
 from plugwatch.rules.replay import alert_json, alert_line, replay_alerts
@@ -42,8 +46,6 @@ def test_for_and_repeat_timers_fire_at_their_own_times_between_events() -> None:
 
 def test_real_washer_recording_fires_washer_done_once_per_cycle() -> None:
     """Tracebase washing machine, 2012-01-08: two cycles, two alerts with their run figures."""
-    from pathlib import Path
-
     from plugwatch.detect import replay
     from plugwatch.model import DetectorSettings
     from plugwatch.rules import load_rules
@@ -57,3 +59,25 @@ def test_real_washer_recording_fires_washer_done_once_per_cycle() -> None:
     alerts = [a for a in replay_alerts(rules, events) if a.rule == "washer-done"]
     assert [a.body.split(",")[0] for a in alerts] == ["Ran 1 h 4 min", "Ran 1 h"]
     assert "(peak 2269 W)" in alerts[0].body
+
+
+def test_replay_command_prints_the_alerts_and_refuses_a_broken_rule_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`plugwatch replay TRACE --rules rules/` lists the alerts (none sent); bad rules: exit 1."""
+    from plugwatch.cli import main
+
+    repo = Path(__file__).resolve().parent.parent
+    trace = str(repo / "tests/data/traces/tracebase/Washingmachine__dev_7297E3_2012.01.08.csv")
+    rules = str(repo / "rules")
+    args = ["replay", trace, "--plug", "washer", "--dwell-standby", "5m", "--rules", rules]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"2 alerts from the rules in {rules} (none sent)" in out
+    assert out.count("ALERT washer-done -> phone: washer finished") == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- name: x\n  when: {to: onn}\n  notify: p\n")
+    assert main(["replay", trace, "--rules", str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert f"{bad}:2: rule 'x': when.to[0]: unknown state 'onn'" in captured.err
+    assert captured.out == ""

@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     tune.add_argument("--dwell-off", metavar="T", help="time off must hold, e.g. 2m")
     tune.add_argument("--gap", metavar="T", help="a longer pause restarts the moving average")
     p.add_argument("--json", action="store_true", help="one JSON object per event and line")
+    p.add_argument("--rules", metavar="PATH",
+                   help="also print the alerts these rule files would have fired (none sent)")
     p.add_argument("--strict", action="store_true",
                    help="stop at the first bad row instead of reporting and skipping it")
     from plugwatch.traces import add_csv_arguments
@@ -103,6 +105,14 @@ def replay_command(args: argparse.Namespace) -> int:
     from plugwatch.traces import csv_options_from_args, read_trace
 
     settings = settings_from_args(args)
+    config = None
+    if args.rules:  # a broken rule file fails before the detector runs
+        from plugwatch.config import load_config
+        from plugwatch.rules import load_checked
+        from plugwatch.rules.replay import replay_rules_lines
+
+        config = load_config(args.config) if args.config else None
+        load_checked(args.rules)
     trace = read_trace(args.trace, csv_options_from_args(args), strict=args.strict)
     _report_problems(trace.problems, sys.stderr)
     plug = args.plug or args.trace.stem
@@ -111,6 +121,12 @@ def replay_command(args: argparse.Namespace) -> int:
         _print_json(events, sys.stdout)
     else:
         print_table(plug, events, trace, settings, args.tz, sys.stdout)
+    if args.rules:
+        lines = replay_rules_lines(args.rules, events, config, as_json=args.json)
+        if not args.json:
+            print(f"\n{_count(len(lines), 'alert')} from the rules in {args.rules} (none sent)")
+        for line in lines:
+            print(line)
     return 0
 
 
