@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 
 from alembic import context
+from sqlalchemy import text
 
 from plugwatch.store.engine import make_engine
 from plugwatch.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
+LOCK_KEY = 0x706C7567  # "plug": serialises concurrent upgrades of one PostgreSQL database
 
 
 def _url() -> str:
@@ -38,6 +40,8 @@ def run_online() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":  # two services starting at once
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             context.run_migrations()
         connection.commit()
 

@@ -1,0 +1,96 @@
+"""Store write throughput: readings/s through `Store.write_batch`, as the service's writer does it.
+
+    .venv/bin/python bench/bench_store.py [--plugs 1000] [--batches 20] [--postgres URL]
+
+Each batch holds one reading per plug plus one snapshot per plug (the service's worst case: every
+plug's snapshot is due) and, every 10th batch, a transition per plug. The SQLite file lives in a
+temporary folder; PostgreSQL (when reachable) runs in a throw-away schema. Also times the
+retention purge and the history queries on the table that was written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+
+from plugwatch.model import Reading, State, Transition
+from plugwatch.store import Batch, open_store
+from plugwatch.store.scratch import scratch_schema
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def batches(plugs: list[str], count: int, t0: float) -> Iterator[Batch]:
+    """`count` one-second batches for `plugs`."""
+    for i in range(count):
+        ts = t0 + i
+        batch = Batch(
+            readings=[(p, Reading(ts + j * 1e-4, 100.0 + j % 7, True, 0.001 * i))
+                      for j, p in enumerate(plugs)],
+            snapshots={p: (ts, {"state": "on", "since": t0, "window": [100.0] * 5}) for p in plugs},
+        )
+        if i % 10 == 5:
+            batch.transitions = [Transition(p, ts, State.STANDBY, State.ON, "power", 100.0)
+                                 for p in plugs]
+        yield batch
+
+
+def run(url: str, label: str, n_plugs: int, n_batches: int) -> None:
+    """Write, query and purge on `url`; print the figures."""
+    store = open_store(url)
+    plugs = [f"p{i}" for i in range(n_plugs)]
+    store.ensure_plugs([type("P", (), {"name": p, "driver": "kasa", "address": p, "tags": ()})
+                        for p in plugs])
+    t0 = 1_763_900_000.0
+    todo = list(batches(plugs, n_batches, t0))
+    started = time.perf_counter()
+    for batch in todo:
+        store.write_batch(batch)
+    elapsed = time.perf_counter() - started
+    rows = n_plugs * n_batches
+    again = time.perf_counter()
+    store.write_batch(todo[5])  # re-writing a batch: every row conflicts, nothing is added
+    rewrite = time.perf_counter() - again
+    q = time.perf_counter()
+    history = store.transitions(plug="p1")
+    readings = store.readings("p1")
+    status = store.status()
+    query = time.perf_counter() - q
+    p = time.perf_counter()
+    purged = store.purge_readings(t0 + n_batches / 2)
+    purge = time.perf_counter() - p
+    store.close()
+    print(f"{label:<10} {rows:>7} readings in {elapsed:6.2f} s = {rows / elapsed:>8.0f} readings/s "
+          f"({n_plugs} per batch, + snapshots); re-write of one batch {rewrite * 1000:.0f} ms; "
+          f"history+readings+status ({len(history)}, {len(readings)}, {len(status)} rows) "
+          f"{query * 1000:.0f} ms; purge of {purged} rows {purge * 1000:.0f} ms")
+
+
+def _pg_up() -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 5432), 1):
+        return True
+    return False
+
+
+def main() -> None:
+    """Parse arguments and run the bench on SQLite and (if reachable) PostgreSQL."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugs", type=int, default=1000)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--postgres", default=PG)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        run(f"sqlite:///{folder}/bench.db", "sqlite", args.plugs, args.batches)
+    if _pg_up():
+        with scratch_schema(args.postgres, prefix="pw_bench") as url:
+            run(url, "postgresql", args.plugs, args.batches)
+    else:
+        print("postgresql not reachable on 127.0.0.1:5432: skipped")
+
+
+if __name__ == "__main__":
+    main()
