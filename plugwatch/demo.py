@@ -82,6 +82,7 @@ async def run_demo(
     from plugwatch.store import open_store
     from plugwatch.testing import emulated_config
 
+    store = await asyncio.to_thread(open_store, f"sqlite:///{Path(db_path)}")  # before the clock
     started = time.time()
     plugs = {
         "washer": EmulatedPlug("HS110v2", alias="washer", power=_per_minute(washer_power),
@@ -95,7 +96,6 @@ async def run_demo(
     interval, settings = demo_settings(speed)
     config = emulated_config(dict(zip(plugs, ports, strict=True)), f"sqlite:///{Path(db_path)}",
                              interval_s=interval, timeout_s=min(0.4, interval), detector=settings)
-    store = await asyncio.to_thread(open_store, config.database)
     counts = {"transitions": 0, "runs": 0}
 
     def show(event: Event) -> None:

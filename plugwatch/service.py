@@ -19,7 +19,7 @@ from typing import Any
 
 from plugwatch.detect import Detector
 from plugwatch.drivers.base import Driver
-from plugwatch.model import Event, Reading, Sample
+from plugwatch.model import Event, Reading, Sample, State
 from plugwatch.sampler import SampledPlug, Sampler
 from plugwatch.writer import Writer
 
@@ -60,6 +60,7 @@ class Service:
         self.detectors = {p.name: Detector(p.name, p.detector) for p in config.plugs}
         self._last_ts: dict[str, float] = {}
         self._snap_ts: dict[str, float] = {}
+        self._snap_state: dict[str, State] = {}  # the state in the last snapshot queued
         self.drivers = {p.name: make_driver(p) for p in config.plugs}
         self.sampler = Sampler(
             [SampledPlug(p.name, self.drivers[p.name], p.interval_s) for p in config.plugs],
@@ -77,30 +78,35 @@ class Service:
                 since, snap = snapshots[plug.name]
                 self.detectors[plug.name] = Detector.restore(plug.name, plug.detector, snap)
                 self._last_ts[plug.name] = self._snap_ts[plug.name] = since
+                self._snap_state[plug.name] = self.detectors[plug.name].state
             for reading in _stored_readings(self.store, plug.name, since):
-                replayed += self._feed(plug.name, reading, record_reading=False)
+                replayed += self._feed(plug.name, reading, live=False)
         return replayed
 
     def handle_sample(self, plug: str, sample: Sample) -> None:
         """Feed one sample to its plug's detector and queue what must be recorded."""
-        self._feed(plug, sample, record_reading=True)
+        self._feed(plug, sample, live=True)
 
-    def _feed(self, plug: str, sample: Sample, record_reading: bool) -> int:
+    def _feed(self, plug: str, sample: Sample, live: bool) -> int:
+        """Feed the detector and queue the record. A re-fed (not live) reading is already stored
+        and its events were maybe announced before the restart: listeners hear only live ones."""
         detector = self.detectors[plug]
         events = detector.feed(sample)
         ts = sample.ts
         self._last_ts[plug] = ts
-        reading = sample if record_reading and isinstance(sample, Reading) else None
+        reading = sample if live and isinstance(sample, Reading) else None
         snapshot = None
         alerts: list[dict[str, Any]] = []
         if events:
             alerts = self.on_events(events, ts)
-        if events or ts - self._snap_ts.get(plug, 0.0) >= self.snapshot_every_s:
+        state = detector.state
+        if (events or state is not self._snap_state.get(plug)
+                or ts - self._snap_ts.get(plug, 0.0) >= self.snapshot_every_s):
             snapshot = (ts, detector.snapshot())
-            self._snap_ts[plug] = ts
+            self._snap_ts[plug], self._snap_state[plug] = ts, state
         if reading is not None or snapshot is not None:
             self.writer.put((plug, reading, events, alerts, snapshot))
-        for event in events:
+        for event in events if live else ():
             for listener in self.listeners:
                 try:
                     listener(event)

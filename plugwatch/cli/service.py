@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import sys
 import time
@@ -76,6 +77,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from plugwatch.service import run_forever
 
+    if args.verbose < 2:  # APScheduler logs every job run at INFO
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     config, store = _open(args)
     try:
         show = [lambda event: print(describe(event), flush=True)]
