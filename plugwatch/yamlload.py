@@ -143,15 +143,20 @@ def _to_python(doc: YamlDoc, node: yaml.Node, loc: Loc) -> Any:
     doc.lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
-        _CONSTRUCTOR.flatten_mapping(node)  # resolve `<<: *anchor` merges
-        for key_node, value_node in node.value:
+        own = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+        _CONSTRUCTOR.flatten_mapping(node)  # resolve `<<: *anchor`: merged pairs come first
+        merged = len(node.value) - own
+        explicit: set[str] = set()
+        for i, (key_node, value_node) in enumerate(node.value):
             # keys are names: keep their text, so YAML 1.1's `on:`/`off:` stay "on"/"off"
             if not isinstance(key_node, yaml.ScalarNode):
                 raise doc.error(loc, "mapping keys must be plain names")
             key = key_node.value
-            if key in out:
+            if i >= merged and key in explicit:
                 doc.lines[(*loc, key)] = key_node.start_mark.line + 1
                 raise doc.error((*loc, key), "duplicate key (each key may appear once)")
+            if i >= merged:
+                explicit.add(key)
             key_line = key_node.start_mark.line + 1
             out[key] = _to_python(doc, value_node, (*loc, key))
             doc.lines[(*loc, key)] = key_line  # the key's line, even for a nested block value
