@@ -137,3 +137,16 @@ def test_settings_come_from_the_config_plug(tmp_path: Path, capsys) -> None:
     assert code == 0 and len(out.splitlines()) == 3
     code, _, err = run(["replay", trace, "--config", str(config), "--plug", "oven"], capsys)
     assert code == 1 and "heater" in err and "lamp" in err and len(err.splitlines()) == 1
+
+
+def test_table_in_a_time_zone_and_an_open_run(tmp_path: Path, capsys) -> None:
+    """--tz shows local times; a trace ending mid-load says its run is still open."""
+    path = tmp_path / "cut.csv"
+    rows = [f"{T0 + 5 * i},{500 if i >= 120 else 0}" for i in range(240)]
+    path.write_text("time,power\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    code, out, _ = run(["replay", str(path), "--tz", "Europe/Berlin", "--plug", "oven"], capsys)
+    assert code == 0
+    assert "2026-01-01 01:10:00   off -> on" in out  # 00:10 UTC is 01:10 in Berlin in winter
+    assert "time (Europe/Berlin)" in out
+    assert out.rstrip().endswith(
+        "at the end on since 2026-01-01 01:10:00 (a run still open at the end)")
