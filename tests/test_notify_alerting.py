@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from plugwatch.notify import AlertSender, AppriseNotifier
 from plugwatch.notify.alerting import SETTLE_S, Alerting
 from plugwatch.rules import RuleFileError
 from plugwatch.store import Batch, open_store
+from plugwatch.store.scratch import scratch_schema
 
 __all__ = ["http_receiver"]  # fixture
 T0 = 1_767_614_400.0
@@ -42,12 +44,33 @@ class Clock:
         return self.now
 
 
+OPENED: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def close_stores(db_url: str) -> Iterator[None]:
+    """Every store a test opened is closed (before its PostgreSQL schema is dropped)."""
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh SQLite file, and a fresh schema of the machine's PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/pw.db"
+        return
+    with scratch_schema(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
 @pytest.fixture
-def setup(tmp_path: Path, http_receiver: HttpReceiver) -> tuple[Path, Clock]:
+def setup(tmp_path: Path, http_receiver: HttpReceiver, db_url: str) -> tuple[Path, Clock]:
     (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
     cfg = tmp_path / "plugwatch.yaml"
     cfg.write_text(
-        "database: sqlite:///pw.db\nplugs:\n"
+        f"database: '{db_url}'\nplugs:\n"
         "  - {name: washer, driver: kasa, host: 127.0.0.1}\n"
         "  - {name: freezer, driver: kasa, host: 127.0.0.2, tags: [critical]}\n"
         f"targets:\n  phone: {http_receiver.url}\nrules: rules.yaml\n", encoding="utf-8")
@@ -58,6 +81,7 @@ def start(cfg: Path, clock: Clock) -> tuple[Alerting, Any]:
     """A fresh Alerting on the stored state, as after a process restart."""
     config = load_config(cfg)
     store = open_store(config.database)
+    OPENED.append(store)
     store.ensure_plugs(config.plugs)
     sender = AlertSender(store, AppriseNotifier({"phone": str(config.targets["phone"])}),
                          clock=clock)
