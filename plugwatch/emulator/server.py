@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import resource
+import socket
 from typing import Any, cast
 
 from plugwatch.drivers import kasa_protocol as wire
@@ -198,9 +199,21 @@ class Emulator:
 
     async def _listen(self, index: int) -> None:
         plug, conns = self.plugs[index], self._conns[index]
-        server = await asyncio.get_running_loop().create_server(
-            lambda: _PlugProtocol(plug, conns), self.host, self.ports[index], backlog=128
-        )
+        # A socket bound here (not a host name given to create_server) skips an executor
+        # round trip for getaddrinfo per plug: 5,000 listeners start several times faster.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.ports[index]))
+            sock.listen(128)
+            sock.setblocking(False)
+            server = await asyncio.get_running_loop().create_server(
+                lambda: _PlugProtocol(plug, conns), sock=sock
+            )
+        except BaseException:
+            sock.close()
+            raise
         self.ports[index] = server.sockets[0].getsockname()[1]
         self._servers[index] = server
 
