@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 EMULATOR = """
 import asyncio, json, sys
@@ -52,19 +52,19 @@ async def _measure(ports: list[int], seconds: float, warmup: float, folder: str)
         stats, writer = service.sampler.stats, service.writer
         t0, cpu0, started0 = time.time(), _cpu_s(), stats.started
         lateness0, rows0 = len(stats.lateness_s), writer.stats.readings
-        failures0 = stats.failures
+        failures0, skipped0 = stats.failures, stats.skipped
         planned0 = service.sampler.planned_reads(t0)
         await asyncio.sleep(seconds)
         t1, cpu1, started1 = time.time(), _cpu_s(), stats.started
         planned1 = service.sampler.planned_reads(t1)
         lateness = sorted(stats.lateness_s[lateness0:])
-        failures = stats.failures - failures0
+        failures, skipped = stats.failures - failures0, stats.skipped - skipped0
     rows = writer.stats.readings - rows0  # written by the end of the clean stop
     samples = started1 - started0
     return {
         "samples_per_s": samples / (t1 - t0),
         "missed": max(0, (planned1 - planned0) - samples),
-        "failures": failures,
+        "failures": failures, "skipped": skipped,
         "p50_ms": 1000 * lateness[len(lateness) // 2] if lateness else 0.0,
         "p99_ms": 1000 * lateness[int(len(lateness) * 0.99)] if lateness else 0.0,
         "cpu_us_per_sample": 1e6 * (cpu1 - cpu0) / max(1, samples),
@@ -95,11 +95,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     args = parser.parse_args()
     print(f"service at 1 Hz, {args.seconds:g} s window after {args.warmup:g} s warm-up; "
-          f"python {sys.version.split()[0]}, {Path(sys.executable).name}")
+          f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
     for n in args.plugs:
         r = bench(n, args.seconds, args.warmup)
         print(f"{n:>6} plugs: {r['samples_per_s']:8.0f} samples/s  missed {r['missed']:>5}  "
-              f"failures {r['failures']:>4}  lateness p50 {r['p50_ms']:6.1f} ms "
+              f"(in flight {r['skipped']})  failures {r['failures']:>4}  "
+              f"lateness p50 {r['p50_ms']:6.1f} ms "
               f"p99 {r['p99_ms']:6.1f} ms  CPU {r['cpu_us_per_sample']:5.0f} µs/sample  "
               f"peak RSS {r['peak_rss_mb']:5.0f} MB  rows {r['rows']} in {r['batches']} batches",
               flush=True)
