@@ -74,6 +74,13 @@ async def discover(
 ) -> list[FoundDevice]:
     """Every device that answered within `timeout` seconds, sorted by host, port and alias."""
     loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(target, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise DeviceUnreachable(
+            f"cannot resolve discovery target {target!r}: {exc.strerror or exc}"
+        ) from None
+    address = infos[0][4]
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     sock.setblocking(False)
@@ -87,7 +94,7 @@ async def discover(
     try:
         # UDP may drop a datagram: ask three times spread over the timeout.
         for _ in range(3):
-            transport.sendto(query, (target, port))
+            transport.sendto(query, address)
             await asyncio.sleep(timeout / 3)
     except OSError as exc:
         raise DeviceUnreachable(

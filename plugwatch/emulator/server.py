@@ -133,6 +133,7 @@ class Emulator:
 
     def __init__(self) -> None:
         self.plugs: list[EmulatedPlug] = []
+        self._indexes: dict[int, int] = {}  # id(plug) -> index, for set_online with 5,000 plugs
         self.ports: list[int] = []
         self.host = "127.0.0.1"
         self._servers: dict[int, asyncio.Server] = {}  # index -> listener, while online
@@ -152,6 +153,7 @@ class Emulator:
         self.host = host
         try:
             for i, plug in enumerate(plugs):
+                self._indexes[id(plug)] = len(self.plugs)
                 self.plugs.append(plug)
                 self._conns.append(set())
                 self.ports.append(port + i if port else 0)
@@ -218,7 +220,7 @@ class Emulator:
         self._servers[index] = server
 
     def _index(self, plug: EmulatedPlug) -> int:
-        for i, p in enumerate(self.plugs):
-            if p is plug:
-                return i
+        index = self._indexes.get(id(plug))
+        if index is not None and self.plugs[index] is plug:
+            return index
         raise ValueError(f"plug {plug.alias!r} is not served by this emulator")
