@@ -182,6 +182,14 @@ def test_discover_lists_every_emulated_plug(emulated, capsys) -> None:
     assert found["washer"]["outlets"] == []
 
 
+def test_discover_with_an_unresolvable_target_is_one_line(capsys) -> None:
+    code, out, err = run(capsys, "discover", "--target", "no-such-host.invalid", "--timeout", "0.2")
+    assert (code, out) == (1, [])
+    assert len(err) == 1
+    assert err[0].startswith("plugwatch: error: cannot resolve discovery target "
+                             "'no-such-host.invalid': ")
+
+
 def _free_port_pair() -> int:
     for _ in range(50):
         with socket.socket() as a:
