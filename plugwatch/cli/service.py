@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     history.add_argument("--since", default="24h", help="how far back, e.g. 30m, 24h, 7d")
     history.add_argument("--runs", action="store_true", help="also list finished runs")
     history.add_argument("--json", action="store_true", help="JSON lines, as `replay --json`")
+    history.add_argument("--alerts", action="store_true",
+                         help="list the alerts (notifications) with their delivery status instead")
     history.set_defaults(func=cmd_history)
 
     demo = sub.add_parser("demo", help="run the real service against emulated plugs (no hardware)")
@@ -75,14 +77,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`plugwatch run`: the service until SIGINT/SIGTERM, then a clean stop (exit 0)."""
     import asyncio
 
-    from plugwatch.service import run_forever
+    from plugwatch.notify.alerting import run_with_alerting
 
     if args.verbose < 2:  # APScheduler logs every job run at INFO
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
     config, store = _open(args)
     try:
         show = [lambda event: print(describe(event), flush=True)]
-        asyncio.run(run_forever(config, store, listeners=show))
+        asyncio.run(run_with_alerting(config, store, listeners=show))
     finally:
         store.close()
     return 0
@@ -132,6 +134,16 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.plug is not None and config is not None:
         config.plug(args.plug)  # ConfigError listing the valid names
     since = parse_since(args.since, time.time())
+    if args.alerts:
+        from plugwatch.notify.history import alert_history_lines
+
+        try:
+            rows = store.alerts(since=since)
+        finally:
+            store.close()
+        for line in alert_history_lines(rows, plug=args.plug, as_json=args.json):
+            sys.stdout.write(line + "\n")
+        return 0
     try:
         events: list[Any] = list(store.transitions(plug=args.plug, since=since))
         if args.runs:
