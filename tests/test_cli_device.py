@@ -143,6 +143,13 @@ def test_refused_connection_is_exit_1_and_one_line(capsys) -> None:
     assert err == [f"plugwatch: error: connection refused by 127.0.0.1:{port}"]
 
 
+def test_invalid_host_name_is_unreachable_not_a_traceback(capsys) -> None:
+    """A host name that cannot even be encoded is a DeviceUnreachable line like any other."""
+    code, _, err = run(capsys, "read", "a..b:9999")
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith("plugwatch: error: cannot reach a..b:9999: ")
+
+
 def test_hung_plug_times_out_with_the_timeout_named(emulated, capsys) -> None:
     """A plug that accepts the request and never answers gives a timeout after --timeout."""
     emulated.plugs[0].hung = True

@@ -91,6 +91,8 @@ class KasaConnection:
         except OSError as exc:
             reason = exc.strerror or errno.errorcode.get(exc.errno or 0) or str(exc) or "error"
             raise DeviceUnreachable(f"cannot reach {where}: {reason}") from None
+        except (OverflowError, ValueError) as exc:  # a port above 65535, an invalid host name
+            raise DeviceUnreachable(f"cannot reach {where}: {exc}") from None
         except _FrameTooLong as exc:
             raise BadAnswer(
                 f"bad answer from {where}: length header says {exc.length} bytes, "
