@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from plugwatch.cli import main
+from plugwatch.errors import StoreError
 from plugwatch.store import open_store
 from plugwatch.store.engine import alembic_config, current_revision, head_revision, make_engine
 from plugwatch.store.scratch import scratch_schema
@@ -67,3 +68,17 @@ def test_db_upgrade_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> Non
     assert capsys.readouterr().err == (
         "plugwatch: error: cannot create SQLite database /no/such/folder/x.db: folder "
         "/no/such/folder does not exist (create it or change `database:`)\n")
+
+
+def test_a_database_from_a_newer_plugwatch_is_refused_in_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/plugwatch.db"
+    open_store(url).close()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreError) as info:
+        open_store(url)
+    assert str(info.value) == (
+        f"cannot upgrade the schema of {url}: Can't locate revision identified by '9999' "
+        "(was the database created by a newer plugwatch?)")
