@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -62,6 +63,9 @@ class Alerting:
         targets = {name: str(url) for name, url in config.targets.items()}
         self.sender = sender or AlertSender(store, AppriseNotifier(targets), clock=clock)
         self._dirty_at: float | None = None
+        # The service re-feeds stored readings in a worker thread at start while the timer loop
+        # ticks in another: one lock keeps the engine's state consistent.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Any, store: Any, **kw: Any) -> Alerting:
@@ -70,9 +74,10 @@ class Alerting:
 
     def on_events(self, events: list[Event], now: float) -> list[dict[str, Any]]:
         """The service hook: outbox rows for these detector events (written with the events)."""
-        alerts = self.engine.on_events(events, now)
-        if self._dirty_at is None:
-            self._dirty_at = self.clock()
+        with self._lock:
+            alerts = self.engine.on_events(events, now)
+            if self._dirty_at is None:
+                self._dirty_at = self.clock()
         if alerts:
             self._wake_after_flush()
         return [alert.as_row() for alert in alerts]
@@ -93,10 +98,11 @@ class Alerting:
         except PlugwatchError as exc:
             log.error("rules not reloaded, the old rules stay in force:\n%s", exc)
             return False
-        self.engine = RulesEngine.restore(
-            rules, self.engine.snapshot(), _plug_tags(self.config), self.zone
-        )
-        self._dirty_at = 0.0
+        with self._lock:
+            self.engine = RulesEngine.restore(
+                rules, self.engine.snapshot(), _plug_tags(self.config), self.zone
+            )
+            self._dirty_at = 0.0
         log.info("reloaded %d rules", len(rules))
         return True
 
@@ -105,15 +111,28 @@ class Alerting:
         from plugwatch.store import Batch
 
         now = self.clock()
-        alerts = self.engine.due(now)
-        # After events, wait until the service's writer has flushed their alerts (it flushes every
-        # 0.5 s): a snapshot must never be stored ahead of the alerts it has already fired.
-        settled = self._dirty_at is not None and now - self._dirty_at >= SETTLE_S
-        if not alerts and not settled:
-            return 0
-        self._dirty_at = None
-        batch = Batch(alerts=[a.as_row() for a in alerts], kv={KV_KEY: self.engine.snapshot()})
-        self.store.write_batch(batch)
+        with self._lock:
+            before = self.engine.snapshot() if self.engine.next_due() is not None else None
+            alerts = self.engine.due(now)
+            # After events, wait until the service's writer has flushed their alerts (every
+            # 0.5 s): a snapshot must never be stored ahead of the alerts it has already fired.
+            settled = self._dirty_at is not None and now - self._dirty_at >= SETTLE_S
+            if not alerts and not settled:
+                return 0
+            self._dirty_at = None
+            snapshot = self.engine.snapshot()
+        batch = Batch(alerts=[a.as_row() for a in alerts], kv={KV_KEY: snapshot})
+        try:
+            self.store.write_batch(batch)
+        except PlugwatchError:
+            if alerts and before is not None:  # not stored: fire these timers again next tick
+                with self._lock:
+                    self.engine = RulesEngine.restore(
+                        list(self.engine.rules.values()), before, _plug_tags(self.config),
+                        self.zone,
+                    )
+            self._dirty_at = self._dirty_at or now
+            raise
         return len(alerts)
 
     async def run(self, stop: asyncio.Event) -> None:
