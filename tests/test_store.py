@@ -119,6 +119,14 @@ def test_snapshots_never_go_back_in_time(store: Store) -> None:
     assert store.load_snapshots()["washer"] == (T0 + 20, {"state": "standby"})
 
 
+def test_json_keeps_infinities_and_nan(store: Store) -> None:
+    """A detector snapshot holding -inf (a run's peak before its first sample) survives as is."""
+    store.write_batch(Batch(snapshots={"washer": (T0, {"peak": float("-inf"), "w": [1.5]})},
+                            kv={"x": float("inf")}))
+    assert store.load_snapshots() == {"washer": (T0, {"peak": float("-inf"), "w": [1.5]})}
+    assert store.load_kv() == {"x": float("inf")}
+
+
 def test_kv_state_is_upserted(store: Store) -> None:
     store.write_batch(Batch(kv={"rules/a": [1, 2], "other": "x"}))
     store.write_batch(Batch(kv={"rules/a": {"n": 3}}))

@@ -6,7 +6,9 @@ package (so an editable install works from any working directory), never via the
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +41,12 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             _check_sqlite_folder(parsed.database)
-            engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                                   json_serializer=dumps, json_deserializer=loads)
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, json_serializer=dumps,
+                             json_deserializer=loads)
     except StoreError:
         raise
     except Exception as exc:  # bad URL, unknown dialect, missing driver
@@ -51,6 +55,35 @@ def make_engine(url: str) -> Engine:
             f"cannot use database {redact(url)}: {redact_text(reason)} (use sqlite:///FILE or "
             "postgresql+psycopg://user@host/db)"
         ) from exc
+
+
+def dumps(value: Any) -> str:
+    """JSON for a JSON column; NaN and infinities (PostgreSQL rejects them) as {"__float__": ..}."""
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(_encode(value), allow_nan=False, separators=(",", ":"))
+
+
+def loads(text: str) -> Any:
+    """The inverse of `dumps`."""
+    return json.loads(text, object_hook=_decode)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": repr(value)}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and isinstance(obj.get("__float__"), str):
+        return float(obj["__float__"])
+    return obj
 
 
 def _check_sqlite_folder(database: str | None) -> None:
