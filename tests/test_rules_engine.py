@@ -120,3 +120,27 @@ def test_a_broken_template_still_delivers_the_default_text() -> None:
     engine = RulesEngine([rule(when={"to": "on"}, title="{{ run.duration }}")])
     (alert,) = engine.on_transition(tr("tv", T0, "off", "on"))
     assert alert.title == "tv: off -> on"
+
+
+def test_a_dwell_longer_than_for_fires_at_confirmation() -> None:
+    """The state began 10 min before the detector confirmed it: `for: 5m` is already over."""
+    engine = RulesEngine([rule(when={"to": "standby"}, **{"for": "5m"})])
+    (alert,) = engine.on_transition(tr("w", T0, "on", "standby"), now=T0 + 600)
+    assert alert.created_at == T0 + 600
+
+
+def test_reminders_keep_their_numbers_when_the_service_was_down() -> None:
+    """One overdue reminder is sent, the other missed slots are skipped (no burst)."""
+    engine = RulesEngine([rule(when={"to": "unreachable"}, repeat="1h", body="#{{ repeat }}")])
+    engine.on_transition(tr("f", T0, "on", "unreachable"))
+    assert [a.body for a in engine.due(T0 + 3.5 * 3600)] == ["#1"]
+    assert engine.next_due() == T0 + 4 * 3600
+    assert [a.body for a in engine.due(T0 + 4 * 3600)] == ["#4"]
+
+
+def test_leaving_for_another_matching_state_keeps_the_timer() -> None:
+    """to: [standby, off]: standby -> off is still 'in the state', the `for:` keeps running."""
+    engine = RulesEngine([rule(when={"from": "on", "to": ["standby", "off"]}, **{"for": "10m"})])
+    engine.on_transition(tr("w", T0, "on", "standby"))
+    engine.on_transition(tr("w", T0 + 60, "standby", "off"))
+    assert len(engine.due(T0 + 600)) == 1

@@ -76,10 +76,10 @@ class RulesEngine:
         now = t.ts if now is None else now
         previous = self._since.get(t.plug)
         self._since[t.plug] = t.ts
-        for key, episode in list(self._episodes.items()):
-            rule = self.rules[episode.rule]
-            if episode.plug == t.plug and t.to_state not in rule.when.to:
-                del self._episodes[key]  # the plug left the state: `for:`/`repeat:` cancelled
+        for rule in self.rules.values():  # O(rules), not O(pending timers of every plug)
+            if t.to_state not in rule.when.to:
+                # the plug left the state: its `for:`/`repeat:` is cancelled
+                self._episodes.pop((rule.name, t.plug), None)
         from_s = t.ts - previous if previous is not None else None
         if run is not None and t.from_state is State.ON:
             from_s = run.duration_s
