@@ -87,10 +87,14 @@ class Config:
                 f"retention_s={self.retention_s!r}, path={self.path!r})")
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read, validate and merge the config file at `path`; ConfigError names file:line: field."""
+def load_config(path: str | os.PathLike[str], *, need_targets: bool = True) -> Config:
+    """Read, validate and merge the config file at `path`; ConfigError names file:line: field.
+
+    With need_targets=False (commands that send nothing: status, history, db), an unset ${NAME}
+    inside `targets:` is not an error; such a target keeps its ${NAME} text and must not be used.
+    """
     doc = load_yaml(path)
-    return _build(doc, Path(path).resolve().parent, Path(path))
+    return _build(doc, Path(path).resolve().parent, Path(path), need_targets)
 
 
 def config_from_dict(
@@ -113,12 +117,12 @@ def _replace(obj: Any, **changes: Any) -> Any:
     return replace(obj, **changes)
 
 
-def _build(doc: YamlDoc, base: Path, path: Path | None) -> Config:
+def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = True) -> Config:
     if doc.data is None:
         doc.data = {}
     if not isinstance(doc.data, dict):
         raise doc.error((), "the config must be a mapping (database:, defaults:, plugs:, ...)")
-    doc.expand_env()
+    doc.expand_env(optional=None if need_targets else lambda loc: loc[:1] == ("targets",))
     try:
         raw = ConfigFile.model_validate(doc.data)
     except ValidationError as exc:

@@ -73,24 +73,30 @@ class YamlDoc:
             found.append((self.line_of(loc), f"{self.where(loc)}: {text}"))
         return [text for _, text in sorted(found, key=lambda pair: pair[0])]
 
-    def expand_env(self, environ: os._Environ[str] | dict[str, str] | None = None) -> None:
+    def expand_env(
+        self, environ: os._Environ[str] | dict[str, str] | None = None,
+        optional: Callable[[Loc], bool] | None = None,
+    ) -> None:
         """Replace ${NAME} in every string value by the environment variable NAME.
 
-        An unset variable is a ConfigError naming the variable and where it is used.
+        An unset variable is a ConfigError naming the variable and where it is used, except at
+        locations where `optional(loc)` is true: there it is left as written.
         """
         env = os.environ if environ is None else environ
-        self.data = self._expand(self.data, (), env)
+        self.data = self._expand(self.data, (), env, optional or (lambda loc: False))
 
-    def _expand(self, value: Any, loc: Loc, env: Any) -> Any:
+    def _expand(self, value: Any, loc: Loc, env: Any, optional: Callable[[Loc], bool]) -> Any:
         if isinstance(value, dict):
-            return {k: self._expand(v, (*loc, k), env) for k, v in value.items()}
+            return {k: self._expand(v, (*loc, k), env, optional) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._expand(v, (*loc, i), env) for i, v in enumerate(value)]
+            return [self._expand(v, (*loc, i), env, optional) for i, v in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
 
         def lookup(match: re.Match[str]) -> str:
             name = match.group(1)
+            if name not in env and optional(loc):
+                return match.group(0)
             if name not in env:
                 raise self.error(
                     loc, f"environment variable {name} is not set (export {name}=... before "

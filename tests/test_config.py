@@ -89,6 +89,17 @@ def test_unset_variable_is_named_without_a_value(
     )
 
 
+def test_commands_that_send_nothing_need_no_target_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`status` or `db upgrade` work without SMTP_PASSWORD; other variables are still required."""
+    monkeypatch.delenv("SMTP_PASSWORD")
+    config = load_config(write(tmp_path, SAMPLE), need_targets=False)
+    assert "${SMTP_PASSWORD}" in str(config.targets["mail"])
+    with pytest.raises(ConfigError, match="environment variable DB_URL is not set"):
+        load_config(write(tmp_path, "database: ${DB_URL}\n"), need_targets=False)
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     # a bad duration names the plug's list index and the line of the key
     ("plugs:\n  - name: a\n    host: h\n  - name: b\n    host: h\n    interval: fast\n",

@@ -37,7 +37,7 @@ def database_url(args: argparse.Namespace) -> str:
 
     if args.database:
         return resolve_database(args.database, Path.cwd())
-    return load_config(args.config or DEFAULT_CONFIG).database
+    return load_config(args.config or DEFAULT_CONFIG, need_targets=False).database
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
