@@ -88,8 +88,8 @@ class DetectorSettings:
     on_w: float = 10.0
     on_band_w: float = 2.0
     dwell_on_s: float = 30.0
-    dwell_standby_s: float = 180.0
-    dwell_off_s: float = 120.0
+    dwell_standby_s: float = 1800.0  # 30 min: a soak or drying pause must not end a run
+    dwell_off_s: float = 1800.0
     unreachable_after: int = 3
     gap_s: float = 60.0  # no sample for longer than this resets the moving average
 

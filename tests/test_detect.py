@@ -64,18 +64,16 @@ def steady(start: float, end: float, watts: float, step: float = 5.0, **kw: obje
     return [Reading(start + i * step, watts, **kw) for i in range(count)]  # type: ignore[arg-type]
 
 
-SETTINGS = DetectorSettings(window=1)  # default dwell: on 30 s, standby 180 s, off 120 s
+SETTINGS = DetectorSettings(window=1, dwell_on_s=30.0, dwell_standby_s=180.0, dwell_off_s=120.0)
 
 
 def transitions(events: list[object]) -> list[tuple[float, State, State, str]]:
     return [(e.ts, e.from_state, e.to_state, e.reason) for e in events if isinstance(e, Transition)]
 
 
-def test_first_state_needs_its_dwell_and_is_not_announced() -> None:
+def test_first_reading_decides_at_once_and_is_not_announced() -> None:
     detector = Detector("p", SETTINGS)
-    assert feed_all(detector, steady(0, 115, 0.0)) == []
-    assert detector.state is State.UNKNOWN  # off has not held 120 s yet
-    assert feed_all(detector, steady(120, 125, 0.0)) == []
+    assert detector.feed(Reading(0.0, 0.0)) == []
     assert (detector.state, detector.since) == (State.OFF, 0.0)
 
 

@@ -170,7 +170,7 @@ def test_sense_forum_standby_does_not_flap_but_switch_off_is_seen() -> None:
     rng = random.Random(7)
     standby = sense_forum_standby(rng, 1e9, minutes=180)
     off_at = standby[-1].ts + 5.0
-    off = [Reading(off_at + 5.0 * i, 0.0) for i in range(60)]  # unplugged: 0 W for 5 min
+    off = [Reading(off_at + 5.0 * i, 0.0) for i in range(12 * 40)]  # unplugged: 0 W, 40 min
     events = stream("tv", [*standby, *off], DetectorSettings())
     changes = [(e.from_state, e.to_state, e.reason) for e in events if isinstance(e, Transition)]
     assert changes == [(State.STANDBY, State.OFF, "no_load")]

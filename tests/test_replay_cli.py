@@ -20,9 +20,12 @@ TB_WASHER = (Path(__file__).parent / "data" / "traces" / "tracebase"
 
 
 def step_csv(tmp_path: Path, rows: list[str] | None = None) -> Path:
-    """Every 5 s: 10 min at 0 W, 20 min at 500 W, 10 min at 0 W (unix times, with a header)."""
+    """Every 5 s: 10 min at 0 W, 20 min at 500 W, 35 min at 0 W (unix times, with a header).
+
+    35 min: the default off dwell (30 min) must pass for the end to be confirmed.
+    """
     lines = ["time,power"]
-    for i in range(480):
+    for i in range(780):
         watts = 500 if 120 <= i < 360 else 0
         lines.append(f"{T0 + 5 * i},{watts}")
     for line_no, text in (rows or []):  # type: ignore[misc]
@@ -65,7 +68,8 @@ def test_table_names_changes_runs_and_settings(capsys) -> None:
     assert "dwell on 30 s / standby 50 min / off 50 min" in out
     assert "off -> on" in out
     assert out.count(" run ") == 1
-    assert "2 transitions, 1 run; at the end off since 2012-01-08 15:46:08" in out
+    # the run ends (and off begins) where the load first fell below on, not where 0 W began
+    assert "2 transitions, 1 run; at the end off since 2012-01-08 15:37:15" in out
 
 
 def test_bad_rows_are_reported_by_line_and_skipped(tmp_path: Path, capsys) -> None:
@@ -124,7 +128,8 @@ def test_settings_come_from_the_config_plug(tmp_path: Path, capsys) -> None:
     config.write_text(textwrap.dedent("""\
         database: sqlite:///plugwatch.db
         plugs:
-          - {name: heater, driver: kasa, host: 127.0.0.1, thresholds: {on: 600}}
+          - {name: heater, driver: kasa, host: 127.0.0.1, thresholds: {on: 600},
+             dwell: {standby: 2m, off: 2m}}
           - {name: lamp, driver: kasa, host: 127.0.0.1}
     """), encoding="utf-8")
     trace = str(step_csv(tmp_path))

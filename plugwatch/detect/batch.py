@@ -75,26 +75,44 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Even
     starts = np.flatnonzero(np.concatenate(([True], levels[1:] != levels[:-1])))
     ends = np.append(starts[1:], n)
     level_dwell = np.array([dwell_of(settings, s) for s in LEVEL_STATES])
-    confirmed = confirm_index(ts, starts, level_dwell[levels[starts]]) < ends
+    dwell = level_dwell[levels[starts]]
+    dwell[0] = 0.0  # the first reading decides at once
+    confirmed = confirm_index(ts, starts, dwell) < ends
     energies = interval_energies(ts, power, settings.gap_s)
 
     events: list[Event] = []
     state = State.UNKNOWN
     run_start = 0
-    for a, level, ok in zip(starts.tolist(), levels[starts].tolist(), confirmed.tolist(),
-                            strict=True):
+    spell: int | None = None  # state on: where the level first dropped below on
+    for a, b, level, ok in zip(starts.tolist(), ends.tolist(), levels[starts].tolist(),
+                               confirmed.tolist(), strict=True):
         target = LEVEL_STATES[level]
+        if state is State.ON:
+            if target is State.ON:
+                spell = None
+                continue
+            if spell is None:
+                spell = a
+            ok = _held(ts, spell, a, b, dwell_of(settings, target))
         if target is state or not ok:
             continue
-        began = float(ts[a])
+        began_at = spell if state is State.ON and spell is not None else a
+        began = float(ts[began_at])
         if state is not State.UNKNOWN:
             reason = "no_load" if target is State.OFF else "power"
-            events.append(Transition(plug, began, state, target, reason, float(smoothed[a])))
+            events.append(Transition(plug, began, state, target, reason,
+                                     float(smoothed[began_at])))
         if state is State.ON:
-            energy = math.fsum(energies[run_start + 1 : a + 1].tolist())
-            peak = float(power[run_start:a].max())
+            energy = math.fsum(energies[run_start + 1 : began_at + 1].tolist())
+            peak = float(power[run_start:began_at].max())
             events.append(RunSummary(plug, float(ts[run_start]), began, energy, peak))
         if target is State.ON:
             run_start = a
-        state = target
+        state, spell = target, None
     return events
+
+
+def _held(ts: FloatArray, since: int, a: int, b: int, dwell: float) -> bool:
+    """Whether some sample in [a, b) is at least `dwell` after sample `since` (exact check)."""
+    c = int(confirm_index(ts, np.array([since]), np.array([dwell]))[0])
+    return max(c, a) < b

@@ -5,11 +5,15 @@ The rules (docs/detector.md has the full story):
 
 - A level (off/standby/on, see levels.py) becomes the state once it has held for that state's
   dwell; the transition is stamped when the level began, with the smoothed power then.
-- The first state out of `unknown` is never announced (it needs its dwell like any other).
+- Leaving on is measured from when the level first dropped below on (the "spell"), even if it
+  wanders between standby and off meanwhile: once the spell is as old as the dwell of the level
+  it is at, that level becomes the state, stamped at the spell's start (where the run ends).
+- The first reading decides the state at once, silently: nothing is announced out of `unknown`
+  (with dwells of half an hour, waiting for one would leave a new plug unknown that long).
 - `relay_on is False` -> off at once (reason relay_off). `unreachable_after` failures in a row ->
   unreachable, stamped at the first failure; the next reading sets the state to that reading's
-  level at once (reason recovered). An unreachable spell entered from unknown is not announced.
-- An On spell is a run from the on level's start to the start of the confirmed level that ended
+  level at once (reason recovered). Unreachable entered from unknown is not announced.
+- An on period is a run from the on level's start to the start of the confirmed drop that ended
   it. Unreachable while on keeps the run open; if the plug comes back not on, the run ends when
   it became unreachable.
 """
@@ -55,6 +59,7 @@ class Detector:
         self.first_failure: float | None = None
         self.before_unreachable: State | None = None
         self.run: RunMeter | None = None  # open (state on) or pending (level on, not confirmed)
+        self.spell: tuple[float, float] | None = None  # state on, level below: (start, power)
 
     def __repr__(self) -> str:
         b = self.bands
@@ -99,29 +104,36 @@ class Detector:
         level = level_of(self.on_high, self.standby_high)
         if level == self.level:
             return
+        previous = self.level
         self.level, self.level_start, self.level_power = level, ts, smoothed
         if self.state is State.ON:
             assert self.run is not None
-            if level == ON:
+            if level == ON:  # back on before the drop was confirmed: the run goes on
                 self.run.merge_tail()
-            else:
+                self.spell = None
+            elif previous == ON:  # dropped below on: measure apart, the run may end here
                 self.run.start_tail()
+                self.spell = (ts, smoothed)
         else:  # a pending run starts with an on level and is dropped with it
             self.run = RunMeter(start=ts, peak=float("-inf")) if level == ON else None
 
     def _confirm(self, ts: float) -> list[Event]:
         assert self.level is not None
         target = LEVEL_STATES[self.level]
-        if target is self.state or ts - self.level_start < dwell_of(self.settings, target):
+        if target is self.state:
+            return []
+        start, power = self.level_start, self.level_power
+        if self.state is State.ON and self.spell is not None:
+            start, power = self.spell
+        if self.state is not State.UNKNOWN and ts - start < dwell_of(self.settings, target):
             return []
         events: list[Event] = []
         if self.state is not State.UNKNOWN:
             reason = "no_load" if target is State.OFF else "power"
-            events.append(T(self.plug, self.level_start, self.state, target, reason,
-                            self.level_power))
+            events.append(T(self.plug, start, self.state, target, reason, power))
         if self.state is State.ON:
-            events.append(self._close_run(self.level_start))
-        self.state, self.since = target, self.level_start
+            events.append(self._close_run(start))
+        self.state, self.since, self.spell = target, start, None
         return events
 
     def _close_run(self, end: float) -> RunSummary:
@@ -140,7 +152,7 @@ class Detector:
                 self.run.merge_tail()
                 events.append(self._close_run(r.ts))
             self.state, self.since = State.OFF, r.ts
-        self.run = None
+        self.run = self.spell = None
         return events
 
     def _reset_levels(self, ts: float, watts: float) -> None:
@@ -164,6 +176,7 @@ class Detector:
             self.run.merge_tail()  # the run stays open until the plug is back
         else:
             self.run = None
+        self.spell = None
         self.before_unreachable = self.state
         self.state, self.since = State.UNREACHABLE, start
         return events
@@ -182,7 +195,7 @@ class Detector:
         events: list[Event] = []
         if self.before_unreachable is not State.UNKNOWN:
             events.append(T(self.plug, r.ts, State.UNREACHABLE, target, "recovered", power))
-        if self.run is not None:  # open since before the spell
+        if self.run is not None:  # open since before the outage
             if target is State.ON:
                 self.run.add_energy(wh)
                 self.run.add_power(r.power_w, True)

@@ -1,8 +1,8 @@
 """Energy and peak of one On spell while it is being measured, and the energy of one interval.
 
-While a plug is on and its level has dropped but the drop is not confirmed yet, what is measured
-goes to a *tail*: it joins the run if the drop is cancelled (or replaced by another level), and is
-left out if the drop is confirmed, because the run ends where the confirmed level began.
+While a plug is on and its level has dropped below on but the drop is not confirmed yet, what is
+measured goes to a *tail*: it joins the run if the level comes back on, and is left out if the
+drop is confirmed, because the run ends where the drop began.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class RunMeter:
         self.tail_peak = None
 
     def start_tail(self) -> None:
-        """A drop below on level began: measure it apart until it is confirmed or cancelled."""
+        """A drop below on began: measure it apart until it is confirmed or cancelled."""
         self.merge_tail()
         self.tail = ExactSum()
 

@@ -35,6 +35,7 @@ def to_snapshot(d: Detector) -> dict[str, Any]:
         "first_failure": d.first_failure,
         "before_unreachable": None if d.before_unreachable is None else str(d.before_unreachable),
         "run": None if d.run is None else d.run.to_dict(),
+        "spell": None if d.spell is None else list(d.spell),
     }
 
 
@@ -61,6 +62,8 @@ def from_snapshot(d: Detector, snap: dict[str, Any]) -> bool:
         before = snap["before_unreachable"]
         d.before_unreachable = None if before is None else State(before)
         d.run = None if snap["run"] is None else RunMeter.from_dict(snap["run"])
+        spell = snap["spell"]
+        d.spell = None if spell is None else (float(spell[0]), float(spell[1]))
     except (KeyError, ValueError, TypeError, IndexError):
         return False
     return True
