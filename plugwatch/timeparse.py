@@ -8,6 +8,7 @@ Unparsable values come back as NaN; the caller reports them with their line numb
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -99,7 +100,7 @@ def _days_from_civil(y: IntArray, m: IntArray, d: IntArray) -> IntArray:
     return era * 146097 + doe - 719468
 
 
-def _fast(values: npt.NDArray[np.str_], time_format: str) -> FloatArray | None:
+def _fast(values: npt.NDArray[Any], time_format: str) -> FloatArray | None:
     """Naive epoch seconds of fixed-width values (NaN where a row does not fit), or None."""
     layout = _layout(time_format)
     if layout is None or values.size == 0:
@@ -156,12 +157,15 @@ def _localise(naive: FloatArray, tz: tzinfo) -> FloatArray:
     return naive - np.repeat(offsets, run_lengths)
 
 
-def parse_times(values: npt.NDArray[np.str_], time_format: str, tz: tzinfo) -> FloatArray:
+def parse_times(values: npt.NDArray[Any], time_format: str, tz: tzinfo) -> FloatArray:
     """Epoch seconds of each value (NaN where unparsable); fast path first, then `datetime`."""
     fast = _fast(values, time_format)
     result = np.full(values.size, np.nan) if fast is None else _localise(fast, tz)
+    as_bytes = values.dtype.kind == "S"
     for i in np.flatnonzero(np.isnan(result)):
-        parsed = parse_one(str(values[i]), time_format, tz)
+        value = values[i]
+        text = value.decode("utf-8", "replace") if as_bytes else str(value)
+        parsed = parse_one(text, time_format, tz)
         if parsed is not None:
             result[i] = parsed
     return result

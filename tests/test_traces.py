@@ -142,3 +142,10 @@ def test_command_line_options() -> None:
 def test_unknown_time_zone(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match="unknown time zone 'Mars/Base'"):
         read_trace(write(tmp_path, "1,2\n"), CsvOptions(tz="Mars/Base"))
+
+
+def test_long_time_text_is_not_cut(tmp_path: Path) -> None:
+    """A time field longer than the fast reader's width is read whole (line-by-line path)."""
+    padded = "2026-01-02T03:04:05.123456+00:00" + " " * 20
+    trace = read_trace(write(tmp_path, f"time,power\n{padded},1\n"))
+    assert trace.ts.tolist() == [epoch(2026, 1, 2, 3, 4, 5) + 0.123456]
