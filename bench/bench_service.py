@@ -2,12 +2,12 @@
 
     .venv/bin/python bench/bench_service.py [--plugs 1000 5000 10000] [--seconds 30]
 
-For each N, emulated HS110v2 plugs are served by a separate process; this process runs the real
-Service (sampler + detectors + writer thread + SQLite in a temporary folder) at a 1 s interval.
-After a warm-up (first contact with every plug) the measurement window prints: samples/s, missed
-samples (planned reads that did not start), p50/p99 lateness (read start - planned time), CPU µs
-per sample of this process (user + system, all threads, so the writer's database work is included),
-peak RSS and the rows the writer wrote.
+For each N, emulated HS110v2 plugs are served by separate processes (5,000 plugs each); this
+process runs the real Service (sampler + detectors + writer thread + SQLite in a temporary
+folder) at a 1 s interval. After a warm-up (first contact with every plug) the measurement window
+prints: samples/s, missed samples (planned reads that did not start), p50/p99 lateness (read
+start - planned time), CPU µs per sample of this process (user + system, all threads, so the
+writer's database work is included), peak RSS and the rows the writer wrote.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 
+PER_EMULATOR = 5000
 EMULATOR = """
 import asyncio, json, sys
 from plugwatch.emulator import EmulatedPlug, Emulator
@@ -74,17 +75,22 @@ async def _measure(ports: list[int], seconds: float, warmup: float, folder: str)
 
 
 def bench(n: int, seconds: float, warmup: float) -> dict:
-    """One measurement with `n` plugs in a fresh emulator process."""
-    emulator = subprocess.Popen([sys.executable, "-c", EMULATOR, str(n)], stdout=subprocess.PIPE,
-                                text=True)
+    """One measurement with `n` plugs in fresh emulator processes (at most PER_EMULATOR each:
+    a plug costs the emulator two file descriptors, a listener and a connection)."""
+    sizes = [min(PER_EMULATOR, n - i) for i in range(0, n, PER_EMULATOR)]
+    emulators = [subprocess.Popen([sys.executable, "-c", EMULATOR, str(size)],
+                                  stdout=subprocess.PIPE, text=True) for size in sizes]
     try:
-        assert emulator.stdout is not None
-        ports = json.loads(emulator.stdout.readline())
+        ports = []
+        for emulator in emulators:
+            assert emulator.stdout is not None
+            ports += json.loads(emulator.stdout.readline())
         with tempfile.TemporaryDirectory() as folder:
             return asyncio.run(_measure(ports, seconds, warmup, folder))
     finally:
-        emulator.terminate()
-        emulator.wait(10)
+        for emulator in emulators:
+            emulator.terminate()
+            emulator.wait(10)
 
 
 def main() -> None:
