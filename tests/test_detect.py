@@ -182,3 +182,10 @@ def test_snapshot_is_small_json() -> None:
 def test_a_foreign_snapshot_gives_a_fresh_detector() -> None:
     detector = Detector.restore("p", DetectorSettings(), {"v": 99})
     assert detector.state is State.UNKNOWN
+
+
+def test_a_reading_from_the_past_is_ignored() -> None:
+    detector = Detector("p", SETTINGS)
+    feed_all(detector, steady(0, 200, 0.0) + steady(200, 300, 800.0))
+    assert detector.feed(Reading(100.0, 0.0, relay_on=False)) == []
+    assert detector.state is N

@@ -67,9 +67,14 @@ class Detector:
                 f"standby={b.standby_lo}..{b.standby_hi} W, on={b.on_lo}..{b.on_hi} W)")
 
     def feed(self, sample: Reading | ReadFailure) -> list[Event]:
-        """Take one reading or failure (in time order); return the transitions and runs it ends."""
+        """Take one reading or failure (in time order); return the transitions and runs it ends.
+
+        A reading older than the last one is ignored (time never runs backwards in a detector).
+        """
         if isinstance(sample, ReadFailure):
             return self._failure(sample)
+        if self.last is not None and sample.ts < self.last[0]:
+            return []
         return self._reading(sample)
 
     def _reading(self, r: Reading) -> list[Event]:
