@@ -8,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plugwatch.errors import TraceError
 from plugwatch.model import Reading
+from plugwatch.timeparse import parse_one, parse_times, zone
 from plugwatch.traces import CsvOptions, add_csv_arguments, csv_options_from_args, read_trace
 
 TRACES = Path(__file__).parent / "data" / "traces"
@@ -149,3 +152,17 @@ def test_long_time_text_is_not_cut(tmp_path: Path) -> None:
     padded = "2026-01-02T03:04:05.123456+00:00" + " " * 20
     trace = read_trace(write(tmp_path, f"time,power\n{padded},1\n"))
     assert trace.ts.tolist() == [epoch(2026, 1, 2, 3, 4, 5) + 0.123456]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(2399, 12, 31)),
+                min_size=1, max_size=50),
+       st.sampled_from(["iso", "%d/%m/%Y %H:%M:%S", "%Y%m%d%H%M%S", "%d.%m.%y %H:%M"]),
+       st.sampled_from([None, "Europe/Berlin", "America/New_York"]))
+def test_vectorised_times_match_datetime(stamps: list[datetime], fmt: str, tz: str | None) -> None:
+    """The numpy fast path reads every date exactly as datetime.strptime/fromisoformat does."""
+    pattern = "%Y-%m-%d %H:%M:%S" if fmt == "iso" else fmt
+    texts = np.array([s.strftime(pattern) for s in stamps])
+    zone_ = zone(tz)
+    expected = [parse_one(str(text), fmt, zone_) for text in texts]
+    assert parse_times(texts, fmt, zone_).tolist() == expected
