@@ -82,13 +82,19 @@ def test_batch_replay_equals_streaming(trace: tuple[list[float], list[float]],
 
 @LIMITS
 @given(power_traces(), detector_settings, st.sets(st.integers(0, 120)),
-       st.lists(st.integers(0, 119), max_size=8))
+       st.lists(st.integers(0, 119), max_size=8), st.sets(st.integers(0, 119), max_size=5),
+       st.booleans())
 def test_snapshot_restore_anywhere_changes_nothing(
     trace: tuple[list[float], list[float]], s: DetectorSettings, restore_at: set[int],
-    failures_at: list[int],
+    failures_at: list[int], relay_off_at: set[int], counter: bool,
 ) -> None:
     ts, powers = trace
-    samples = readings(ts, powers)
+    energy = np.cumsum(np.array(powers) * 5.0 / 3.6e6) if counter else [None] * len(powers)
+    samples: list[Reading | ReadFailure] = [
+        Reading(float(t), float(p), relay_on=False if i in relay_off_at else None,
+                energy_kwh=None if e is None else float(e))
+        for i, (t, p, e) in enumerate(zip(ts, powers, energy, strict=True))
+    ]
     for i in sorted(set(failures_at), reverse=True):  # failures (some runs of them) in between
         if i < len(samples):
             samples[i:i] = [ReadFailure(samples[i].ts, "timeout")] * 3
