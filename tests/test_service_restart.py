@@ -23,9 +23,9 @@ CONFIG = """\
 database: {database}
 defaults:
   interval: 0.1
-  timeout: 0.3
+  timeout: 1.0
   window: 2
-  unreachable_after: 3
+  unreachable_after: 5
   thresholds: {{standby: 0.5, on: 10, hysteresis: {{standby: 0.2, on: 2}}}}
   dwell: {{on: 0.3, standby: 1.0, off: 0.5}}
 plugs:
@@ -91,9 +91,9 @@ async def test_kill_9_and_restart_neither_loses_nor_duplicates(db_url: str, tmp_
     try:
         await wait_for(status_is(State.OFF), 20, proc)
         level["w"] = 2.0
-        await wait_for(lambda: last_state() == State.STANDBY, 10, proc)
+        await wait_for(lambda: last_state() == State.STANDBY, 20, proc)
         level["w"] = 1000.0
-        await wait_for(lambda: last_state() == State.ON, 10, proc)
+        await wait_for(lambda: last_state() == State.ON, 20, proc)
         await asyncio.sleep(0.3)
         proc.send_signal(signal.SIGKILL)  # during the run
         proc.wait(10)

@@ -62,14 +62,14 @@ def parse_since(text: str, now: float) -> float:
     return now - float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
-def _open(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(Config or None when --database is given, Store)."""
+def _open(args: argparse.Namespace, need_targets: bool = False) -> tuple[Any, Any]:
+    """(Config or None when --database is given, Store). Only `run` needs the targets' secrets."""
     from plugwatch.config import load_config
     from plugwatch.store import open_store
 
     if getattr(args, "database", None):
         return None, open_store(args.database)
-    config = load_config(args.config)
+    config = load_config(args.config, need_targets=need_targets)
     return config, open_store(config.database)
 
 
@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.verbose < 2:  # APScheduler logs every job run at INFO
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    config, store = _open(args)
+    config, store = _open(args, need_targets=True)
     try:
         show = [lambda event: print(describe(event), flush=True)]
         asyncio.run(run_with_alerting(config, store, listeners=show))

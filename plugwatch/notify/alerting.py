@@ -82,6 +82,11 @@ class Alerting:
             self._wake_after_flush()
         return [alert.as_row() for alert in alerts]
 
+    def kv_state(self) -> dict[str, Any]:
+        """The service's kv hook: the engine snapshot, stored with the alerts of on_events."""
+        with self._lock:
+            return {KV_KEY: self.engine.snapshot()}
+
     def _wake_after_flush(self) -> None:
         """Wake the sender once the service's writer has stored these alerts (~every 0.5 s)."""
         try:
@@ -166,6 +171,7 @@ async def run_with_alerting(config: Any, store: Any, listeners: Sequence[Any] = 
     stop = asyncio.Event()
     install_stop_signals(stop)
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, alerting.reload)
-    service = Service(config, store, on_events=alerting.on_events, listeners=listeners)
+    service = Service(config, store, on_events=alerting.on_events, kv_state=alerting.kv_state,
+                      listeners=listeners)
     log.info("%d rules loaded", len(alerting.engine.rules))
     await asyncio.gather(service.run(stop), alerting.run(stop))
