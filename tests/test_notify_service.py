@@ -121,7 +121,8 @@ async def test_broken_rules_refuse_start_and_sighup_keeps_the_old_rules(
     (tmp_path / "rules.yaml").write_text(RULE)
     proc = start(cfg)
     try:
-        await asyncio.sleep(2.0)
+        # the plug row appears once the service runs (its SIGHUP handler is installed before)
+        await wait_for(lambda: state_of(tmp_path, "tv") is not None, 30)
         (tmp_path / "rules.yaml").write_text("- oops")
         proc.send_signal(signal.SIGHUP)
         await asyncio.sleep(0.5)
