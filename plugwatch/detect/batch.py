@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from plugwatch.detect.fsm import dwell_of
-from plugwatch.detect.levels import LEVEL_STATES, Bands, initial_triggers, levels_vec
+from plugwatch.detect.levels import LEVEL_STATES, Bands, initial_triggers, levels_vec, raw_side
 from plugwatch.detect.smoothing import moving_average, segment_positions
 from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 
@@ -40,16 +40,17 @@ def interval_energies(ts: FloatArray, power: FloatArray, gap_s: float) -> FloatA
     return out
 
 
-def confirm_index(ts: FloatArray, starts: IntArray, dwell: FloatArray) -> IntArray:
-    """For each level start a, the first sample c >= a with ts[c] - ts[a] >= dwell (n if none).
+def confirm_index(ts: FloatArray, starts: IntArray, lower: IntArray, dwell: FloatArray
+                  ) -> IntArray:
+    """For each level start s, the first sample c >= lower with ts[c] - ts[s] >= dwell (n if none).
 
     searchsorted finds it up to rounding; the loops settle it with the streaming comparison.
     """
     n = ts.size
     began = ts[starts]
-    c = np.maximum(np.searchsorted(ts, began + dwell, side="left"), starts)
+    c = np.maximum(np.searchsorted(ts, began + dwell, side="left"), lower)
     while True:
-        back = (c - 1 >= starts) & (ts[np.maximum(c - 1, 0)] - began >= dwell)
+        back = (c - 1 >= lower) & (ts[np.maximum(c - 1, 0)] - began >= dwell)
         if not back.any():
             break
         c = np.where(back, c - 1, c)
@@ -69,50 +70,69 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Even
     n = ts.size
     if n == 0:
         return []
-    smoothed = moving_average(power, segment_positions(ts, settings.gap_s), settings.window)
-    first = initial_triggers(float(smoothed[0]), settings)
-    levels = levels_vec(smoothed, Bands.of(settings), first)
-    starts = np.flatnonzero(np.concatenate(([True], levels[1:] != levels[:-1])))
-    ends = np.append(starts[1:], n)
+    positions = segment_positions(ts, settings.gap_s)
+    smoothed = moving_average(power, positions, settings.window)
+    bands = Bands.of(settings)
+    levels = levels_vec(smoothed, bands, initial_triggers(float(smoothed[0]), settings))
+    detected = np.flatnonzero(np.concatenate(([True], levels[1:] != levels[:-1])))
+    ends = np.append(detected[1:], n)
+    began_at = _date_back(power, positions, levels, detected, bands, settings.window)
     level_dwell = np.array([dwell_of(settings, s) for s in LEVEL_STATES])
-    dwell = level_dwell[levels[starts]]
+    dwell = level_dwell[levels[detected]]
     dwell[0] = 0.0  # the first reading decides at once
-    confirmed = confirm_index(ts, starts, dwell) < ends
+    confirmed = confirm_index(ts, began_at, detected, dwell) < ends
     energies = interval_energies(ts, power, settings.gap_s)
 
     events: list[Event] = []
     state = State.UNKNOWN
     run_start = 0
-    spell: int | None = None  # state on: where the level first dropped below on
-    for a, b, level, ok in zip(starts.tolist(), ends.tolist(), levels[starts].tolist(),
-                               confirmed.tolist(), strict=True):
+    spell: tuple[int, int] | None = None  # state on, level below: (dated start, detection)
+    for j, a, b, level, ok in zip(began_at.tolist(), detected.tolist(), ends.tolist(),
+                                  levels[detected].tolist(), confirmed.tolist(), strict=True):
         target = LEVEL_STATES[level]
         if state is State.ON:
             if target is State.ON:
                 spell = None
                 continue
             if spell is None:
-                spell = a
-            ok = _held(ts, spell, a, b, dwell_of(settings, target))
+                spell = (j, a)
+            ok = _held(ts, spell[0], a, b, dwell_of(settings, target))
         if target is state or not ok:
             continue
-        began_at = spell if state is State.ON and spell is not None else a
-        began = float(ts[began_at])
+        start, seen = spell if state is State.ON and spell is not None else (j, a)
+        began = float(ts[start])
         if state is not State.UNKNOWN:
             reason = "no_load" if target is State.OFF else "power"
-            events.append(Transition(plug, began, state, target, reason,
-                                     float(smoothed[began_at])))
+            events.append(Transition(plug, began, state, target, reason, float(smoothed[seen])))
         if state is State.ON:
-            energy = math.fsum(energies[run_start + 1 : began_at + 1].tolist())
-            peak = float(power[run_start:began_at].max())
+            energy = math.fsum(energies[run_start + 1 : start + 1].tolist())
+            peak = float(power[run_start:seen].max())
             events.append(RunSummary(plug, float(ts[run_start]), began, energy, peak))
         if target is State.ON:
-            run_start = a
+            run_start = j
         state, spell = target, None
     return events
 
 
 def _held(ts: FloatArray, since: int, a: int, b: int, dwell: float) -> bool:
     """Whether some sample in [a, b) is at least `dwell` after sample `since` (exact check)."""
-    c = int(confirm_index(ts, np.array([since]), np.array([dwell]))[0])
-    return max(c, a) < b
+    c = int(confirm_index(ts, np.array([since]), np.array([a]), np.array([dwell]))[0])
+    return c < b
+
+
+def _date_back(power: FloatArray, positions: IntArray, levels: npt.NDArray[np.int8],
+               detected: IntArray, bands: Bands, window: int) -> IntArray:
+    """Where each detected level began: as Detector._back, over the readings in the window
+    after the previous detection whose raw power is already on the level's side."""
+    began = detected.copy()
+    at = detected.tolist()
+    kinds = levels[detected].tolist()
+    first_of_segment = (detected - positions[detected]).tolist()
+    for k in range(1, len(at)):
+        a, level = at[k], kinds[k]
+        lowest = max(a - (window - 1), first_of_segment[k], at[k - 1] + 1)
+        j = a
+        while j >= lowest and raw_side(float(power[j]), level, bands):
+            j -= 1
+        began[k] = min(j + 1, a)
+    return began

@@ -20,9 +20,18 @@ The rules (docs/detector.md has the full story):
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
-from plugwatch.detect.levels import LEVEL_STATES, ON, Bands, initial_triggers, level_of, trigger
+from plugwatch.detect.levels import (
+    LEVEL_STATES,
+    ON,
+    Bands,
+    initial_triggers,
+    level_of,
+    raw_side,
+    trigger,
+)
 from plugwatch.detect.runs import RunMeter, interval_wh
 from plugwatch.detect.smoothing import MovingAverage
 from plugwatch.model import DetectorSettings, Event, ReadFailure, Reading, RunSummary, State
@@ -53,6 +62,9 @@ class Detector:
         self.level_start = 0.0
         self.level_power = 0.0
         self.window = MovingAverage(settings.window)
+        # the readings averaged now (time, W, counter), to date a level back to where it began
+        self.recent: deque[tuple[float, float, float | None]] = deque(maxlen=settings.window)
+        self.level_age = 0  # readings since the current level was detected
         self.last_power_w: float | None = None  # smoothed power of the last reading
         self.last: tuple[float, float, float | None] | None = None  # ts, raw W, counter kWh
         self.failures = 0
@@ -85,7 +97,7 @@ class Detector:
             t0, p0, e0 = self.last
             wh = interval_wh(t0, p0, e0, r.ts, r.power_w, r.energy_kwh, self.settings.gap_s)
             if r.ts - t0 > self.settings.gap_s:
-                self.window.reset()
+                self._reset_window()
         self.last = (r.ts, r.power_w, r.energy_kwh)
         if recovering:
             return self._recover(r, wh)
@@ -94,6 +106,8 @@ class Detector:
         if r.relay_on is False:
             return self._relay_off(r)
         smoothed = self.window.add(r.power_w)
+        self.recent.append((r.ts, r.power_w, r.energy_kwh))
+        self.level_age += 1
         self.last_power_w = smoothed
         self._set_level(r.ts, smoothed)
         if self.run is not None:
@@ -110,7 +124,10 @@ class Detector:
         if level == self.level:
             return
         previous = self.level
-        self.level, self.level_start, self.level_power = level, ts, smoothed
+        back = self._back(level)
+        start = self.recent[-1 - back][0]
+        self.level, self.level_start, self.level_power = level, start, smoothed
+        self.level_age = 0
         if self.state is State.ON:
             assert self.run is not None
             if level == ON:  # back on before the drop was confirmed: the run goes on
@@ -118,9 +135,45 @@ class Detector:
                 self.spell = None
             elif previous == ON:  # dropped below on: measure apart, the run may end here
                 self.run.start_tail()
-                self.spell = (ts, smoothed)
-        else:  # a pending run starts with an on level and is dropped with it
-            self.run = RunMeter(start=ts, peak=float("-inf")) if level == ON else None
+                assert self.run.tail is not None
+                for wh in self._recent_wh(back):  # the drop began `back` readings ago
+                    self.run.energy.add(-wh)
+                    self.run.tail.add(wh)
+                self.spell = (start, smoothed)
+        elif level == ON:  # a pending run starts with an on level and is dropped with it
+            peak = max(p for _, p, _ in list(self.recent)[-1 - back :])
+            self.run = RunMeter(start=start, peak=peak)
+            for wh in self._recent_wh(back):
+                self.run.energy.add(wh)
+        else:
+            self.run = None
+
+    def _back(self, level: int) -> int:
+        """How many readings before this one the new level began: the moving average lags a
+        step, so the level is dated back over the last readings whose raw power is already on
+        its side (within the window, and after the previous level was detected)."""
+        limit = min(len(self.recent), self.level_age) - 1
+        back = 0
+        if not raw_side(self.recent[-1][1], level, self.bands):
+            return 0
+        while back < limit and raw_side(self.recent[-2 - back][1], level, self.bands):
+            back += 1
+        return back
+
+    def _recent_wh(self, back: int) -> list[float]:
+        """Energies of the last `back` intervals between the readings in the window."""
+        out: list[float] = []
+        items = list(self.recent)
+        for m in range(back):
+            (t0, p0, e0), (t1, p1, e1) = items[-2 - m], items[-1 - m]
+            wh = interval_wh(t0, p0, e0, t1, p1, e1, self.settings.gap_s)
+            if wh is not None:
+                out.append(wh)
+        return out
+
+    def _reset_window(self) -> None:
+        self.window.reset()
+        self.recent.clear()
 
     def _confirm(self, ts: float) -> list[Event]:
         assert self.level is not None
@@ -162,7 +215,8 @@ class Detector:
 
     def _reset_levels(self, ts: float, watts: float) -> None:
         """The relay is open: the average restarts and both triggers go low."""
-        self.window.reset()
+        self._reset_window()
+        self.level_age = 0
         self.on_high = self.standby_high = False
         self.level, self.level_start, self.level_power = 0, ts, watts
         self.last_power_w = watts
@@ -187,12 +241,14 @@ class Detector:
         return events
 
     def _recover(self, r: Reading, wh: float | None) -> list[Event]:
-        self.window.reset()
+        self._reset_window()
+        self.level_age = 0
         if r.relay_on is False:
             self._reset_levels(r.ts, r.power_w)
             power = r.power_w
         else:
             power = self.window.add(r.power_w)
+            self.recent.append((r.ts, r.power_w, r.energy_kwh))
             self.last_power_w = power
             self._set_level_now(r.ts, power)
         assert self.level is not None

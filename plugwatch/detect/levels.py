@@ -69,6 +69,15 @@ def triggers_vec(
     return np.where(index >= 0, high[np.maximum(index, 0)], initial)
 
 
+def raw_side(watts: float, level: int, bands: Bands) -> bool:
+    """Whether one raw reading lies clearly in `level`'s range (outside both bands)."""
+    if level == ON:
+        return watts > bands.on_hi
+    if level == STANDBY:
+        return bands.standby_hi < watts < bands.on_lo
+    return watts < bands.standby_lo
+
+
 def initial_triggers(first: float, settings: DetectorSettings) -> tuple[bool, bool]:
     """The (on, standby) trigger values before the first reading, from the first smoothed value."""
     return first >= settings.on_w, first >= settings.standby_w

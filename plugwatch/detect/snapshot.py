@@ -29,6 +29,8 @@ def to_snapshot(d: Detector) -> dict[str, Any]:
         "level_start": d.level_start,
         "level_power": d.level_power,
         "window": list(d.window.values),
+        "recent": [list(item) for item in d.recent],
+        "level_age": d.level_age,
         "last_power_w": d.last_power_w,
         "last": None if d.last is None else list(d.last),
         "failures": d.failures,
@@ -54,6 +56,10 @@ def from_snapshot(d: Detector, snap: dict[str, Any]) -> bool:
         d.window.reset()
         for value in snap["window"][-d.settings.window :]:
             d.window.values.append(float(value))
+        d.recent.clear()
+        for t, p, e in snap["recent"][-d.settings.window :]:
+            d.recent.append((float(t), float(p), None if e is None else float(e)))
+        d.level_age = int(snap["level_age"])
         d.last_power_w = snap["last_power_w"]
         last = snap["last"]
         d.last = None if last is None else (float(last[0]), float(last[1]), last[2])
