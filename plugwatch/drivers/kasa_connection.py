@@ -9,15 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import threading
 import weakref
 from typing import Any, cast
 
 from plugwatch.drivers import kasa_protocol as wire
 from plugwatch.errors import BadAnswer, DeviceError, DeviceTimeout, DeviceUnreachable
 
+_local = threading.local()  # one receive buffer per thread (its event loop's callbacks are serial)
 
-class _FrameProtocol(asyncio.Protocol):
-    """Collects one length-prefixed answer frame per request into a waiting future."""
+
+def _receive_buffer() -> memoryview:
+    buf: memoryview | None = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = memoryview(bytearray(16 * 1024))
+    return buf
+
+
+class _FrameProtocol(asyncio.BufferedProtocol):
+    """Collects one length-prefixed answer frame per request into a waiting future.
+
+    A BufferedProtocol: the transport receives into a reused buffer instead of allocating (and
+    shrinking) a 256 KiB bytes object per answer, which was a quarter of the CPU of a read.
+    """
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -27,6 +41,13 @@ class _FrameProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _receive_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # Called right after the receive into get_buffer()'s buffer, before any other callback.
+        self.data_received(_local.buf[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf = self.buf + data if self.buf else data
