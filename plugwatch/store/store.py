@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, update
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from plugwatch.errors import StoreError
 from plugwatch.model import Reading, RunSummary, Transition
@@ -24,6 +25,7 @@ from plugwatch.store.engine import make_engine, upgrade
 from plugwatch.store.tables import AlertAttemptRow, AlertRow, ReadingRow
 
 log = logging.getLogger(__name__)
+UPGRADE_ATTEMPTS = 5  # two processes opening a brand-new database race to create its tables
 
 
 def open_store(url: str) -> Store:
@@ -32,7 +34,14 @@ def open_store(url: str) -> Store:
     store = Store(engine, url)
     with store._guard("upgrading the schema of"):
         try:
-            upgrade(engine)
+            for attempt in range(UPGRADE_ATTEMPTS):
+                try:
+                    upgrade(engine)
+                    break
+                except OperationalError:  # e.g. `run` is creating the same new schema right now
+                    if attempt == UPGRADE_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.3)
         except SQLAlchemyError:
             raise
         except Exception as exc:  # alembic.util.CommandError: e.g. a revision we do not know
