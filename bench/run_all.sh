@@ -11,6 +11,15 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 OUT=${1:-bench-results-$(date -u +%Y%m%dT%H%MZ).txt}
 
+# Emulated plugs listen on OS-chosen ports; a stopped emulator leaves its closed connections in
+# TIME_WAIT for 60 s, which can use up the port range a 10,000-plug run needs: wait them out.
+settle() {
+    for _ in $(seq 70); do
+        [ "$(ss -tan state time-wait | wc -l)" -lt 2000 ] && return
+        sleep 1
+    done
+}
+
 run() {
     echo
     echo "\$ $*"
@@ -22,7 +31,11 @@ run() {
     echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)," \
          "$("$PY" -V 2>&1), $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    run "$PY" bench/bench_service.py --plugs 1000 5000 10000 --seconds 40
+    for n in 1000 5000 10000; do
+        settle
+        run "$PY" bench/bench_service.py --plugs "$n" --seconds 40
+    done
+    settle
     run "$PY" bench/bench_vs_python_kasa.py --plugs 500 --seconds 10 --repeats 5
     run "$PY" bench/bench_emulator.py --plugs 5000 --repeats 3
     run "$PY" bench/bench_replay.py --samples 2000000 --repeat 3

@@ -9,21 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import threading
 import weakref
 from typing import Any, cast
 
 from plugwatch.drivers import kasa_protocol as wire
 from plugwatch.errors import BadAnswer, DeviceError, DeviceTimeout, DeviceUnreachable
-
-_local = threading.local()  # one receive buffer per thread (its event loop's callbacks are serial)
-
-
-def _receive_buffer() -> memoryview:
-    buf: memoryview | None = getattr(_local, "buf", None)
-    if buf is None:
-        buf = _local.buf = memoryview(bytearray(16 * 1024))
-    return buf
 
 
 class _FrameProtocol(asyncio.BufferedProtocol):
@@ -43,11 +33,11 @@ class _FrameProtocol(asyncio.BufferedProtocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _receive_buffer()
+        return wire.receive_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         # Called right after the receive into get_buffer()'s buffer, before any other callback.
-        self.data_received(_local.buf[:nbytes].tobytes())
+        self.data_received(wire.receive_buffer()[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf = self.buf + data if self.buf else data

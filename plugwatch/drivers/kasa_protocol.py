@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 from typing import Any
 
 INITIAL_KEY = 171
@@ -15,6 +16,21 @@ MAX_FRAME = 64 * 1024  # a length header above this is rejected before reading t
 HEADER = struct.Struct(">I")
 
 SYSINFO_QUERY: dict[str, Any] = {"system": {"get_sysinfo": {}}}
+
+_local = threading.local()
+
+
+def receive_buffer() -> memoryview:
+    """A reused 16 KiB receive buffer for asyncio.BufferedProtocol.get_buffer(), one per thread.
+
+    The transport receives into it and calls buffer_updated() at once, before any other callback
+    of that thread's event loop, so the bytes must be copied out there. This avoids the 256 KiB
+    bytes object a plain Protocol's transport allocates (and shrinks) for every receive.
+    """
+    buf: memoryview | None = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = memoryview(bytearray(16 * 1024))
+    return buf
 
 
 def encrypt(plain: bytes) -> bytes:

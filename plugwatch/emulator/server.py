@@ -47,8 +47,8 @@ def answer_body(plug: EmulatedPlug, body: bytes) -> bytes | None:
     return wire.encrypt(json.dumps(answer(plug, request), separators=(",", ":")).encode())
 
 
-class _PlugProtocol(asyncio.Protocol):
-    """One client connection to one emulated plug."""
+class _PlugProtocol(asyncio.BufferedProtocol):
+    """One client connection to one emulated plug (receiving into a reused buffer)."""
 
     def __init__(self, plug: EmulatedPlug, conns: set[asyncio.Transport]) -> None:
         self.plug = plug
@@ -64,6 +64,12 @@ class _PlugProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is not None:
             self.conns.discard(self.transport)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return wire.receive_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(wire.receive_buffer()[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
