@@ -113,6 +113,9 @@ async def test_kill_9_and_restart_neither_loses_nor_duplicates(db_url: str, tmp_
             (State.OFF, State.STANDBY), (State.STANDBY, State.ON), (State.ON, State.STANDBY)]
         [run] = store.runs(plug=name)
         assert run.start == pytest.approx(steps[1].ts) and run.end == pytest.approx(steps[2].ts)
+        # the clean stop saved the detector as of the last reading it had
+        snap_ts, _ = store.load_snapshots()[name]
+        assert snap_ts >= max(r.ts for r in store.readings(name))
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
