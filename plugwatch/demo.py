@@ -18,6 +18,7 @@ from typing import Any
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import DetectorSettings, Event, Transition
 
+DEMO_PLUGS = ("washer", "tv", "fridge")
 STORY_MIN = 80.0  # emulated minutes the whole story takes (the default duration)
 OFFLINE_MIN = (26.0, 36.0)  # the fridge plug is off the network between these emulated minutes
 
@@ -82,6 +83,7 @@ async def run_demo(
     from plugwatch.store import open_store
     from plugwatch.testing import emulated_config
 
+    await asyncio.to_thread(_fresh_demo_database, Path(db_path))
     store = await asyncio.to_thread(open_store, f"sqlite:///{Path(db_path)}")  # before the clock
     started = time.time()
     plugs = {
@@ -98,7 +100,15 @@ async def run_demo(
                              interval_s=interval, timeout_s=0.5, detector=settings)
     counts = {"transitions": 0, "runs": 0}
 
+    stop = asyncio.Event()
+
     def show(event: Event) -> None:
+        try:
+            _show(event)
+        except BrokenPipeError:  # `plugwatch demo | head`: the reader has gone, so stop
+            stop.set()
+
+    def _show(event: Event) -> None:
         if isinstance(event, Transition):
             counts["transitions"] += 1
             at = (event.ts - started) * speed
@@ -114,7 +124,6 @@ async def run_demo(
     out(f"plugwatch demo: 3 emulated plugs on 127.0.0.1 (ports {', '.join(map(str, ports))}), "
         f"emulated time x{speed:g}, recording to {db_path}; stops after {duration_s:g} s "
         "(Ctrl-C stops earlier)")
-    stop = asyncio.Event()
     install_stop_signals(stop)
     service = Service(config, store, listeners=[show])
     task = asyncio.create_task(service.run(stop))
@@ -134,6 +143,26 @@ async def run_demo(
         out(f"  {name:<7} {state:<12} since {iso(since) if since else '-'}")
     out(f"see them again: plugwatch history --database sqlite:///{db_path} --runs")
     return {**counts, "states": states}
+
+
+def _fresh_demo_database(path: Path) -> None:
+    """Remove an earlier demo's database (each demo tells its story from the start); refuse to
+    touch a file that holds other plugs than the demo's."""
+    from plugwatch.errors import ConfigError
+    from plugwatch.store import open_store
+
+    if not path.exists():
+        return
+    store = open_store(f"sqlite:///{path}")
+    try:
+        names = {row["plug"] for row in store.status()}
+    finally:
+        store.close()
+    if not names <= set(DEMO_PLUGS):
+        raise ConfigError(f"{path} is not a demo database (it has plugs {', '.join(sorted(names))})"
+                          ": choose another --db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 async def _script(

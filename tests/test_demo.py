@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from plugwatch.demo import run_demo
+from plugwatch.errors import ConfigError
 from plugwatch.model import State
 from plugwatch.store import open_store
+from plugwatch.testing import emulated_config
 
 
 async def test_demo_shows_the_washer_run_the_tv_and_the_dropped_plug(tmp_path: Path) -> None:
@@ -32,3 +36,14 @@ async def test_demo_shows_the_washer_run_the_tv_and_the_dropped_plug(tmp_path: P
         assert len(store.runs(plug="washer")) == 1
     finally:
         store.close()
+
+
+async def test_demo_refuses_a_database_that_is_not_a_demo_one(tmp_path: Path) -> None:
+    """--db pointing at a real database is an error, and the file is left alone."""
+    db = tmp_path / "real.db"
+    store = open_store(f"sqlite:///{db}")
+    store.ensure_plugs(emulated_config({"freezer": 9999}, "sqlite://").plugs)
+    store.close()
+    with pytest.raises(ConfigError, match=r"is not a demo database .*freezer.*choose another --db"):
+        await run_demo(speed=400.0, db_path=str(db), out=lambda line: None)
+    assert db.exists()
