@@ -1,7 +1,8 @@
 """Emulator: serves EmulatedPlugs over the real Kasa wire protocol, one TCP listener per plug.
 
 Also answers UDP discovery (encrypted JSON, no length prefix) for all its plugs on one UDP port.
-Plain asyncio Protocols keep the per-request cost small enough for thousands of plugs per process.
+asyncio BufferedProtocols (no per-receive allocation) keep the per-request cost small enough for
+thousands of plugs per process.
 """
 
 from __future__ import annotations
