@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--discovery-port", type=int, default=9999, metavar="P",
                    help="UDP port answering discovery (default 9999)")
     p.add_argument("--no-discovery", action="store_true", help="do not answer UDP discovery")
-    from plugwatch.traces import add_csv_arguments
+    from plugwatch.trace_options import add_csv_arguments
 
     add_csv_arguments(p)
     p.set_defaults(func=emulate_command)
@@ -151,7 +151,7 @@ async def _emulate(args: argparse.Namespace) -> None:
     power: Any = args.power
     if args.trace:
         from plugwatch.emulator.trace import load_trace_power
-        from plugwatch.traces import csv_options_from_args
+        from plugwatch.trace_options import csv_options_from_args
 
         power = load_trace_power(args.trace, csv_options_from_args(args))
     plugs = [

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="also print the alerts these rule files would have fired (none sent)")
     p.add_argument("--strict", action="store_true",
                    help="stop at the first bad row instead of reporting and skipping it")
-    from plugwatch.traces import add_csv_arguments
+    from plugwatch.trace_options import add_csv_arguments
 
     add_csv_arguments(p)
     p.set_defaults(func=replay_command)

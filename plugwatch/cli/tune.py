@@ -45,10 +45,8 @@ def _source_arguments(parser: argparse.ArgumentParser, since: str) -> None:
         "--since", default=since, help=f"how far back with --plug (default {since})"
     )
     parser.add_argument("--config", type=Path, default=Path("plugwatch.yaml"), help="config file")
-    try:
-        from plugwatch.traces import add_csv_arguments
-    except ImportError:  # traces.py not merged yet: CSV options unavailable
-        return
+    from plugwatch.trace_options import add_csv_arguments
+
     add_csv_arguments(parser)
 
 
