@@ -153,6 +153,9 @@ class Service:
             await stop.wait()
         finally:
             scheduler.shutdown(wait=False)
+            # Let sampling ticks the scheduler already started finish (they never await), so
+            # the loop's end does not cancel them into "Error running job" tracebacks.
+            await asyncio.sleep(0)
             await self.shutdown()
 
     async def _purge_job(self, retention_s: float) -> None:
