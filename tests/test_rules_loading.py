@@ -74,6 +74,12 @@ def test_unquoted_yaml_on_off_and_times_mean_what_users_wrote(tmp_path: Path) ->
         # names must be unique
         ("- {name: a, notify: p, when: {to: on}}\n- {name: a, notify: p, when: {to: off}}\n",
          "rules.yaml:2: rule 'a': name: already used at"),
+        # a key written twice is a mistake, not "the last one wins"
+        ("- name: a\n  notify: p\n  when: {to: on}\n  notify: q\n",
+         "rules.yaml:4: [0].notify: duplicate key"),
+        # under a top-level `rules:` key, lines are still the file's own
+        ("rules:\n  - name: a\n    notify: p\n    when: {to: of}\n",
+         "rules.yaml:4: rule 'a': when.to[0]: unknown state 'of'"),
     ],
 )
 def test_each_mistake_is_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:

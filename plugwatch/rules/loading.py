@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from plugwatch.errors import ConfigError
 from plugwatch.model import State
 from plugwatch.rules.model import Rule
+from plugwatch.yamlload import Loc, field_path, parse_yaml
 
-Path_ = tuple[int | str, ...]
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _STATES = ", ".join(s.value for s in State if s is not State.UNKNOWN)
 
 
@@ -51,60 +50,42 @@ def rule_files(path: str | os.PathLike[str]) -> list[Path]:
     return [p]
 
 
-def _to_python(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
-    """Plain Python data from a composed YAML node, recording each value's line under its path."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, (*path, key), lines)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    return _CONSTRUCTOR.construct_object(node)
-
-
-def _line_of(lines: dict[Path_, int], path: Path_) -> int:
-    """The line of the longest known prefix of `path`."""
-    for cut in range(len(path), -1, -1):
-        if path[:cut] in lines:
-            return lines[path[:cut]]
-    return 1
-
-
-def _field(loc: tuple[int | str, ...]) -> str:
-    """A pydantic error location as `when.to[0]`."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "rule"
+def _describe(err: ErrorDetails) -> str:
+    """A pydantic error on a rule as a short sentence with a hint."""
+    msg: str = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling; see docs/rules.md)"
+    elif err["type"] == "missing":
+        msg = "missing (this key is required; see docs/rules.md)"
+    elif err["type"] == "string_type":
+        msg = f"must be text, got {err['input']!r} (put it in quotes)"
+    elif err["type"] == "enum":
+        msg = f"unknown state {err['input']!r} (use {_STATES})"
+    return msg
 
 
 def load_rule_file(file: Path) -> tuple[list[LoadedRule], list[str]]:
     """Rules of one file and the problems found in it (one line each)."""
     try:
-        node = yaml.compose(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
     except OSError as exc:
         return [], [f"{file}: cannot read: {exc.strerror or exc}"]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark else str(file)
-        return [], [f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]
-    if node is None:
+    try:
+        doc = parse_yaml(text, str(file))
+    except ConfigError as exc:  # invalid YAML or a repeated key, already "file:line: ..."
+        return [], [str(exc)]
+    if not doc.lines:  # an empty file (or only comments): no rules, no problems
         return [], []
-    lines: dict[Path_, int] = {}
-    data = _to_python(node, (), lines)
+    data: Any = doc.data
+    base: Loc = ()
     if isinstance(data, dict) and set(data) == {"rules"}:
-        data, lines = data["rules"], {k[1:]: v for k, v in lines.items() if k[:1] == ("rules",)}
+        data, base = data["rules"], ("rules",)
     if not isinstance(data, list):
         return [], [f"{file}:1: a rule file is a YAML list of rules (start each with `- name:`)"]
     rules: list[LoadedRule] = []
     problems: list[str] = []
     for i, raw in enumerate(data):
-        line = _line_of(lines, (i,))
+        line = doc.line_of((*base, i))
         if not isinstance(raw, dict):
             problems.append(f"{file}:{line}: rule #{i + 1}: must be a mapping (name, when, notify)")
             continue
@@ -112,18 +93,10 @@ def load_rule_file(file: Path) -> tuple[list[LoadedRule], list[str]]:
         try:
             rules.append(LoadedRule(Rule.model_validate(raw), str(file), line))
         except ValidationError as exc:
-            for err in sorted(exc.errors(), key=lambda e: _line_of(lines, (i, *e["loc"]))):
-                at = _line_of(lines, (i, *err["loc"]))
-                msg: str = err["msg"].removeprefix("Value error, ")
-                if err["type"] == "extra_forbidden":
-                    msg = "unknown key (check the spelling; see docs/rules.md)"
-                elif err["type"] == "missing":
-                    msg = "missing (this key is required; see docs/rules.md)"
-                elif err["type"] == "string_type":
-                    msg = f"must be text, got {err['input']!r} (put it in quotes)"
-                elif err["type"] == "enum":
-                    msg = f"unknown state {err['input']!r} (use {_STATES})"
-                problems.append(f"{file}:{at}: {label}: {_field(err['loc'])}: {msg}")
+            for err in sorted(exc.errors(), key=lambda e: doc.line_of((*base, i, *e["loc"]))):
+                at = doc.line_of((*base, i, *err["loc"]))
+                where = field_path(err["loc"]) or "rule"
+                problems.append(f"{file}:{at}: {label}: {where}: {_describe(err)}")
     return rules, problems
 
 
