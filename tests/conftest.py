@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from plugwatch.emulator import Emulator
 
 REPO = Path(__file__).resolve().parent.parent
 TRACES = REPO / "tests" / "data" / "traces"
@@ -40,3 +45,25 @@ def postgres_url() -> str:
     """URL of the machine's PostgreSQL test database (skips/fails when absent)."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
     return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL of each kind: a SQLite file, a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/plugwatch.db"
+        return
+    from plugwatch.store.scratch import scratch_schema
+
+    with scratch_schema(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    """An Emulator with no plugs yet, stopped after the test."""
+    from plugwatch.emulator import Emulator
+
+    emu = Emulator()
+    yield emu
+    await emu.stop()

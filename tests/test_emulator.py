@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,23 +13,7 @@ from plugwatch.drivers import kasa_protocol as wire
 from plugwatch.drivers.kasa import KasaDriver
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.errors import DeviceUnreachable
-
-
-class Clock:
-    """A clock the test sets by hand (monotonic seconds)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emu = Emulator()
-    yield emu
-    await emu.stop()
+from tests.helpers import Clock
 
 
 async def ask(port: int, request: dict[str, Any], timeout: float = 2.0) -> dict[str, Any]:

@@ -15,17 +15,10 @@ from plugwatch.emulator import EmulatedPlug
 from plugwatch.emulator.trace import load_trace_power, trace_power
 from plugwatch.errors import TraceError
 from plugwatch.traces import read_trace
+from tests.helpers import Clock
 
 TRACEBASE = Path(__file__).parent / "data" / "traces" / "tracebase"
 WASHER = TRACEBASE / "Washingmachine__dev_7297E3_2012.01.08.csv"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_power_steps_hold_between_samples_and_loop() -> None:

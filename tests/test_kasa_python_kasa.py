@@ -5,29 +5,11 @@ Emulated time is driven by a hand-set clock, so the energy counters are exact, n
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from kasa import Device, DeviceConfig, Module
 
-from plugwatch.emulator import EmulatedPlug, Emulator
-
-
-class Clock:
-    """A clock the test sets by hand (monotonic seconds)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emu = Emulator()
-    yield emu
-    await emu.stop()
+from plugwatch.emulator import EmulatedPlug
+from tests.helpers import Clock
 
 
 async def connect(port: int) -> Device:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,7 @@ from plugwatch.cli import main
 from plugwatch.errors import StoreError
 from plugwatch.store import open_store
 from plugwatch.store.engine import alembic_config, current_revision, head_revision, make_engine
-from plugwatch.store.scratch import scratch_schema
 from plugwatch.store.tables import Base
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/plugwatch.db"
-        return
-    with scratch_schema(request.getfixturevalue("postgres_url")) as url:
-        yield url
 
 
 def test_alembic_check_finds_models_and_migrations_in_step(db_url: str) -> None:

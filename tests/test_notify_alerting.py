@@ -16,7 +16,7 @@ from plugwatch.notify import AlertSender, AppriseNotifier
 from plugwatch.notify.alerting import SETTLE_S, Alerting
 from plugwatch.rules import RuleFileError
 from plugwatch.store import Batch, open_store
-from plugwatch.store.scratch import scratch_schema
+from tests.helpers import Clock
 
 __all__ = ["http_receiver"]  # fixture
 T0 = 1_767_614_400.0
@@ -36,14 +36,6 @@ RULES = """\
 """
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 OPENED: list[Any] = []
 
 
@@ -55,16 +47,6 @@ def close_stores(db_url: str) -> Iterator[None]:
         OPENED.pop().close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh SQLite file, and a fresh schema of the machine's PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/pw.db"
-        return
-    with scratch_schema(request.getfixturevalue("postgres_url")) as url:
-        yield url
-
-
 @pytest.fixture
 def setup(tmp_path: Path, http_receiver: HttpReceiver, db_url: str) -> tuple[Path, Clock]:
     (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
@@ -74,7 +56,7 @@ def setup(tmp_path: Path, http_receiver: HttpReceiver, db_url: str) -> tuple[Pat
         "  - {name: washer, driver: kasa, host: 127.0.0.1}\n"
         "  - {name: freezer, driver: kasa, host: 127.0.0.2, tags: [critical]}\n"
         f"targets:\n  phone: {http_receiver.url}\nrules: rules.yaml\n", encoding="utf-8")
-    return cfg, Clock()
+    return cfg, Clock(T0)
 
 
 def start(cfg: Path, clock: Clock) -> tuple[Alerting, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 from test_notify_receivers import HttpReceiver, Mailbox, http_receiver, smtp
@@ -13,6 +12,7 @@ from plugwatch.model import DetectorSettings
 from plugwatch.notify.alerting import Alerting
 from plugwatch.store import open_store
 from plugwatch.testing import running_service
+from tests.helpers import wait_for
 
 __all__ = ["http_receiver", "smtp"]  # fixtures
 FAST = DetectorSettings(window=2, on_w=10.0, on_band_w=2.0, dwell_on_s=0.3,
@@ -30,14 +30,6 @@ RULES = """\
 def washer(seconds: float) -> float:
     """Standby, a 1.5 s run at 1000 W, standby again."""
     return 1000.0 if 1.0 <= seconds < 2.5 else 2.0
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 async def test_washer_finished_arrives_by_email_and_push_exactly_once(

@@ -7,7 +7,6 @@ import asyncio
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from test_notify_receivers import HttpReceiver, http_receiver
 from plugwatch.cli import main
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.store import open_store
+from tests.helpers import wait_for
 
 __all__ = ["http_receiver"]  # fixture
 RULE = """\
@@ -43,14 +43,6 @@ def write_config(tmp_path: Path, port: int, receiver: HttpReceiver) -> Path:
 def start(cfg: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "plugwatch", "run", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float) -> None:
-    for _ in range(int(timeout / 0.1)):
-        if predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def alert_rows(tmp_path: Path) -> list[dict]:
@@ -83,14 +75,14 @@ async def test_kill_9_between_the_transition_and_the_send_delivers_once(
     http_receiver.down()  # the notifier is down: the alert waits in the outbox
     proc = start(cfg)
     try:
-        await wait_for(lambda: state_of(tmp_path, "tv") == "standby", 20)
+        await wait_for(lambda: state_of(tmp_path, "tv") == "standby", 20, every=0.1)
         level[0] = 100.0
-        await wait_for(lambda: any(r["attempts"] >= 1 for r in alert_rows(tmp_path)), 20)
+        await wait_for(lambda: any(r["attempts"] >= 1 for r in alert_rows(tmp_path)), 20, every=0.1)
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
         http_receiver.up()
         proc = start(cfg)
-        await wait_for(lambda: bool(http_receiver.received), 20)
+        await wait_for(lambda: bool(http_receiver.received), 20, every=0.1)
         await asyncio.sleep(1.0)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
@@ -122,7 +114,7 @@ async def test_broken_rules_refuse_start_and_sighup_keeps_the_old_rules(
     proc = start(cfg)
     try:
         # the plug row appears once the service runs (its SIGHUP handler is installed before)
-        await wait_for(lambda: state_of(tmp_path, "tv") is not None, 30)
+        await wait_for(lambda: state_of(tmp_path, "tv") is not None, 30, every=0.1)
         (tmp_path / "rules.yaml").write_text("- oops")
         proc.send_signal(signal.SIGHUP)
         await asyncio.sleep(0.5)

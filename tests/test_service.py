@@ -13,6 +13,7 @@ from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 from plugwatch.store import open_store
 from plugwatch.testing import emulated_config, running_service
+from tests.helpers import wait_for
 
 SPEED = 20.0  # emulated seconds per real second: energy adds up fast, timing stays real
 FAST = DetectorSettings(
@@ -49,16 +50,6 @@ def washer_profile(real_s: float) -> float:
 
 def by_speed(profile: Callable[[float], float]) -> Callable[[float], float]:
     return lambda emulated_s: profile(emulated_s / SPEED)
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float) -> None:
-    """Poll `predicate` every 50 ms until true (fails the test after `timeout` s)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def announced(events: list[Event]) -> list[Transition]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,19 +12,8 @@ from plugwatch.config import config_from_dict
 from plugwatch.errors import StoreError
 from plugwatch.model import Reading, RunSummary, State, Transition
 from plugwatch.store import Batch, Store, open_store
-from plugwatch.store.scratch import scratch_schema
 
 T0 = 1_763_900_000.123456  # sub-second epoch times must round-trip exactly (idempotency)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/plugwatch.db"
-        return
-    with scratch_schema(request.getfixturevalue("postgres_url")) as url:
-        yield url
 
 
 @pytest.fixture

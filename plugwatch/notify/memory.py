@@ -9,25 +9,36 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from plugwatch.rules.alert import Alert
+
 
 @dataclass
 class OutboxRow:
-    """One alert in the outbox with its delivery status."""
+    """One alert in the outbox with its delivery status (`due_at` moves on with each retry)."""
 
     id: int
-    dedupe_key: str
-    rule: str
-    plug: str
-    target: str
-    title: str
-    body: str
-    created_at: float
+    alert: Alert
     due_at: float
-    status: str = "pending"
+    status: str
     attempts: int = 0
     last_error: str | None = None
     sent_at: float | None = None
     history: list[tuple[float, bool, str | None]] = field(default_factory=list)
+
+    @property
+    def target(self) -> str:
+        """The notify target's name, as the sender reads it."""
+        return self.alert.target
+
+    @property
+    def title(self) -> str:
+        """The message title."""
+        return self.alert.title
+
+    @property
+    def body(self) -> str:
+        """The message body."""
+        return self.alert.body
 
 
 class MemoryOutbox:
@@ -43,7 +54,9 @@ class MemoryOutbox:
         with self._lock:
             for alert in alerts:
                 if alert["dedupe_key"] not in self.rows:
-                    self.rows[alert["dedupe_key"]] = OutboxRow(id=len(self.rows) + 1, **alert)
+                    row = Alert(**alert)
+                    self.rows[row.dedupe_key] = OutboxRow(
+                        len(self.rows) + 1, row, due_at=row.due_at, status=row.status)
                     added += 1
         return added
 
