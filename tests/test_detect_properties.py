@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -181,3 +182,22 @@ def test_sense_forum_standby_does_not_flap_but_switch_off_is_seen() -> None:
     assert changes == [(State.STANDBY, State.OFF, "no_load")]
     (change,) = [e for e in events if isinstance(e, Transition)]
     assert change.ts == off_at
+
+
+@pytest.mark.parametrize("ts", [
+    [0.0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120],  # one spike, 10 s apart
+    [0.0, 0, 0, 0, 30, 30, 30, 60, 90, 120, 150, 180, 210],  # repeated timestamps
+])
+def test_a_state_lasts_its_dwell_even_when_the_average_outlasts_the_load(ts: list[float]) -> None:
+    """A lone spike keeps the 5-reading average above `on` for 5 readings while the raw power
+    drops at once: On is entered after its 30 s dwell, so leaving it is not dated back into it."""
+    s = DetectorSettings(window=5, dwell_on_s=30, dwell_standby_s=60, dwell_off_s=60)
+    powers = [0.0, 0.0, 100.0] + [0.0] * (len(ts) - 3)
+    readings_ = [Reading(t, p) for t, p in zip(ts, powers, strict=True)]
+    events = stream("p", readings_, s)
+    changes = [e for e in events if isinstance(e, Transition)]
+    for entered, left in itertools.pairwise(changes):
+        assert left.ts - entered.ts >= dwell_of(s, entered.to_state)
+    assert [(c.from_state, c.to_state) for c in changes] == [
+        (State.OFF, State.ON), (State.ON, State.OFF)]
+    assert events == replay("p", ArrayTrace(np.array(ts), np.array(powers)), s)

@@ -85,7 +85,8 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Even
 
     events: list[Event] = []
     state = State.UNKNOWN
-    run_start = 0
+    run_start, run_start_ts = 0, 0.0
+    held_until: float | None = None  # as Detector.held_until: no change dated before this
     spell: tuple[int, int] | None = None  # state on, level below: (dated start, detection)
     for j, a, b, level, ok in zip(began_at.tolist(), detected.tolist(), ends.tolist(),
                                   levels[detected].tolist(), confirmed.tolist(), strict=True):
@@ -96,22 +97,35 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Even
                 continue
             if spell is None:
                 spell = (j, a)
-            ok = _held(ts, spell[0], a, b, dwell_of(settings, target))
-        if target is state or not ok:
+        if target is state:
             continue
         start, seen = spell if state is State.ON and spell is not None else (j, a)
         began = float(ts[start])
+        if held_until is not None and began < held_until:
+            began = held_until
+            ok = _held_since(ts, began, a, b, dwell_of(settings, target))
+        elif state is State.ON:
+            ok = _held(ts, start, a, b, dwell_of(settings, target))
+        if not ok:
+            continue
         if state is not State.UNKNOWN:
             reason = "no_load" if target is State.OFF else "power"
             events.append(Transition(plug, began, state, target, reason, float(smoothed[seen])))
         if state is State.ON:
             energy = math.fsum(energies[run_start + 1 : start + 1].tolist())
             peak = float(power[run_start:seen].max())
-            events.append(RunSummary(plug, float(ts[run_start]), began, energy, peak))
+            events.append(RunSummary(plug, run_start_ts, began, energy, peak))
         if target is State.ON:
-            run_start = j
+            run_start, run_start_ts = j, began
+        held_until = None if state is State.UNKNOWN else began + dwell_of(settings, target)
         state, spell = target, None
     return events
+
+
+def _held_since(ts: FloatArray, began: float, a: int, b: int, dwell: float) -> bool:
+    """Whether some sample in [a, b) is at least `dwell` after time `began` (ts never falls,
+    so the last sample of the range decides)."""
+    return b > a and float(ts[b - 1]) - began >= dwell
 
 
 def _held(ts: FloatArray, since: int, a: int, b: int, dwell: float) -> bool:

@@ -72,6 +72,9 @@ class Detector:
         self.before_unreachable: State | None = None
         self.run: RunMeter | None = None  # open (state on) or pending (level on, not confirmed)
         self.spell: tuple[float, float] | None = None  # state on, level below: (start, power)
+        # a state entered after its dwell lasts at least that dwell: the next change is never
+        # dated before this time (None: the state came at once, by relay, outage or first reading)
+        self.held_until: float | None = None
 
     def __repr__(self) -> str:
         b = self.bands
@@ -183,7 +186,10 @@ class Detector:
         start, power = self.level_start, self.level_power
         if self.state is State.ON and self.spell is not None:
             start, power = self.spell
-        if self.state is not State.UNKNOWN and ts - start < dwell_of(self.settings, target):
+        if self.held_until is not None:
+            start = max(start, self.held_until)
+        dwell = dwell_of(self.settings, target)
+        if self.state is not State.UNKNOWN and ts - start < dwell:
             return []
         events: list[Event] = []
         if self.state is not State.UNKNOWN:
@@ -191,6 +197,9 @@ class Detector:
             events.append(T(self.plug, start, self.state, target, reason, power))
         if self.state is State.ON:
             events.append(self._close_run(start))
+        if target is State.ON and self.run is not None:
+            self.run.start = start
+        self.held_until = None if self.state is State.UNKNOWN else start + dwell
         self.state, self.since, self.spell = target, start, None
         return events
 
@@ -209,7 +218,7 @@ class Detector:
                 assert self.run is not None
                 self.run.merge_tail()
                 events.append(self._close_run(r.ts))
-            self.state, self.since = State.OFF, r.ts
+            self.state, self.since, self.held_until = State.OFF, r.ts, None
         self.run = self.spell = None
         return events
 
@@ -237,7 +246,7 @@ class Detector:
             self.run = None
         self.spell = None
         self.before_unreachable = self.state
-        self.state, self.since = State.UNREACHABLE, start
+        self.state, self.since, self.held_until = State.UNREACHABLE, start, None
         return events
 
     def _recover(self, r: Reading, wh: float | None) -> list[Event]:
@@ -266,6 +275,7 @@ class Detector:
         elif target is State.ON:
             self.run = RunMeter(start=r.ts, peak=r.power_w)
         self.state, self.since, self.before_unreachable = target, r.ts, None
+        self.held_until = None
         return events
 
     def _set_level_now(self, ts: float, smoothed: float) -> None:
