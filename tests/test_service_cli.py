@@ -80,6 +80,18 @@ def test_history_of_an_unknown_plug_lists_the_valid_names(
     assert "\n" not in err and "dryer" in err and "washer, tv" in err
 
 
+def test_history_from_a_database_url_checks_the_plug_name_too(
+    recorded: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --database instead of --config, a typo still gets one line naming the known plugs."""
+    url = f"sqlite:///{recorded.parent}/plugwatch.db"
+    assert main(["history", "--database", url, "--plug", "dryer"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "'dryer'" in err and "tv, washer" in err
+    assert main(["history", "--database", url, "--plug", "washer", "--runs"]) == 0
+    assert "washer" in capsys.readouterr().out
+
+
 def test_history_rejects_a_bad_since(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--since soon is one line saying how to write a duration."""
     assert main(["history", "--config", str(recorded), "--since", "soon"]) == 1

@@ -133,6 +133,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     config, store = _open(args)
     if args.plug is not None and config is not None:
         config.plug(args.plug)  # ConfigError listing the valid names
+    elif args.plug is not None:  # --database only: the plugs the database knows
+        known = store.plug_names()
+        if args.plug not in known:
+            store.close()
+            raise ConfigError(f"unknown plug {args.plug!r}: the database knows "
+                              f"{', '.join(known) or 'no plugs yet'}")
     since = parse_since(args.since, time.time())
     if args.alerts:
         from plugwatch.notify.history import alert_history_lines

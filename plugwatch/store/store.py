@@ -138,6 +138,11 @@ class Store:
 
     # -- reads ------------------------------------------------------------------------------
 
+    def plug_names(self) -> list[str]:
+        """The names of every plug the database knows, sorted."""
+        with self._read("listing plugs") as conn:
+            return sorted(writes.plug_ids(conn))
+
     def status(self) -> list[dict[str, Any]]:
         """Per plug: plug, state, since, last_power_w, last_contact (times as epoch floats)."""
         with self._read("reading status from") as conn:
