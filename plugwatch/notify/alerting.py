@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -51,14 +52,16 @@ class Alerting:
     def __init__(
         self, config: Any, store: Any, rules: Sequence[Rule], *,
         clock: Callable[[], float] = time.time, tick_s: float = 1.0,
-        sender: AlertSender | None = None,
+        sender: AlertSender | None = None, kv_key: str = KV_KEY, send: bool = True,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.tick_s = tick_s
+        self.kv_key = kv_key  # one engine state per sampling process (see plugwatch.workers)
+        self.send = send  # False: alerts go to the outbox only, another process sends them
         self.zone = local_zone()
-        snap = store.load_kv(KV_KEY).get(KV_KEY)
+        snap = store.load_kv(kv_key).get(kv_key)
         self.engine = RulesEngine.restore(rules, snap, _plug_tags(config), self.zone)
         targets = {name: str(url) for name, url in config.targets.items()}
         self.sender = sender or AlertSender(store, AppriseNotifier(targets), clock=clock)
@@ -85,7 +88,7 @@ class Alerting:
     def kv_state(self) -> dict[str, Any]:
         """The service's kv hook: the engine snapshot, stored with the alerts of on_events."""
         with self._lock:
-            return {KV_KEY: self.engine.snapshot()}
+            return {self.kv_key: self.engine.snapshot()}
 
     def _wake_after_flush(self) -> None:
         """Wake the sender once the service's writer has stored these alerts (~every 0.5 s)."""
@@ -126,7 +129,7 @@ class Alerting:
                 return 0
             self._dirty_at = None
             snapshot = self.engine.snapshot()
-        batch = Batch(alerts=[a.as_row() for a in alerts], kv={KV_KEY: snapshot})
+        batch = Batch(alerts=[a.as_row() for a in alerts], kv={self.kv_key: snapshot})
         try:
             self.store.write_batch(batch)
         except PlugwatchError:
@@ -142,7 +145,7 @@ class Alerting:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Timers and the sender until `stop` is set."""
-        sender = asyncio.create_task(self.sender.run(stop))
+        sender = asyncio.create_task(self.sender.run(stop)) if self.send else None
         try:
             while not stop.is_set():
                 try:
@@ -153,11 +156,13 @@ class Alerting:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.tick_s)
         finally:
-            await sender
+            if sender is not None:
+                await sender
             await asyncio.to_thread(self.tick)
 
 
-async def run_with_alerting(config: Any, store: Any, listeners: Sequence[Any] = ()) -> None:
+async def run_with_alerting(config: Any, store: Any, listeners: Sequence[Any] = (),
+                            shard: tuple[int, int] | None = None) -> None:
     """`plugwatch run`: the service with its rules and sender until SIGINT/SIGTERM.
 
     A broken rule file raises RuleFileError before anything starts; SIGHUP reloads the rules
@@ -166,12 +171,19 @@ async def run_with_alerting(config: Any, store: Any, listeners: Sequence[Any] = 
     import signal
 
     from plugwatch.service import Service, install_stop_signals
+    from plugwatch.workers import shard_of
 
-    alerting = await asyncio.to_thread(Alerting.from_config, config, store)
+    kv_key = KV_KEY if shard is None else f"{KV_KEY}@{shard[0]}/{shard[1]}"
+    alerting = await asyncio.to_thread(
+        Alerting.from_config, config, store, kv_key=kv_key, send=shard is None or shard[0] == 0,
+    )
     stop = asyncio.Event()
     install_stop_signals(stop)
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, alerting.reload)
-    service = Service(config, store, on_events=alerting.on_events, kv_state=alerting.kv_state,
+    # rules are checked against every plug; this process samples its share of them
+    mine = config if shard is None else dataclasses.replace(
+        config, plugs=shard_of(config.plugs, shard))
+    service = Service(mine, store, on_events=alerting.on_events, kv_state=alerting.kv_state,
                       listeners=listeners)
     log.info("%d rules loaded", len(alerting.engine.rules))
     await asyncio.gather(service.run(stop), alerting.run(stop))
