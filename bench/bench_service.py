@@ -63,6 +63,8 @@ async def _measure(ports: list[int], seconds: float, warmup: float, folder: str)
     rows = writer.stats.readings - rows0  # written by the end of the clean stop
     samples = started1 - started0
     return {
+        "samples": samples, "seconds": t1 - t0, "cpu_s": cpu1 - cpu0, "lateness": lateness,
+        "planned": planned1 - planned0,
         "samples_per_s": samples / (t1 - t0),
         "missed": max(0, (planned1 - planned0) - samples),
         "failures": failures, "skipped": skipped,
@@ -74,7 +76,46 @@ async def _measure(ports: list[int], seconds: float, warmup: float, folder: str)
     }
 
 
-def bench(n: int, seconds: float, warmup: float) -> dict:
+def _worker_main(seconds: float, warmup: float, folder: str) -> None:
+    """--worker: measure the ports read from stdin, print the figures as JSON."""
+    ports = json.loads(sys.stdin.readline())
+    print(json.dumps(asyncio.run(_measure(ports, seconds, warmup, folder))), flush=True)
+
+
+def _sharded(ports: list[int], workers: int, seconds: float, warmup: float, folder: str) -> dict:
+    """The service split over `workers` processes as `plugwatch run --workers` splits it (plug
+    i to worker i % K, one database); figures summed, lateness percentiles over all reads."""
+    from plugwatch.store import open_store
+
+    open_store(f"sqlite:///{folder}/bench.db").close()  # schema first, as the parent does
+    procs = [subprocess.Popen(
+        [sys.executable, __file__, "--worker", "--seconds", str(seconds), "--warmup",
+         str(warmup), "--folder", folder], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True) for _ in range(workers)]
+    for i, proc in enumerate(procs):
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(ports[i::workers]) + "\n")
+        proc.stdin.close()
+    parts = []
+    for proc in procs:
+        assert proc.stdout is not None
+        parts.append(json.loads(proc.stdout.read()))
+        proc.wait()
+    lateness = sorted(x for part in parts for x in part["lateness"])
+    samples = sum(p["samples"] for p in parts)
+    return {
+        "samples_per_s": sum(p["samples_per_s"] for p in parts),
+        "missed": sum(p["missed"] for p in parts),
+        "failures": sum(p["failures"] for p in parts), "skipped": sum(p["skipped"] for p in parts),
+        "p50_ms": 1000 * lateness[len(lateness) // 2] if lateness else 0.0,
+        "p99_ms": 1000 * lateness[int(len(lateness) * 0.99)] if lateness else 0.0,
+        "cpu_us_per_sample": 1e6 * sum(p["cpu_s"] for p in parts) / max(1, samples),
+        "peak_rss_mb": max(p["peak_rss_mb"] for p in parts),
+        "rows": sum(p["rows"] for p in parts), "batches": sum(p["batches"] for p in parts),
+    }
+
+
+def bench(n: int, seconds: float, warmup: float, workers: int = 1) -> dict:
     """One measurement with `n` plugs in fresh emulator processes (at most PER_EMULATOR each:
     a plug costs the emulator two file descriptors, a listener and a connection)."""
     sizes = [min(PER_EMULATOR, n - i) for i in range(0, n, PER_EMULATOR)]
@@ -86,6 +127,8 @@ def bench(n: int, seconds: float, warmup: float) -> dict:
             assert emulator.stdout is not None
             ports += json.loads(emulator.stdout.readline())
         with tempfile.TemporaryDirectory() as folder:
+            if workers > 1:
+                return _sharded(ports, workers, seconds, warmup, folder)
             return asyncio.run(_measure(ports, seconds, warmup, folder))
     finally:
         for emulator in emulators:
@@ -99,12 +142,19 @@ def main() -> None:
     parser.add_argument("--plugs", type=int, nargs="+", default=[5000])
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="service processes, as `plugwatch run --workers K` (RSS: the largest)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        _worker_main(args.seconds, args.warmup, args.folder)
+        return
     print(f"service at 1 Hz, {args.seconds:g} s window after {args.warmup:g} s warm-up; "
           f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+          f"load average {os.getloadavg()[0]:.1f} at start, {args.workers} service process(es)")
     for n in args.plugs:
-        r = bench(n, args.seconds, args.warmup)
+        r = bench(n, args.seconds, args.warmup, args.workers)
         print(f"{n:>6} plugs: {r['samples_per_s']:8.0f} samples/s  missed {r['missed']:>5}  "
               f"(in flight {r['skipped']})  failures {r['failures']:>4}  "
               f"lateness p50 {r['p50_ms']:6.1f} ms "
