@@ -194,14 +194,3 @@ def install_stop_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-
-
-async def run_forever(
-    config: Any, store: Any, on_events: OnEvents = no_alerts,
-    listeners: Iterable[EventListener] = (),
-) -> None:
-    """`plugwatch run`: the service until SIGINT/SIGTERM."""
-    stop = asyncio.Event()
-    install_stop_signals(stop)
-    service = Service(config, store, on_events=on_events, listeners=listeners)
-    await service.run(stop)

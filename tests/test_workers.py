@@ -103,3 +103,11 @@ async def _until(check: Callable[[], bool], proc: subprocess.Popen[bytes],
             return
         await asyncio.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def test_zero_workers_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from plugwatch.cli import main
+
+    assert main(["run", "--config", "missing.yaml", "--workers", "0"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "plugwatch: error: --workers must be at least 1, got 0"

@@ -88,9 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from plugwatch.workers import parse_shard, run_workers
 
     shard = parse_shard(args.shard)
-    config, store = _open(args, need_targets=True)
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    config, store = _open(args, need_targets=True)
     if args.workers > 1 and shard is None:
         from plugwatch.notify.alerting import load_config_rules
 
