@@ -25,7 +25,7 @@ from typing import Any
 from plugwatch.config import config_from_dict
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import DetectorSettings
-from plugwatch.notify.alerting import Alerting
+from plugwatch.service.alerting import Alerting
 from plugwatch.store import open_store
 from plugwatch.testing import running_service
 

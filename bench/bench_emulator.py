@@ -67,7 +67,7 @@ class _ClosedLoop(asyncio.Protocol):
 
 
 async def _load(ports: list[int], seconds: float, emulator_pid: int) -> dict[str, float]:
-    from plugwatch.drivers import kasa_protocol as wire
+    from plugwatch.sources.kasa import protocol as wire
 
     frame = wire.encode_request({"system": {"get_sysinfo": {}}, "emeter": {"get_realtime": {}}})
     loop, counter = asyncio.get_running_loop(), [0]
@@ -89,7 +89,7 @@ async def _load(ports: list[int], seconds: float, emulator_pid: int) -> dict[str
 
 
 async def _driver(ports: list[int], rounds: int) -> dict[str, float]:
-    from plugwatch.drivers.kasa import KasaDriver
+    from plugwatch.sources.kasa.driver import KasaDriver
 
     drivers = [KasaDriver("127.0.0.1", p, timeout=30.0) for p in ports]
     await asyncio.gather(*(d.read(0.0) for d in drivers))  # first contact, not measured

@@ -23,7 +23,7 @@ import numpy as np
 
 from plugwatch.detect import replay
 from plugwatch.model import DetectorSettings
-from plugwatch.traces import CsvOptions, Trace, read_trace
+from plugwatch.traces.reader import CsvOptions, Trace, read_trace
 
 START = 1_420_070_400  # 2015-01-01T00:00:00Z
 

@@ -35,7 +35,7 @@ asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
 
 async def _open(client: str, ports: list[int]) -> list:
     if client == "plugwatch":
-        from plugwatch.drivers.kasa import KasaDriver
+        from plugwatch.sources.kasa.driver import KasaDriver
 
         return [KasaDriver("127.0.0.1", p, timeout=10.0) for p in ports]
     from kasa import Device, DeviceConfig

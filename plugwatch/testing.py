@@ -35,7 +35,7 @@ async def running_service(
     config: Any, store: Any = None, listeners: Iterable[Any] = (), **options: Any,
 ) -> AsyncIterator[Any]:
     """Run the real Service on `config` for the body of the block, then stop it cleanly."""
-    from plugwatch.service import Service
+    from plugwatch.service.service import Service
     from plugwatch.store import open_store
 
     own_store = store is None

@@ -34,7 +34,7 @@ def replayed(name: str, ts: np.ndarray, power: np.ndarray, settings: Any) -> Rep
     replay = detector_replay()
     if replay is None:
         return None
-    from plugwatch.traces import Trace
+    from plugwatch.traces.reader import Trace
 
     trace = Trace(path=Path(name), ts=ts, power_w=power)
     return replay_figures(list(replay(name, trace, settings)), float(ts[0]), float(ts[-1]))

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from plugwatch.cli import main
-from plugwatch.drivers.kasa import KasaDriver
 from plugwatch.emulator import EmulatedPlug, Emulator
+from plugwatch.sources.kasa.driver import KasaDriver
 
 READ_KEYS = {"host", "port", "outlet", "alias", "model", "power_w", "voltage_v", "current_a",
              "energy_kwh", "relay_on"}

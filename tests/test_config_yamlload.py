@@ -1,4 +1,4 @@
-"""plugwatch.yamlload: YAML with line numbers, reusable for any pydantic model (rule files too)."""
+"""plugwatch.config.yamlload: YAML with line numbers, for any pydantic model (rule files too)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from plugwatch.config.yamlload import field_path, load_yaml, parse_yaml
 from plugwatch.errors import ConfigError
-from plugwatch.yamlload import field_path, load_yaml, parse_yaml
 
 
 class Item(BaseModel):

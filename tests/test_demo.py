@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from plugwatch.demo import run_demo
 from plugwatch.errors import ConfigError
 from plugwatch.model import State
+from plugwatch.service.demo import run_demo
 from plugwatch.store import open_store
 from plugwatch.testing import emulated_config
 

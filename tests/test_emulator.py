@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from plugwatch.drivers import kasa_protocol as wire
-from plugwatch.drivers.kasa import KasaDriver
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.errors import DeviceUnreachable
+from plugwatch.sources.kasa import protocol as wire
+from plugwatch.sources.kasa.driver import KasaDriver
 from tests.helpers import Clock
 
 
@@ -171,7 +171,7 @@ async def test_udp_discovery_answers_online_plugs_without_length_prefix(emulator
 
 async def test_discovery_finds_hundreds_of_plugs_from_one_emulator(emulator) -> None:
     """Replies go out in bursts, so a client's socket buffer does not overflow and drop some."""
-    from plugwatch.drivers.kasa_discovery import discover
+    from plugwatch.sources.kasa.discovery import discover
 
     plugs = [EmulatedPlug("KP115", alias=f"p{i}") for i in range(500)]
     await emulator.start(plugs, discovery_port=0)

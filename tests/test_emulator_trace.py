@@ -14,7 +14,7 @@ import pytest
 from plugwatch.emulator import EmulatedPlug
 from plugwatch.emulator.trace import load_trace_power, trace_power
 from plugwatch.errors import TraceError
-from plugwatch.traces import read_trace
+from plugwatch.traces.reader import read_trace
 from tests.helpers import Clock
 
 TRACEBASE = Path(__file__).parent / "data" / "traces" / "tracebase"

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from plugwatch.drivers import kasa_protocol as wire
-from plugwatch.drivers.kasa import KasaDriver
 from plugwatch.emulator import EmulatedPlug
 from plugwatch.emulator.answers import answer
 from plugwatch.errors import BadAnswer, DeviceTimeout, DeviceUnreachable
+from plugwatch.sources.kasa import protocol as wire
+from plugwatch.sources.kasa.driver import KasaDriver
 
 # A behaviour gets the decrypted request and the writer; it answers (or not) as it likes.
 Behaviour = Callable[[dict[str, Any], asyncio.StreamWriter], Awaitable[None]]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plugwatch.drivers import kasa_protocol as wire
+from plugwatch.sources.kasa import protocol as wire
 
 
 def slow_encrypt(plain: bytes) -> bytes:

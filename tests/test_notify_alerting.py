@@ -13,8 +13,8 @@ from test_notify_receivers import HttpReceiver, http_receiver
 from plugwatch.config import load_config
 from plugwatch.model import State, Transition
 from plugwatch.notify import AlertSender, AppriseNotifier
-from plugwatch.notify.alerting import SETTLE_S, Alerting
 from plugwatch.rules import RuleFileError
+from plugwatch.service.alerting import SETTLE_S, Alerting
 from plugwatch.store import Batch, open_store
 from tests.helpers import Clock
 
@@ -126,7 +126,7 @@ def test_broken_rule_file_refuses_start_and_reload_keeps_old_rules(
 async def test_the_service_refuses_to_start_with_a_broken_rule_file(
     setup: tuple[Path, Clock]
 ) -> None:
-    from plugwatch.notify.alerting import run_with_alerting
+    from plugwatch.service.alerting import run_with_alerting
 
     cfg, _ = setup
     (cfg.parent / "rules.yaml").write_text("- name: x\n  when: {to: on}\n  notify: pager\n")

@@ -9,7 +9,7 @@ from test_notify_receivers import HttpReceiver, Mailbox, http_receiver, smtp
 
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import DetectorSettings
-from plugwatch.notify.alerting import Alerting
+from plugwatch.service.alerting import Alerting
 from plugwatch.store import open_store
 from plugwatch.testing import running_service
 from tests.helpers import wait_for

@@ -1,4 +1,4 @@
-"""`plugwatch.plot`: real PNG files of the asked size whose legends name the thresholds."""
+"""`plugwatch.traces.plot`: real PNG files of the asked size whose legends name the thresholds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from plugwatch.detect.calibrate import histogram, propose
 from plugwatch.model import RunSummary, State, Transition
-from plugwatch.plot import plot_histogram, plot_power
+from plugwatch.traces.plot import plot_histogram, plot_power
 from tests.conftest import TRACES
 
 

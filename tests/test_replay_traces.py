@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from plugwatch.model import DetectorSettings, RunSummary, Transition
-from plugwatch.traces import CsvOptions, read_trace
+from plugwatch.traces.reader import CsvOptions, read_trace
 
 detect = pytest.importorskip("plugwatch.detect")
 if not hasattr(detect, "replay") or not hasattr(detect, "Detector"):

@@ -49,7 +49,7 @@ def test_real_washer_recording_fires_washer_done_once_per_cycle() -> None:
     from plugwatch.detect import replay
     from plugwatch.model import DetectorSettings
     from plugwatch.rules import load_rules
-    from plugwatch.traces import read_trace
+    from plugwatch.traces.reader import read_trace
 
     repo = Path(__file__).resolve().parent.parent
     washer = "tests/data/traces/tracebase/Washingmachine__dev_7297E3_2012.01.08.csv"

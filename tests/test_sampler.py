@@ -7,10 +7,10 @@ from collections import defaultdict
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from plugwatch.drivers.kasa import KasaDriver
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import ReadFailure, Reading, Sample
-from plugwatch.sampler import SampledPlug, Sampler
+from plugwatch.service.sampler import SampledPlug, Sampler
+from plugwatch.sources.kasa.driver import KasaDriver
 
 
 async def sample_for(plugs: list[SampledPlug], seconds: float, slots: int = 3) -> tuple[

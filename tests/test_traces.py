@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from plugwatch.errors import TraceError
 from plugwatch.model import Reading
-from plugwatch.timeparse import parse_one, parse_times, zone
-from plugwatch.traces import CsvOptions, add_csv_arguments, csv_options_from_args, read_trace
+from plugwatch.traces.reader import CsvOptions, add_csv_arguments, csv_options_from_args, read_trace
+from plugwatch.traces.timeparse import parse_one, parse_times, zone
 
 TRACES = Path(__file__).parent / "data" / "traces"
 

@@ -16,8 +16,8 @@ import pytest
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.errors import ConfigError
 from plugwatch.model import State
+from plugwatch.service.workers import parse_shard, shard_of
 from plugwatch.store import open_store
-from plugwatch.workers import parse_shard, shard_of
 
 CONFIG = """\
 database: sqlite:///{db}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from plugwatch.model import Reading, RunSummary, State, Transition
+from plugwatch.service.writer import Writer
 from plugwatch.store import open_store
-from plugwatch.writer import Writer
 
 
 def test_items_are_written_in_batches_and_rewrites_are_no_ops(tmp_path: Path) -> None:

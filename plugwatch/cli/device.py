@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--discovery-port", type=int, default=9999, metavar="P",
                    help="UDP port answering discovery (default 9999)")
     p.add_argument("--no-discovery", action="store_true", help="do not answer UDP discovery")
-    from plugwatch.trace_options import add_csv_arguments
+    from plugwatch.traces.options import add_csv_arguments
 
     add_csv_arguments(p)
     p.set_defaults(func=emulate_command)
@@ -88,7 +88,7 @@ def reading_text(driver: Any, reading: Any) -> str:
 
 
 async def _read(host: str, port: int, outlet: str | None, timeout: float) -> list[Any]:
-    from plugwatch.drivers.kasa import KasaDriver
+    from plugwatch.sources.kasa.driver import KasaDriver
 
     probe = KasaDriver(host, port, outlet, timeout)
     drivers = [probe]
@@ -124,7 +124,7 @@ def read_command(args: argparse.Namespace) -> int:
 
 def discover_command(args: argparse.Namespace) -> int:
     """`plugwatch discover`: list the plugs that answer a UDP broadcast."""
-    from plugwatch.drivers.kasa_discovery import describe, discover
+    from plugwatch.sources.kasa.discovery import describe, discover
 
     found = asyncio.run(discover(args.target, args.port, args.timeout))
     for device in found:
@@ -151,7 +151,7 @@ async def _emulate(args: argparse.Namespace) -> None:
     power: Any = args.power
     if args.trace:
         from plugwatch.emulator.trace import load_trace_power
-        from plugwatch.trace_options import csv_options_from_args
+        from plugwatch.traces.options import csv_options_from_args
 
         power = load_trace_power(args.trace, csv_options_from_args(args))
     plugs = [

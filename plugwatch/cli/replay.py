@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="also print the alerts these rule files would have fired (none sent)")
     p.add_argument("--strict", action="store_true",
                    help="stop at the first bad row instead of reporting and skipping it")
-    from plugwatch.trace_options import add_csv_arguments
+    from plugwatch.traces.options import add_csv_arguments
 
     add_csv_arguments(p)
     p.set_defaults(func=replay_command)
@@ -102,7 +102,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 def replay_command(args: argparse.Namespace) -> int:
     """Handler of `plugwatch replay`."""
     from plugwatch.detect import replay
-    from plugwatch.traces import csv_options_from_args, read_trace
+    from plugwatch.traces.reader import csv_options_from_args, read_trace
 
     settings = settings_from_args(args)
     config = None
@@ -174,7 +174,7 @@ def print_table(
     """The events as a table for people, with a header about the trace and a closing summary."""
     from plugwatch.formatting import format_duration, format_power
     from plugwatch.model import RunSummary, State, Transition
-    from plugwatch.timeparse import zone
+    from plugwatch.traces.timeparse import zone
 
     tz = zone(tz_name)
     label = tz_name or "UTC"

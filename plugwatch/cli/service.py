@@ -81,18 +81,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`plugwatch run`: the service until SIGINT/SIGTERM, then a clean stop (exit 0)."""
     import asyncio
 
-    from plugwatch.notify.alerting import run_with_alerting
+    from plugwatch.service.alerting import run_with_alerting
 
     if args.verbose < 2:  # APScheduler logs every job run at INFO
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    from plugwatch.workers import parse_shard, run_workers
+    from plugwatch.service.workers import parse_shard, run_workers
 
     shard = parse_shard(args.shard)
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     config, store = _open(args, need_targets=True)
     if args.workers > 1 and shard is None:
-        from plugwatch.notify.alerting import load_config_rules
+        from plugwatch.service.alerting import load_config_rules
 
         try:
             load_config_rules(config)  # a broken rule file stops here, once, not in K children
@@ -199,7 +199,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """`plugwatch demo`: emulated washer, TV and flaky plug watched by the real service."""
     import asyncio
 
-    from plugwatch.demo import run_demo
+    from plugwatch.service.demo import run_demo
 
     if args.speed <= 0 or (args.duration is not None and args.duration <= 0):
         raise ConfigError("--speed and --duration must be positive numbers")

@@ -45,7 +45,7 @@ def _source_arguments(parser: argparse.ArgumentParser, since: str) -> None:
         "--since", default=since, help=f"how far back with --plug (default {since})"
     )
     parser.add_argument("--config", type=Path, default=Path("plugwatch.yaml"), help="config file")
-    from plugwatch.trace_options import add_csv_arguments
+    from plugwatch.traces.options import add_csv_arguments
 
     add_csv_arguments(parser)
 
@@ -98,8 +98,8 @@ def calibrate(args: argparse.Namespace) -> int:
 def plot_command(args: argparse.Namespace) -> int:
     """Write the PNG asked for."""
     from plugwatch.detect.calibrate import histogram, propose
-    from plugwatch.plot import plot_histogram, plot_power
     from plugwatch.progress import Progress
+    from plugwatch.traces.plot import plot_histogram, plot_power
 
     if not 100 <= args.width <= 10000 or not 100 <= args.height <= 10000:
         raise ConfigError("--width and --height must be between 100 and 10000 pixels")
@@ -133,7 +133,7 @@ def _load(args: argparse.Namespace) -> tuple[str, Any]:  # Any: a plugwatch.trac
     if (args.trace is None) == (args.plug is None):
         raise ConfigError("give either a CSV trace file or --plug NAME (with --since), not both")
     if args.trace is not None:
-        from plugwatch.traces import csv_options_from_args, read_trace
+        from plugwatch.traces.reader import csv_options_from_args, read_trace
 
         trace = read_trace(args.trace, csv_options_from_args(args))
         name = args.trace.stem
@@ -153,7 +153,7 @@ def _from_store(config_path: Path, plug: str, since_s: float) -> Any:
 
     from plugwatch.config import load_config
     from plugwatch.store import open_store
-    from plugwatch.traces import Trace
+    from plugwatch.traces.reader import Trace
 
     config = load_config(config_path)
     config.plug(plug)  # an unknown name is a ConfigError listing the valid ones

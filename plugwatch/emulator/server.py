@@ -14,9 +14,9 @@ import resource
 import socket
 from typing import Any, cast
 
-from plugwatch.drivers import kasa_protocol as wire
 from plugwatch.emulator.answers import answer
 from plugwatch.emulator.plug import EmulatedPlug
+from plugwatch.sources.kasa import protocol as wire
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ def trace_power(ts: Any, power_w: Any) -> Callable[[float], float]:
 
 def load_trace_power(path: str | Path, options: Any = None) -> Callable[[float], float]:
     """Read a CSV trace with plugwatch.traces.read_trace and return its power function."""
-    from plugwatch.traces import read_trace
+    from plugwatch.traces.reader import read_trace
 
     trace = read_trace(Path(path), options)
     return trace_power(trace.ts, trace.power_w)

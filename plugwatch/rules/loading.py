@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from plugwatch.config.yamlload import Loc, field_path, parse_yaml
 from plugwatch.errors import ConfigError
 from plugwatch.model import State
 from plugwatch.rules.model import Rule
-from plugwatch.yamlload import Loc, field_path, parse_yaml
 
 _STATES = ", ".join(s.value for s in State if s is not State.UNKNOWN)
 

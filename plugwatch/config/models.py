@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 # driver name -> "module:Class"; the service imports the class when it starts the plug
-DRIVERS = {"kasa": "plugwatch.drivers.kasa:KasaDriver"}
+DRIVERS = {"kasa": "plugwatch.sources.kasa.driver:KasaDriver"}
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}

@@ -12,8 +12,8 @@ import errno
 import weakref
 from typing import Any, cast
 
-from plugwatch.drivers import kasa_protocol as wire
 from plugwatch.errors import BadAnswer, DeviceError, DeviceTimeout, DeviceUnreachable
+from plugwatch.sources.kasa import protocol as wire
 
 
 class _FrameProtocol(asyncio.BufferedProtocol):

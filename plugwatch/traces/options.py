@@ -1,6 +1,6 @@
 """How to read a CSV trace (CsvOptions) and the command-line options that give it, without numpy.
 
-Kept apart from plugwatch.traces so that building the `plugwatch` parser does not import numpy.
+Kept apart from traces.reader so that building the `plugwatch` parser does not import numpy.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from plugwatch.errors import TraceError
 
 if TYPE_CHECKING:
-    from plugwatch.trace_options import CsvOptions
+    from plugwatch.traces.options import CsvOptions
 
 SEPARATORS = (",", ";", "\t", "|")
 POWER_NAMES = ("power", "power_w", "watts", "w", "active_power", "p")

@@ -14,9 +14,16 @@ import numpy as np
 
 from plugwatch.errors import TraceError
 from plugwatch.model import Reading
-from plugwatch.timeparse import UNIX, FloatArray, guess_format, parse_times, unix_seconds, zone
-from plugwatch.trace_layout import Layout, sniff_layout
-from plugwatch.trace_options import CsvOptions, add_csv_arguments, csv_options_from_args
+from plugwatch.traces.layout import Layout, sniff_layout
+from plugwatch.traces.options import CsvOptions, add_csv_arguments, csv_options_from_args
+from plugwatch.traces.timeparse import (
+    UNIX,
+    FloatArray,
+    guess_format,
+    parse_times,
+    unix_seconds,
+    zone,
+)
 
 __all__ = ["CsvOptions", "Trace", "add_csv_arguments", "csv_options_from_args", "read_trace"]
 

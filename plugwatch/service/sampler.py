@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from plugwatch.drivers.base import Driver
 from plugwatch.errors import DeviceError
 from plugwatch.model import ReadFailure, Sample
+from plugwatch.sources.base import Driver
 
 log = logging.getLogger(__name__)
 

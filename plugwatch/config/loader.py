@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from plugwatch.config_models import ConfigFile, PlugEntry, Tuning, describe
+from plugwatch.config.models import ConfigFile, PlugEntry, Tuning, describe
+from plugwatch.config.yamlload import Loc, YamlDoc, load_yaml
 from plugwatch.errors import ConfigError
 from plugwatch.model import DetectorSettings
 from plugwatch.redact import redact
-from plugwatch.yamlload import Loc, YamlDoc, load_yaml
 
 _BUILTIN = DetectorSettings()
 _SQLITE = re.compile(r"^(sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?$")

@@ -12,8 +12,8 @@ import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from plugwatch.drivers import kasa_protocol as wire
 from plugwatch.errors import DeviceUnreachable
+from plugwatch.sources.kasa import protocol as wire
 
 DISCOVERY_PORT = 9999
 

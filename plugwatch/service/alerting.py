@@ -58,7 +58,7 @@ class Alerting:
         self.store = store
         self.clock = clock
         self.tick_s = tick_s
-        self.kv_key = kv_key  # one engine state per sampling process (see plugwatch.workers)
+        self.kv_key = kv_key  # one engine state per sampling process (service.workers)
         self.send = send  # False: alerts go to the outbox only, another process sends them
         self.zone = local_zone()
         snap = store.load_kv(kv_key).get(kv_key)
@@ -170,8 +170,8 @@ async def run_with_alerting(config: Any, store: Any, listeners: Sequence[Any] = 
     """
     import signal
 
-    from plugwatch.service import Service, install_stop_signals
-    from plugwatch.workers import shard_of
+    from plugwatch.service.service import Service, install_stop_signals
+    from plugwatch.service.workers import shard_of
 
     kv_key = KV_KEY if shard is None else f"{KV_KEY}@{shard[0]}/{shard[1]}"
     alerting = await asyncio.to_thread(

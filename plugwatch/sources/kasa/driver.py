@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugwatch.drivers import kasa_protocol as wire
-from plugwatch.drivers.kasa_connection import release_connection, shared_connection
 from plugwatch.errors import BadAnswer
 from plugwatch.model import Reading
+from plugwatch.sources.kasa import protocol as wire
+from plugwatch.sources.kasa.connection import release_connection, shared_connection
 
 DEFAULT_PORT = 9999
 _SYSINFO_FRAME = wire.encode_request(wire.SYSINFO_QUERY)

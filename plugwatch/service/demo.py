@@ -79,7 +79,7 @@ async def run_demo(
     if duration_s is None:
         duration_s = STORY_MIN * 60.0 / speed
     from plugwatch.formatting import format_duration, iso
-    from plugwatch.service import Service, install_stop_signals
+    from plugwatch.service.service import Service, install_stop_signals
     from plugwatch.store import open_store
     from plugwatch.testing import emulated_config
 

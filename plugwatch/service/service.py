@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from plugwatch.detect import Detector
-from plugwatch.drivers.base import Driver
 from plugwatch.model import Event, Reading, Sample, State
-from plugwatch.sampler import SampledPlug, Sampler
-from plugwatch.writer import Writer
+from plugwatch.service.sampler import SampledPlug, Sampler
+from plugwatch.service.writer import Writer
+from plugwatch.sources.base import Driver
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def no_alerts(events: list[Event], now: float) -> list[dict[str, Any]]:
 
 def make_driver(plug: Any) -> Driver:
     """The driver for one PlugConfig (only `kasa` exists so far)."""
-    from plugwatch.drivers.kasa import DEFAULT_PORT, KasaDriver
+    from plugwatch.sources.kasa.driver import DEFAULT_PORT, KasaDriver
 
     return KasaDriver(plug.host, plug.port or DEFAULT_PORT, plug.outlet, plug.timeout_s)
 

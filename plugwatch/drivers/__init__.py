@@ -1,1 +1,0 @@
-"""Drivers: one module per wire protocol, each implementing drivers.base.Driver."""
