@@ -103,7 +103,7 @@ def test_commands_that_send_nothing_need_no_target_secrets(
 @pytest.mark.parametrize(("text", "expected"), [
     # a bad duration names the plug's list index and the line of the key
     ("plugs:\n  - name: a\n    host: h\n  - name: b\n    host: h\n    interval: fast\n",
-     "F:6: plugs[1].interval: invalid duration 'fast' (use e.g. 30s, 5m)"),
+     "F:6: plugs[1].interval: invalid duration 'fast' (use e.g. 30s, 5m, 1h30m or 2d)"),
     # typos are errors, not silently ignored keys
     ("defaults:\n  intervall: 5s\n",
      "F:2: defaults.intervall: unknown key (check the spelling; see docs/configuration.md)"),
@@ -129,7 +129,7 @@ def test_commands_that_send_nothing_need_no_target_secrets(
     ("defaults:\n  window: 0\n",
      "F:2: defaults.window: Input should be greater than or equal to 1"),
     ("defaults:\n  timeout: 0s\n",
-     "F:2: defaults.timeout: must be longer than zero, got '0s' (use e.g. 30s, 5m)"),
+     "F:2: defaults.timeout: must be longer than zero, got '0s' (use e.g. 30s, 5m, 1h30m or 2d)"),
     ("retention: 0\n",
      "F:1: retention: must be longer than zero (write `forever` to keep every reading)"),
     ("database: 'my-secret-db'\n",
@@ -156,7 +156,7 @@ def test_several_mistakes_are_reported_together_in_file_order(tmp_path: Path) ->
     assert message.splitlines() == [
         "F:2: defaults.window: Input should be a valid integer, unable to parse string as an "
         "integer",
-        "F:4: plugs[0].gap: invalid duration 'y' (use e.g. 30s, 5m)",
+        "F:4: plugs[0].gap: invalid duration 'y' (use e.g. 30s, 5m, 1h30m or 2d)",
     ]
 
 

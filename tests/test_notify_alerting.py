@@ -126,12 +126,12 @@ def test_broken_rule_file_refuses_start_and_reload_keeps_old_rules(
 async def test_the_service_refuses_to_start_with_a_broken_rule_file(
     setup: tuple[Path, Clock]
 ) -> None:
-    from plugwatch.service.alerting import run_with_alerting
+    from plugwatch.service.app import run_service
 
     cfg, _ = setup
     (cfg.parent / "rules.yaml").write_text("- name: x\n  when: {to: on}\n  notify: pager\n")
     config = load_config(cfg)
     store = open_store(config.database)
     with pytest.raises(RuleFileError, match=r"rules.yaml:1: rule 'x': notify: unknown target"):
-        await asyncio.wait_for(run_with_alerting(config, store), 10)
+        await asyncio.wait_for(run_service(config, store), 10)
     store.close()

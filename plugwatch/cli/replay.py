@@ -50,12 +50,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _seconds(flag: str, text: str) -> float:
-    from plugwatch.rules.durations import parse_duration
+    from plugwatch.config.durations import HINT, parse_duration
 
     try:
         return parse_duration(text)
     except ValueError:
-        raise ConfigError(f"{flag} {text!r} is not a duration: use e.g. 30s, 5m or 1h") from None
+        raise ConfigError(f"{flag} {text!r} is not a duration: {HINT}") from None
 
 
 def _bands(text: str) -> tuple[float, float]:

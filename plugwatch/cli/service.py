@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 import time
 from typing import Any
@@ -13,8 +12,6 @@ from typing import Any
 from plugwatch.errors import ConfigError
 
 DEFAULT_CONFIG = "plugwatch.yaml"
-_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)?\s*$")
-_UNIT_S = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -60,10 +57,12 @@ def _config_arg(parser: argparse.ArgumentParser, database: bool = False) -> None
 
 def parse_since(text: str, now: float) -> float:
     """'24h' -> the epoch time 24 hours before `now` (ConfigError on a bad value)."""
-    match = _SINCE.match(text)
-    if not match:
-        raise ConfigError(f"--since: invalid duration {text!r} (use e.g. 30m, 24h, 7d)")
-    return now - float(match.group(1)) * _UNIT_S[match.group(2)]
+    from plugwatch.config.durations import HINT, parse_duration
+
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        raise ConfigError(f"--since: invalid duration {text!r} ({HINT})") from None
 
 
 def _open(args: argparse.Namespace, need_targets: bool = False) -> tuple[Any, Any]:
@@ -81,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`plugwatch run`: the service until SIGINT/SIGTERM, then a clean stop (exit 0)."""
     import asyncio
 
-    from plugwatch.service.alerting import run_with_alerting
+    from plugwatch.service.app import run_service
 
     if args.verbose < 2:  # APScheduler logs every job run at INFO
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -101,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_workers(["-v"] * args.verbose + ["run", "--config", args.config], args.workers)
     try:
         show = [lambda event: print(describe(event), flush=True)]
-        asyncio.run(run_with_alerting(config, store, listeners=show, shard=shard))
+        asyncio.run(run_service(config, store, listeners=show, shard=shard))
     finally:
         store.close()
     return 0

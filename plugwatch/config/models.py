@@ -6,42 +6,21 @@ be told apart from "not given" and merged over the defaults key by key.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-# driver name -> "module:Class"; the service imports the class when it starts the plug
-DRIVERS = {"kasa": "plugwatch.sources.kasa.driver:KasaDriver"}
+from plugwatch.config.durations import HINT, parse_duration
+from plugwatch.sources import DRIVERS
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-
-
-def parse_duration(value: object) -> float:
-    """Seconds in "30s", "5m", "1h30m", "2d", "500ms" or a plain number; ValueError otherwise."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if math.isfinite(value) and value >= 0:
-            return float(value)
-    elif isinstance(value, str):
-        text = value.strip().replace(" ", "").lower()
-        if text and re.fullmatch(rf"(?:{_PART.pattern})+", text):
-            return sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(text))
-        try:
-            number = float(text)
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number) and number >= 0:
-            return number
-    raise ValueError(f"invalid duration {value!r} (use e.g. 30s, 5m)")
 
 
 def _positive_duration(value: object) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
-        raise ValueError(f"must be longer than zero, got {value!r} (use e.g. 30s, 5m)")
+        raise ValueError(f"must be longer than zero, got {value!r} ({HINT})")
     return seconds
 
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from plugwatch.config.durations import parse_duration
 from plugwatch.model import State
-from plugwatch.rules.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 

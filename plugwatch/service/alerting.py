@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import threading
 import time
@@ -159,31 +158,3 @@ class Alerting:
             if sender is not None:
                 await sender
             await asyncio.to_thread(self.tick)
-
-
-async def run_with_alerting(config: Any, store: Any, listeners: Sequence[Any] = (),
-                            shard: tuple[int, int] | None = None) -> None:
-    """`plugwatch run`: the service with its rules and sender until SIGINT/SIGTERM.
-
-    A broken rule file raises RuleFileError before anything starts; SIGHUP reloads the rules
-    (a broken file is logged and the old rules stay in force).
-    """
-    import signal
-
-    from plugwatch.service.service import Service, install_stop_signals
-    from plugwatch.service.workers import shard_of
-
-    kv_key = KV_KEY if shard is None else f"{KV_KEY}@{shard[0]}/{shard[1]}"
-    alerting = await asyncio.to_thread(
-        Alerting.from_config, config, store, kv_key=kv_key, send=shard is None or shard[0] == 0,
-    )
-    stop = asyncio.Event()
-    install_stop_signals(stop)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, alerting.reload)
-    # rules are checked against every plug; this process samples its share of them
-    mine = config if shard is None else dataclasses.replace(
-        config, plugs=shard_of(config.plugs, shard))
-    service = Service(mine, store, on_events=alerting.on_events, kv_state=alerting.kv_state,
-                      listeners=listeners)
-    log.info("%d rules loaded", len(alerting.engine.rules))
-    await asyncio.gather(service.run(stop), alerting.run(stop))

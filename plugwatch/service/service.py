@@ -22,7 +22,7 @@ from plugwatch.detect import Detector
 from plugwatch.model import Event, Reading, Sample, State
 from plugwatch.service.sampler import SampledPlug, Sampler
 from plugwatch.service.writer import Writer
-from plugwatch.sources.base import Driver
+from plugwatch.sources import make_driver
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,6 @@ EventListener = Callable[[Event], None]
 def no_alerts(events: list[Event], now: float) -> list[dict[str, Any]]:
     """The default rules hook: no alerts (the rules engine plugs in here)."""
     return []
-
-
-def make_driver(plug: Any) -> Driver:
-    """The driver for one PlugConfig (only `kasa` exists so far)."""
-    from plugwatch.sources.kasa.driver import DEFAULT_PORT, KasaDriver
-
-    return KasaDriver(plug.host, plug.port or DEFAULT_PORT, plug.outlet, plug.timeout_s)
 
 
 class Service:

@@ -1,1 +1,23 @@
-"""Sources: each plug family turns a plug into readings behind the interface in sources.base."""
+"""Sources: each plug family turns a plug into readings behind the interface in sources.base.
+
+`DRIVERS` maps the `driver:` names of plugwatch.yaml to "module:Class"; a class is imported only
+when a plug of its family is started, so naming a family costs nothing until it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plugwatch.config import PlugConfig
+    from plugwatch.sources.base import Driver
+
+DRIVERS = {"kasa": "plugwatch.sources.kasa.driver:KasaDriver"}
+
+
+def make_driver(plug: PlugConfig) -> Driver:
+    """The driver for one configured plug, built by its class's `from_config`."""
+    module, name = DRIVERS[plug.driver].split(":")
+    driver: Driver = getattr(importlib.import_module(module), name).from_config(plug)
+    return driver

@@ -7,12 +7,15 @@ energy meter in ONE request, from a request frame encoded once and reused.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugwatch.errors import BadAnswer
 from plugwatch.model import Reading
 from plugwatch.sources.kasa import protocol as wire
 from plugwatch.sources.kasa.connection import release_connection, shared_connection
+
+if TYPE_CHECKING:
+    from plugwatch.config import PlugConfig
 
 DEFAULT_PORT = 9999
 _SYSINFO_FRAME = wire.encode_request(wire.SYSINFO_QUERY)
@@ -34,6 +37,11 @@ class KasaDriver:
         self.child_id: str | None = None
         self._frame: bytes | None = None  # the combined request, known after first contact
         self._conn: Any = None
+
+    @classmethod
+    def from_config(cls, plug: PlugConfig) -> KasaDriver:
+        """The driver for a configured plug (`driver: kasa`)."""
+        return cls(plug.host, plug.port or DEFAULT_PORT, plug.outlet, plug.timeout_s)
 
     @property
     def alias(self) -> str | None:
