@@ -56,8 +56,9 @@ def test_sample_config_merges_plug_settings_over_defaults(tmp_path: Path) -> Non
     config = load_config(write(tmp_path, SAMPLE))
     washer, tv, freezer = config.plugs
     assert washer.detector.dwell_standby_s == 300 and washer.detector.dwell_on_s == 30
-    assert washer.tags == ("laundry",) and washer.port is None and washer.interval_s == 5
-    assert (tv.host, tv.port, tv.outlet) == ("192.168.1.51", 9999, 2)
+    assert washer.tags == ("laundry",) and washer.options.port is None and washer.interval_s == 5
+    assert (tv.options.host, tv.options.port, tv.options.outlet) == ("192.168.1.51", 9999, 2)
+    assert tv.address == "192.168.1.51:9999/2"
     assert freezer.interval_s == 5400 and freezer.detector.on_w == 40
     assert freezer.detector.on_band_w == 5 and freezer.detector.standby_band_w == 0.2
     assert freezer.detector.standby_w == 0.5 and freezer.timeout_s == 2
@@ -77,6 +78,27 @@ def test_secrets_are_expanded_but_never_shown(tmp_path: Path) -> None:
     assert str(config.targets["mail"]).startswith("mailtos://user:hunter2@")
     assert "hunter2" not in repr(config) and "hunter2" not in str(config)
     assert "my-topic" not in repr(config)
+
+
+def test_each_family_reads_its_own_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shelly and Tasmota take a channel and credentials; the password stays hidden."""
+    monkeypatch.setenv("PLUG_PASSWORD", "s3cret-pw")
+    config = load_config(write(tmp_path, """\
+        plugs:
+          - {name: dryer, driver: shelly, host: 10.0.0.7, channel: 1, password: "${PLUG_PASSWORD}"}
+          - {name: kettle, driver: tasmota, host: "kettle.lan:8080"}
+          - {name: desk, driver: tapo, host: 10.0.0.9, username: me@example.com,
+             password: "${PLUG_PASSWORD}"}
+        """))
+    dryer, kettle, desk = config.plugs
+    assert (dryer.driver, dryer.address, dryer.options.channel) == ("shelly", "10.0.0.7/1", 1)
+    assert dryer.options.password.get_secret_value() == "s3cret-pw"
+    assert dryer.options.username == "admin"
+    assert (kettle.options.host, kettle.options.port, kettle.address) == (
+        "kettle.lan", 8080, "kettle.lan:8080")
+    assert kettle.options.password is None
+    assert desk.options.username == "me@example.com"
+    assert "s3cret-pw" not in repr(config) and "s3cret-pw" not in repr(desk.options)
 
 
 def test_unset_variable_is_named_without_a_value(
@@ -114,8 +136,17 @@ def test_commands_that_send_nothing_need_no_target_secrets(
     ("plugs:\n  - {name: a, host: h}\n  - {name: a, host: i}\n",
      "F:3: plugs[1].name: duplicate plug name 'a' (first used on line 2; "
      "plug names must be unique)"),
-    ("plugs:\n  - {name: a, host: h, driver: shelly}\n",
-     "F:2: plugs[0].driver: unknown driver 'shelly' (valid: kasa)"),
+    ("plugs:\n  - {name: a, host: h, driver: shely}\n",
+     "F:2: plugs[0].driver: unknown driver 'shely' (valid: kasa, shelly, tapo, tasmota)"),
+    # each family takes its own keys: a Shelly has a channel, not a Kasa strip's outlet
+    ("plugs:\n  - name: a\n    driver: shelly\n    host: h\n    outlet: 1\n",
+     "F:5: plugs[0].outlet: unknown key (check the spelling; see docs/configuration.md)"),
+    ("plugs:\n  - {name: a, driver: tapo, host: h, username: me@example.com}\n",
+     "F:2: plugs[0].password: missing (this key is required; see docs/configuration.md)"),
+    ("plugs:\n  - {name: a, driver: tasmota, host: h, channel: -1}\n",
+     "F:2: plugs[0].channel: Input should be greater than or equal to 0"),
+    ("plugs:\n  - washer\n",
+     "F:2: plugs[0]: a plug must be a mapping (name:, driver:, host:, ...)"),
     ("plugs:\n  - {name: a, host: 'h:1', port: 2}\n",
      "F:2: plugs[0].port: port 2 contradicts the port in host 'h:1' (give it once)"),
     ("plugs:\n  - {name: a, host: h, outlet: -1}\n",
@@ -185,7 +216,7 @@ def test_config_without_a_file_for_the_demo(tmp_path: Path) -> None:
         base_dir=tmp_path, detector=settings, retention_s=None,
     )
     assert config.plug("washer").detector == settings and config.retention_s is None
-    assert config.plug("washer").port == 4000 and config.plug("washer").interval_s == 0.5
+    assert config.plug("washer").options.port == 4000 and config.plug("washer").interval_s == 0.5
     assert config.database == f"sqlite:///{tmp_path}/demo.db"
 
 

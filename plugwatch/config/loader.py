@@ -2,6 +2,7 @@
 
     config = load_config("plugwatch.yaml")   # ConfigError: one line per problem, file:line: field
     config.plug("washer").detector          # DetectorSettings, defaults merged under the plug's own
+    config.plug("washer").options           # the family's own keys (config/plugs.py), e.g. .host
 
 `config_from_dict` builds the same Config from plain data (the demo and tests, no file at all).
 """
@@ -16,7 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from plugwatch.config.models import ConfigFile, PlugEntry, Tuning, describe
+from plugwatch.config.models import ConfigFile, describe
+from plugwatch.config.plugs import NetworkPlug, PlugEntry, error_loc
+from plugwatch.config.tuning import Tuning
 from plugwatch.config.yamlload import Loc, YamlDoc, load_yaml
 from plugwatch.errors import ConfigError
 from plugwatch.model import DetectorSettings
@@ -42,13 +45,16 @@ class Target(str):
 
 @dataclass(frozen=True)
 class PlugConfig:
-    """One watched plug: where it is, how often to read it, how to judge its power."""
+    """One watched plug: its family's own keys, how often to read it, how to judge its power.
+
+    `options` is the family's validated entry (config/plugs.py: KasaPlug, ShellyPlug, ...): the
+    driver takes host, port, channel and credentials from there. A `host: name:port` is already
+    split into `options.host` and `options.port`.
+    """
 
     name: str
     driver: str
-    host: str
-    port: int | None  # None: the driver's default port
-    outlet: int | str | None
+    options: PlugEntry = field(repr=False)  # may hold a password (a SecretStr, but still)
     tags: tuple[str, ...]
     interval_s: float
     timeout_s: float
@@ -56,9 +62,8 @@ class PlugConfig:
 
     @property
     def address(self) -> str:
-        """host[:port][/outlet], as shown to users and stored in the plugs table."""
-        where = self.host if self.port is None else f"{self.host}:{self.port}"
-        return where if self.outlet is None else f"{where}/{self.outlet}"
+        """Where the plug is (host[:port][/outlet], an MQTT topic ...), as shown to users."""
+        return self.options.address
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,8 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
     try:
         raw = ConfigFile.model_validate(doc.data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(doc.problems(exc, describe=describe))) from None
+        problems = doc.problems(exc, describe=describe, relocate=error_loc)
+        raise ConfigError("\n".join(problems)) from None
     plugs: list[PlugConfig] = []
     first_line: dict[str, int] = {}
     for i, entry in enumerate(raw.plugs):
@@ -145,7 +151,9 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
 
 
 def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugConfig:
-    host, port = _split_host(doc, loc, entry)
+    if isinstance(entry, NetworkPlug):
+        host, port = _split_host(doc, loc, entry)
+        entry = entry.model_copy(update={"host": host, "port": port})
 
     def pick(name: str, builtin: Any) -> Any:
         own = getattr(entry, name)
@@ -184,13 +192,13 @@ def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugCon
         at = (*loc, "thresholds") if entry.thresholds else loc
         raise doc.error(at, f"{exc} (adjust thresholds/hysteresis)") from None
     return PlugConfig(
-        name=entry.name, driver=entry.driver, host=host, port=port, outlet=entry.outlet,
-        tags=tuple(entry.tags), interval_s=interval, timeout_s=float(pick("timeout", 2.0)),
+        name=entry.name, driver=entry.driver, options=entry, tags=tuple(entry.tags),
+        interval_s=interval, timeout_s=float(pick("timeout", 2.0)),
         detector=detector,
     )
 
 
-def _split_host(doc: YamlDoc, loc: Loc, entry: PlugEntry) -> tuple[str, int | None]:
+def _split_host(doc: YamlDoc, loc: Loc, entry: NetworkPlug) -> tuple[str, int | None]:
     """"10.0.0.4:9999" -> ("10.0.0.4", 9999); a port in both host and port: is an error."""
     host, port = entry.host.strip(), entry.port
     match = re.fullmatch(r"\[(?P<v6>[^\]]+)\](?::(?P<p6>\d+))?|(?P<h>[^:\s]+)(?::(?P<p>\d+))?",

@@ -64,11 +64,17 @@ class YamlDoc:
     def problems(
         self, exc: ValidationError, prefix: Loc = (),
         describe: Callable[[dict[str, Any]], str] | None = None,
+        relocate: Callable[[Loc, dict[str, Any]], Loc] | None = None,
     ) -> list[str]:
-        """One line per error of `exc` (raised validating the data at `prefix`), in file order."""
+        """One line per error of `exc` (raised validating the data at `prefix`), in file order.
+
+        `relocate(loc, err)` may turn pydantic's location into the user's (e.g. drop a union tag).
+        """
         found = []
         for err in exc.errors():
-            loc = (*prefix, *(p for p in err["loc"] if isinstance(p, int | str)))
+            loc: Loc = (*prefix, *(p for p in err["loc"] if isinstance(p, int | str)))
+            if relocate is not None:
+                loc = relocate(loc, dict(err))
             text = describe(dict(err)) if describe else describe_error(dict(err))
             found.append((self.line_of(loc), f"{self.where(loc)}: {text}"))
         return [text for _, text in sorted(found, key=lambda pair: pair[0])]

@@ -18,6 +18,11 @@ DRIVERS = {"kasa": "plugwatch.sources.kasa.driver:KasaDriver"}
 
 def make_driver(plug: PlugConfig) -> Driver:
     """The driver for one configured plug, built by its class's `from_config`."""
+    if plug.driver not in DRIVERS:
+        from plugwatch.errors import ConfigError
+
+        raise ConfigError(f"plug {plug.name!r}: driver {plug.driver!r} is not a polled driver "
+                          f"(polled: {', '.join(sorted(DRIVERS))})")
     module, name = DRIVERS[plug.driver].split(":")
     driver: Driver = getattr(importlib.import_module(module), name).from_config(plug)
     return driver

@@ -7,7 +7,7 @@ energy meter in ONE request, from a request frame encoded once and reused.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from plugwatch.errors import BadAnswer
 from plugwatch.model import Reading
@@ -16,6 +16,7 @@ from plugwatch.sources.kasa.connection import release_connection, shared_connect
 
 if TYPE_CHECKING:
     from plugwatch.config import PlugConfig
+    from plugwatch.config.plugs import KasaPlug
 
 DEFAULT_PORT = 9999
 _SYSINFO_FRAME = wire.encode_request(wire.SYSINFO_QUERY)
@@ -40,8 +41,9 @@ class KasaDriver:
 
     @classmethod
     def from_config(cls, plug: PlugConfig) -> KasaDriver:
-        """The driver for a configured plug (`driver: kasa`)."""
-        return cls(plug.host, plug.port or DEFAULT_PORT, plug.outlet, plug.timeout_s)
+        """The driver for a configured plug (`driver: kasa`, options: config.plugs.KasaPlug)."""
+        options = cast("KasaPlug", plug.options)
+        return cls(options.host, options.port or DEFAULT_PORT, options.outlet, plug.timeout_s)
 
     @property
     def alias(self) -> str | None:

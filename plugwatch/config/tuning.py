@@ -1,0 +1,75 @@
+"""The sampling and detector keys (`interval`, `window`, `thresholds`, `dwell`, ...), given under
+`defaults:` or on one plug. Every key is optional at both levels, so a plug's own value can be told
+apart from "not given" and merged over the defaults key by key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from plugwatch.config.durations import HINT, parse_duration
+
+
+class Strict(BaseModel):
+    """A frozen model that rejects unknown keys (a typo is an error, never ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Watts = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _bands(value: object) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"standby": value, "on": value}
+    if isinstance(value, dict):
+        return value
+    raise ValueError("use watts for both bands (e.g. 0.2) or {standby: 0.2, on: 2}")
+
+
+def _positive_duration(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be longer than zero, got {value!r} ({HINT})")
+    return seconds
+
+
+PositiveDuration = Annotated[float, BeforeValidator(_positive_duration)]
+
+
+class Bands(Strict):
+    """Hysteresis bands in W around the standby and on thresholds."""
+
+    standby: Watts | None = None
+    on: Watts | None = None
+
+
+class Thresholds(Strict):
+    """Power thresholds in W; `hysteresis` is one width for both bands or one per band."""
+
+    standby: Watts | None = None
+    on: Watts | None = None
+    hysteresis: Annotated[Bands, BeforeValidator(_bands)] | None = None
+
+
+class Dwell(Strict):
+    """How long a new level must hold before it becomes the state."""
+
+    on: Duration | None = None
+    standby: Duration | None = None
+    off: Duration | None = None
+
+
+class Tuning(Strict):
+    """Sampling and detector settings, given under `defaults:` or on one plug."""
+
+    interval: PositiveDuration | None = None
+    timeout: PositiveDuration | None = None
+    window: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    unreachable_after: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    gap: PositiveDuration | None = None
+    thresholds: Thresholds | None = None
+    dwell: Dwell | None = None
