@@ -8,7 +8,9 @@ from typing import Any
 
 from plugwatch.model import RunSummary, Transition
 
-__all__ = ["format_duration", "format_power", "iso", "run_json", "transition_json"]
+__all__ = [
+    "format_duration", "format_power", "iso", "plural", "run_json", "transition_json",
+]
 
 
 def format_duration(seconds: float) -> str:
@@ -45,6 +47,11 @@ def format_power(watts: float | None) -> str:
     if abs(watts) < 100:
         return f"{watts:.1f} W"
     return f"{watts:.0f} W"
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """ "1 run", "2 runs", "0 runs"; `many` for an irregular plural ("1 match", "3 matches")."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {many or noun + 's'}"
 
 
 def _rounded(value: float | None, digits: int) -> float | None:

@@ -24,7 +24,7 @@ def test_calibrate_prints_reasoning_and_a_yaml_snippet() -> None:
     proc = plugwatch("calibrate", HOUSE_7, "--power-col", "Appliance5")
     assert proc.returncode == 0, proc.stderr
     assert "standby levels: 0.977 W" in proc.stdout
-    assert "a plain 0.5 W threshold on raw readings: 1510 runs" in proc.stdout
+    assert "a plain 0.5 W threshold on raw readings: 1,510 runs" in proc.stdout
     assert (
         "\nthresholds: {standby: 0.3, on: 3.5, hysteresis: {standby: 0.12, on: 0.49}}\n"
         in proc.stdout

@@ -79,17 +79,16 @@ def calibrate(args: argparse.Namespace) -> int:
         out["plain_0_5_w"] = naive.to_json()
         print(json.dumps(out, indent=2))
         return 0
-    print(f"{name}: {len(trace)} readings")
+    from plugwatch.formatting import format_duration, plural
+
+    span = format_duration(float(trace.ts[-1] - trace.ts[0]))
+    print(f"{name}: {plural(len(trace), 'reading')} over {span}")
     for line in proposal.reasons:
         print(f"  - {line}")
-    print(
-        f"replay with these settings: {replayed.runs} runs, {replayed.changes} state changes "
-        f"({replayed.changes_per_day:.1f}/day), {replayed.flaps} off/standby flaps"
-    )
-    print(
-        f"a plain 0.5 W threshold on raw readings: {naive.runs} runs, {naive.changes} state "
-        f"changes ({naive.changes_per_day:.1f}/day), {naive.flaps} flaps"
-    )
+    print(f"replay with these settings: {replayed.text('off/standby flap')}")
+    print(f"a plain 0.5 W threshold on raw readings: {naive.text()}")
+    if replayed.changes_per_day is None:
+        print("(no daily rates: the readings cover less than 12 h)")
     print("\n# paste under the plug (or defaults:) in plugwatch.yaml")
     print(proposal.yaml_snippet(), end="")
     return 0

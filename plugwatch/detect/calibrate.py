@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from plugwatch.formatting import format_duration, plural
 from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 
 OFF_MAX_W = 0.3  # at or below: the meter's zero (Kasa reads 0.0-0.2 W with nothing drawing)
@@ -22,6 +23,7 @@ MIN_MODE_SHARE = 0.002  # a histogram peak holding less of the measured time is 
 MERGE_DIP = 0.7  # a dip must fall below this share of the lower peak to separate two levels
 LOG_BIN = 0.02  # histogram bin width in decades of watts
 LOG_LO, LOG_HI = -1.0, 4.5  # 0.1 W .. 31.6 kW
+MIN_RATE_SPAN_S = 12 * 3600  # a per-day rate from less than this would be an extrapolation
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,7 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
     modes = find_modes(hist)
     standby = [m for m in modes if m.power_w < STANDBY_MAX_W]
     active = [m for m in modes if m.power_w >= STANDBY_MAX_W]
-    reasons = [f"{hist.off_share:.0%} of the time at ~0 W (off, <= {OFF_MAX_W} W)"]
+    reasons = [off_text(hist.off_share)]
     if standby:
         reasons.append("standby levels: " + _modes_text(standby))
         standby_w = max(OFF_MAX_W, round(standby[0].power_w / 4, 2))
@@ -191,8 +193,8 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
     dwell_quiet = _dwell_above(longest)
     if pauses:
         reasons.append(
-            f"{len(pauses)} quiet spells inside cycles, longest {_human(longest)}: "
-            f"standby/off must hold {_dur(dwell_quiet)} before a run ends"
+            f"{plural(len(pauses), 'quiet spell')} inside cycles, longest {_human(longest)}: "
+            f"standby/off must hold {format_duration(dwell_quiet)} before a run ends"
         )
     else:
         reasons.append("no quiet spells inside cycles: standby/off dwell left at 3 min")
@@ -203,10 +205,11 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
             dwell_off = _dwell_above(dips[0])
             reasons.append(
                 f"the standby level dips to ~0 W for up to {_human(dips[0])} (meter resolution): "
-                f"off must hold {_dur(dwell_off)}"
+                f"off must hold {format_duration(dwell_off)}"
             )
     reasons.append(
-        f"on must hold {_dur(dwell_on)} ({2 * window} samples of ~{step:g} s), so a lone spike "
+        f"on must hold {format_duration(dwell_on)} ({2 * window} samples of ~{_num(step)} s), "
+        "so a lone spike "
         "is not a run"
     )
     settings = DetectorSettings(
@@ -265,6 +268,22 @@ def _modes_text(modes: list[Mode]) -> str:
     return ", ".join(f"{_num(m.power_w)} W ({m.share:.1%})" for m in modes)
 
 
+def percent(share: float) -> str:
+    """A share of time for people: "65%", "<1%" (never "0%" for a share that is not 0)."""
+    if 0 < share < 0.005:
+        return "<1%"
+    if 0.995 <= share < 1:
+        return ">99%"
+    return f"{share:.0%}"
+
+
+def off_text(share: float) -> str:
+    """The first reason line: how much of the time the plug read ~0 W."""
+    if share == 0:
+        return f"never at ~0 W (no reading <= {OFF_MAX_W} W)"
+    return f"{percent(share)} of the time at ~0 W (off, <= {OFF_MAX_W} W)"
+
+
 def _mode_json(m: Mode) -> dict[str, float]:
     return {"power_w": round(m.power_w, 3), "share": round(m.share, 4)}
 
@@ -293,17 +312,27 @@ class ReplayFigures:
 
     runs: int
     changes: int
-    changes_per_day: float
+    changes_per_day: float | None  # None: the trace is too short for a daily rate
     flaps: int
 
-    def to_json(self) -> dict[str, float]:
+    def to_json(self) -> dict[str, float | None]:
         """A JSON-able dict of the figures."""
+        per_day = self.changes_per_day
         return {
             "runs": self.runs,
             "changes": self.changes,
-            "changes_per_day": round(self.changes_per_day, 1),
+            "changes_per_day": None if per_day is None else round(per_day, 1),
             "flaps": self.flaps,
         }
+
+    def text(self, flaps: str = "flap") -> str:
+        """ "2 runs, 4 state changes (4.0/day), no flaps" (no rate for a short trace)."""
+        rate = self.changes_per_day
+        per_day = "" if rate is None else f" ({rate:.1f}/day)" if rate < 100 else (
+            f" ({rate:,.0f}/day)")
+        flapped = f"no {flaps}s" if self.flaps == 0 else plural(self.flaps, flaps)
+        changes = plural(self.changes, "state change")
+        return f"{plural(self.runs, 'run')}, {changes}{per_day}, {flapped}"
 
 
 def count_flaps(spells: list[tuple[str, float, float]]) -> int:
@@ -323,8 +352,12 @@ def count_flaps(spells: list[tuple[str, float, float]]) -> int:
 def figures(spells: list[tuple[str, float, float]], runs: int, span_s: float) -> ReplayFigures:
     """Figures of a replay given its state spells and number of runs over `span_s` seconds."""
     changes = max(len(spells) - 1, 0)
-    days = max(float(span_s) / 86400, 1 / 24)
-    return ReplayFigures(runs, changes, changes / days, count_flaps(spells))
+    return ReplayFigures(runs, changes, _per_day(changes, span_s), count_flaps(spells))
+
+
+def _per_day(count: int, span_s: float) -> float | None:
+    """`count` per day over `span_s`, or None when the span is too short to say."""
+    return count * 86400 / span_s if span_s >= MIN_RATE_SPAN_S else None
 
 
 def plain_threshold(ts: np.ndarray, power_w: np.ndarray, threshold_w: float = 0.5) -> ReplayFigures:
@@ -350,5 +383,4 @@ def replay_figures(events: Sequence[Event], first_ts: float, last_ts: float) -> 
     result = figures(spells, runs, last_ts - first_ts)
     first_decision = 1 if transitions and transitions[0].from_state is State.UNKNOWN else 0
     changes = len(transitions) - first_decision
-    days = max(float(last_ts - first_ts) / 86400, 1 / 24)
-    return ReplayFigures(runs, changes, changes / days, result.flaps)
+    return ReplayFigures(runs, changes, _per_day(changes, last_ts - first_ts), result.flaps)

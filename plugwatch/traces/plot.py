@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 
-from plugwatch.detect.calibrate import Histogram, Proposal, moving_average
+from plugwatch.detect.calibrate import Histogram, Proposal, moving_average, off_text
 from plugwatch.formatting import format_duration
 from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 
@@ -87,7 +87,7 @@ def plot_histogram(
     _thresholds(ax, proposal.settings, horizontal=False)
     ax.set_xscale("log")
     ax.set_xlim(0.1, float(edges[-1]))
-    ax.set_xlabel(f"power (W); {proposal.off_share:.0%} of the time at ~0 W not shown")
+    ax.set_xlabel(f"power (W); not shown: {off_text(proposal.off_share)}")
     ax.set_ylabel("% of time")
     ax.set_title(title)
     return _save(fig, ax.legend(loc="upper right", fontsize=8), path)
