@@ -25,10 +25,20 @@ def test_bar_on_a_terminal_shows_percent_and_clears_itself() -> None:
             bar.step(2)
             bar.stage("replaying")
             bar.step(2)
-        shown = os.read(leader, 4096).decode()
+        shown = _read_until(leader, "\r\x1b[2K")
     finally:
         os.close(leader)
         os.close(follower)
     assert "reading [###############...............]  50%" in shown
     assert "replaying [" in shown and "100%" in shown
     assert shown.endswith("\r\x1b[2K")
+
+
+def _read_until(fd: int, end: str, timeout_s: float = 5.0) -> str:
+    """What the terminal shows until `end` (a pty hands over its bytes in pieces)."""
+    import select
+
+    shown = ""
+    while not shown.endswith(end) and select.select([fd], [], [], timeout_s)[0]:
+        shown += os.read(fd, 4096).decode()
+    return shown
