@@ -21,19 +21,27 @@ class PlugwatchError(Exception):
 
 
 class DeviceError(PlugwatchError):
-    """Reading a plug failed."""
+    """Reading a plug failed. `kind` is a short fixed word for metrics (ReadFailure.kind)."""
+
+    kind = "error"
 
 
 class DeviceTimeout(DeviceError):
     """The plug did not answer (completely) within the timeout."""
 
+    kind = "timeout"
+
 
 class DeviceUnreachable(DeviceError):
     """The plug could not be reached: refused, reset, closed, no route."""
 
+    kind = "unreachable"
+
 
 class BadAnswer(DeviceError):
     """The plug answered with something unusable: bad frame, bad JSON, wrong shape, err_code."""
+
+    kind = "bad_answer"
 
 
 class ConfigError(PlugwatchError):

@@ -34,10 +34,15 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class ReadFailure:
-    """One failed attempt to read a plug; `reason` is a one-line human-readable cause."""
+    """One failed attempt to read a plug; `reason` is a one-line human-readable cause.
+
+    `kind` is one of a few fixed words (DeviceError.kind: timeout, unreachable, bad_answer, error)
+    so that metrics can count failures by cause with a bounded set of labels.
+    """
 
     ts: float
     reason: str
+    kind: str = "error"
 
 
 Sample = Reading | ReadFailure

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from plugwatch.errors import DeviceError
+from plugwatch.meters import LATENESS_BOUNDS, Histogram
 from plugwatch.model import ReadFailure, Sample
 from plugwatch.sources.base import Driver
 
@@ -45,6 +46,7 @@ class SamplerStats:
     failures: int = 0  # reads that ended in a ReadFailure
     skipped: int = 0  # ticks skipped because the plug's previous read was still in flight
     lateness_s: array = field(default_factory=lambda: array("d"))  # start - planned, per read
+    lateness: Histogram = field(default_factory=lambda: Histogram(LATENESS_BOUNDS))  # /metrics
 
     def lateness_percentile(self, q: float) -> float:
         """The q-th percentile (0..100) of recorded lateness in seconds (0.0 when none)."""
@@ -105,13 +107,14 @@ class Sampler:
         now = self.clock()
         stats = self.stats
         stats.started += 1
+        stats.lateness.observe(now - planned)
         if len(stats.lateness_s) < MAX_LATENESS_RECORDS:
             stats.lateness_s.append(now - planned)
         sample: Sample
         try:
             sample = await plug.driver.read(now)
         except DeviceError as exc:
-            sample = ReadFailure(now, str(exc))
+            sample = ReadFailure(now, str(exc), exc.kind)
         except asyncio.CancelledError:
             plug.busy = False
             raise

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 OnEvents = Callable[[list[Event], float], list[dict[str, Any]]]
 KvState = Callable[[], dict[str, Any]]
 EventListener = Callable[[Event], None]
+SampleListener = Callable[[str, Sample], None]  # (plug, live Reading or ReadFailure); never blocks
 
 
 def no_alerts(events: list[Event], now: float) -> list[dict[str, Any]]:
@@ -47,7 +48,7 @@ class Service:
     def __init__(
         self, config: Any, store: Any, *, on_events: OnEvents = no_alerts,
         kv_state: KvState | None = None, listeners: Iterable[EventListener] = (),
-        clock: Callable[[], float] = time.time,
+        sample_listeners: Iterable[SampleListener] = (), clock: Callable[[], float] = time.time,
         flush_s: float = 0.5, snapshot_every_s: float = 10.0, drain_s: float | None = None,
     ) -> None:
         self.config = config
@@ -55,6 +56,8 @@ class Service:
         self.on_events = on_events
         self.kv_state = kv_state
         self.listeners = list(listeners)
+        self.sample_listeners = list(sample_listeners)  # metrics, InfluxDB: every live sample
+        self.started = asyncio.Event()  # set once sampling has started (systemd READY=1)
         self.clock = clock
         self.snapshot_every_s = snapshot_every_s
         self.drain_s = drain_s
@@ -87,6 +90,11 @@ class Service:
 
     def handle_sample(self, plug: str, sample: Sample) -> None:
         """Feed one sample to its plug's detector and queue what must be recorded."""
+        try:
+            for listener in self.sample_listeners:
+                listener(plug, sample)
+        except Exception:  # an output's bug must not lose the sample
+            log.exception("sample listener failed")
         self._feed(plug, sample, live=True)
 
     def _feed(self, plug: str, sample: Sample, live: bool) -> int:
@@ -142,6 +150,7 @@ class Service:
             )
             self._purge(retention_s)
         scheduler.start()
+        self.started.set()
         try:
             await stop.wait()
         finally:

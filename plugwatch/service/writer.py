@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plugwatch.errors import PlugwatchError
+from plugwatch.meters import Histogram
 from plugwatch.model import Event, Reading, RunSummary, Transition
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ class WriterStats:
     failures: int = 0
     write_s: float = 0.0  # time spent inside write_batch
     last_error: str = ""
+    failing: bool = False  # the last write failed (the database is down or refusing)
+    last_ok: float = field(default_factory=time.monotonic)  # when a write last succeeded
+    batch_s: Histogram = field(default_factory=Histogram)  # seconds per write_batch, /metrics
 
 
 @dataclass(slots=True)
@@ -74,6 +78,16 @@ class Writer:
     def start(self) -> None:
         """Start the writer thread."""
         self._thread.start()
+
+    @property
+    def queued(self) -> int:
+        """Items waiting to be written (for /metrics and /healthz)."""
+        return len(self._items)
+
+    @property
+    def alive(self) -> bool:
+        """True while the writer thread runs."""
+        return self._thread.is_alive()
 
     def put(self, item: Item) -> None:
         """Queue one item (thread-safe, never blocks)."""
@@ -144,10 +158,14 @@ class Writer:
         except PlugwatchError as exc:
             self.stats.failures += 1
             self.stats.last_error = str(exc)
+            self.stats.failing = True
             log.error("database write failed (will retry): %s", exc)
             return False
         stats = self.stats
-        stats.write_s += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        stats.write_s += elapsed
+        stats.batch_s.observe(elapsed)
+        stats.failing, stats.last_ok = False, time.monotonic()
         stats.batches += 1
         stats.readings += len(pending.readings)
         stats.events += len(pending.transitions) + len(pending.runs)
