@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from plugwatch.config.models import ConfigFile, describe
+from plugwatch.config.outputs import HttpSection, InfluxSection
 from plugwatch.config.plugs import NetworkPlug, PlugEntry, error_loc
 from plugwatch.config.tuning import Tuning
 from plugwatch.config.yamlload import Loc, YamlDoc, load_yaml
@@ -76,6 +77,8 @@ class Config:
     rules_path: Path | None = None
     retention_s: float | None = 30 * 86400.0
     path: Path | None = None
+    http: HttpSection | None = None  # the /metrics, /healthz and status page endpoint; None: off
+    influxdb: InfluxSection | None = None  # None: no InfluxDB output
 
     def plug(self, name: str) -> PlugConfig:
         """The plug called `name`; ConfigError listing the valid names when there is none."""
@@ -146,7 +149,8 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
     return Config(
         database=resolve_database(raw.database, base), plugs=plugs,
         targets={name: Target(url) for name, url in raw.targets.items()},
-        rules_path=rules, retention_s=raw.retention, path=path,
+        rules_path=rules, retention_s=raw.retention, path=path, http=raw.http,
+        influxdb=raw.influxdb,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from plugwatch.config.durations import parse_duration
+from plugwatch.config.outputs import HttpSection, InfluxSection
 from plugwatch.config.plugs import AnyPlug, describe_tag_error
 from plugwatch.config.tuning import Strict, Tuning
 
@@ -42,6 +43,8 @@ class ConfigFile(Strict):
     plugs: list[AnyPlug] = Field(default_factory=list)
     targets: dict[str, Annotated[str, AfterValidator(_apprise_url)]] = Field(default_factory=dict)
     rules: str | None = None
+    http: HttpSection | None = None
+    influxdb: InfluxSection | None = None
 
     @field_validator("database")
     @classmethod

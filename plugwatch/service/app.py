@@ -15,6 +15,7 @@ import signal
 from collections.abc import Sequence
 
 from plugwatch.config import Config
+from plugwatch.outputs import Outputs
 from plugwatch.service.alerting import KV_KEY, Alerting
 from plugwatch.service.service import EventListener, Service, install_stop_signals
 from plugwatch.service.workers import shard_of
@@ -25,9 +26,11 @@ log = logging.getLogger(__name__)
 
 async def run_service(
     config: Config, store: Store, listeners: Sequence[EventListener] = (),
-    shard: tuple[int, int] | None = None,
+    shard: tuple[int, int] | None = None, *, stop: asyncio.Event | None = None,
+    outputs: Outputs | None = None,
 ) -> None:
-    """`plugwatch run`: the service with its rules and sender until SIGINT/SIGTERM.
+    """`plugwatch run`: the service with its rules, sender and outputs until SIGINT/SIGTERM
+    (or until `stop` is set, when given).
 
     A broken rule file raises RuleFileError before anything starts; SIGHUP reloads the rules
     (a broken file is logged and the old rules stay in force).
@@ -36,13 +39,20 @@ async def run_service(
     alerting = await asyncio.to_thread(
         Alerting.from_config, config, store, kv_key=kv_key, send=shard is None or shard[0] == 0,
     )
-    stop = asyncio.Event()
-    install_stop_signals(stop)
+    if stop is None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, alerting.reload)
     # rules are checked against every plug; this process samples its share of them
     mine = config if shard is None else dataclasses.replace(
         config, plugs=shard_of(config.plugs, shard))
+    outputs = outputs or Outputs(mine, shard=shard)
     service = Service(mine, store, on_events=alerting.on_events, kv_state=alerting.kv_state,
-                      listeners=listeners)
+                      listeners=[*listeners, *outputs.listeners],
+                      sample_listeners=outputs.sample_listeners)
     log.info("%d rules loaded", len(alerting.engine.rules))
-    await asyncio.gather(service.run(stop), alerting.run(stop))
+    await outputs.start(service)
+    try:
+        await asyncio.gather(service.run(stop), alerting.run(stop))
+    finally:
+        await outputs.stop()

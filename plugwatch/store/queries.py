@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from plugwatch.model import Reading, RunSummary, State, Transition
 from plugwatch.store.tables import (
@@ -135,3 +135,14 @@ def load_kv(conn: Connection, prefix: str) -> dict[str, Any]:
     if prefix:
         stmt = stmt.where(KvRow.key.startswith(prefix, autoescape=True))
     return {key: value for key, value in conn.execute(stmt)}
+
+
+def alert_counts(conn: Connection) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+    """({status: alerts}, [(rule, target, alerts sent)]) over the whole outbox."""
+    a = AlertRow
+    by_status = {status: int(n) for status, n in conn.execute(
+        select(a.status, func.count()).group_by(a.status))}
+    sent = [(rule, target, int(n)) for rule, target, n in conn.execute(
+        select(a.rule, a.target, func.count()).where(a.status == "sent")
+        .group_by(a.rule, a.target).order_by(a.rule, a.target))]
+    return by_status, sent

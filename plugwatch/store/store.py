@@ -184,6 +184,11 @@ class Store:
         with self._read("reading alerts from") as conn:
             return queries.alerts(conn, since)
 
+    def alert_counts(self) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+        """({status: alerts}, [(rule, target, alerts sent)]) for /metrics."""
+        with self._read("counting alerts in") as conn:
+            return queries.alert_counts(conn)
+
     def pending_alerts(self, now: float, limit: int = 100) -> list[dict[str, Any]]:
         """Pending alerts due by `now`, most overdue first."""
         with self._read("reading the alert outbox from") as conn:
