@@ -79,7 +79,7 @@ def parse_answer(body: bytes) -> dict[str, Any]:
         raise ValueError(f"answer does not decrypt to JSON (first bytes {head}): not a Kasa plug?")
     try:
         answer = json.loads(plain)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad JSON, bad UTF-8, an integer of over 4,300 digits
         raise ValueError(f"answer is not valid JSON ({exc})") from None
     except RecursionError:
         raise ValueError("answer is JSON nested too deeply") from None
@@ -135,6 +135,8 @@ def normalise_emeter(realtime: dict[str, Any]) -> Emeter:
             )
     except (TypeError, ValueError):
         raise ValueError("emeter.get_realtime has a value that is not a number") from None
+    except OverflowError:  # an integer like 1e400 written out: too large for a float
+        raise ValueError("emeter.get_realtime has a number too large to be true") from None
     raise ValueError("emeter.get_realtime has neither 'power_mw' nor 'power'")
 
 
