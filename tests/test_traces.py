@@ -79,7 +79,7 @@ def test_bad_rows_are_skipped_and_named_by_line(tmp_path: Path) -> None:
 
 def test_strict_stops_at_first_bad_row(tmp_path: Path) -> None:
     path = write(tmp_path, "ts,power\n100,1\n101,nan\n102,2\n")
-    with pytest.raises(TraceError, match=r"t\.csv:3: power 'nan' is not a number"):
+    with pytest.raises(TraceError, match=r"t\.csv:3: power nan is not a finite number"):
         read_trace(path, strict=True)
 
 

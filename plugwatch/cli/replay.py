@@ -113,7 +113,13 @@ def replay_command(args: argparse.Namespace) -> int:
 
         config = load_config(args.config) if args.config else None
         load_checked(args.rules)
-    trace = read_trace(args.trace, csv_options_from_args(args), strict=args.strict)
+    options = csv_options_from_args(args)
+    if options.max_power_w is None and args.config is not None and args.plug is not None:
+        from plugwatch.config import load_config
+
+        plug_config = load_config(args.config, need_targets=False).plug(args.plug)
+        options = dataclasses.replace(options, max_power_w=plug_config.max_power_w)
+    trace = read_trace(args.trace, options, strict=args.strict)
     _report_problems(trace.problems, sys.stderr)
     plug = args.plug or args.trace.stem
     events = replay(plug, trace, settings)

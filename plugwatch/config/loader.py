@@ -25,6 +25,7 @@ from plugwatch.config.yamlload import Loc, YamlDoc, load_yaml
 from plugwatch.errors import ConfigError
 from plugwatch.model import DetectorSettings
 from plugwatch.redact import redact
+from plugwatch.sources.validate import DEFAULT_LIMITS, Limits
 
 _BUILTIN = DetectorSettings()
 _SQLITE = re.compile(r"^(sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?$")
@@ -60,6 +61,12 @@ class PlugConfig:
     interval_s: float
     timeout_s: float
     detector: DetectorSettings
+    max_power_w: float = DEFAULT_LIMITS.max_power_w  # a larger reading is a read failure
+
+    @property
+    def limits(self) -> Limits:
+        """What this plug may report (plugwatch.sources.validate)."""
+        return Limits(max_power_w=self.max_power_w)
 
     @property
     def address(self) -> str:
@@ -198,7 +205,7 @@ def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugCon
     return PlugConfig(
         name=entry.name, driver=entry.driver, options=entry, tags=tuple(entry.tags),
         interval_s=interval, timeout_s=float(pick("timeout", 2.0)),
-        detector=detector,
+        detector=detector, max_power_w=float(pick("max_power", DEFAULT_LIMITS.max_power_w)),
     )
 
 

@@ -73,3 +73,4 @@ class Tuning(Strict):
     gap: PositiveDuration | None = None
     thresholds: Thresholds | None = None
     dwell: Dwell | None = None
+    max_power: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # W per outlet

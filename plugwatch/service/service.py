@@ -23,6 +23,7 @@ from plugwatch.model import Event, Reading, Sample, State
 from plugwatch.service.sampler import SampledPlug, Sampler
 from plugwatch.service.writer import Writer
 from plugwatch.sources import make_driver
+from plugwatch.sources.validate import checked
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class Service:
         self._snap_ts: dict[str, float] = {}
         self._snap_state: dict[str, State] = {}  # the state in the last snapshot queued
         self.drivers = {p.name: make_driver(p) for p in config.plugs}
+        # plug -> (who it is in a failure reason, what it may report): see sources.validate
+        self._checks = {p.name: (getattr(self.drivers[p.name], "where", p.name), p.limits)
+                        for p in config.plugs}
         self.sampler = Sampler(
             [SampledPlug(p.name, self.drivers[p.name], p.interval_s) for p in config.plugs],
             self.handle_sample, clock=clock,
@@ -89,7 +93,9 @@ class Service:
         return replayed
 
     def handle_sample(self, plug: str, sample: Sample) -> None:
-        """Feed one sample to its plug's detector and queue what must be recorded."""
+        """Validate one sample (a bad reading becomes a read failure), feed it to its plug's
+        detector and queue what must be recorded. Every source's samples come through here."""
+        sample = checked(sample, *self._checks[plug])
         try:
             for listener in self.sample_listeners:
                 listener(plug, sample)

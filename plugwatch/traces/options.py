@@ -21,6 +21,7 @@ class CsvOptions:
     header: bool | None = None  # None: a first line without any number is a header
     time_format: str = "auto"  # "unix" (s or ms), "iso", a strftime pattern, or "auto"
     tz: str | None = None  # IANA zone for times without an offset; None = UTC
+    max_power_w: float | None = None  # rows above are skipped (sources.validate); None = 4 kW
 
 
 def add_csv_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,9 @@ def add_csv_arguments(parser: argparse.ArgumentParser) -> None:
                             "like '%%d/%%m/%%Y %%H:%%M:%%S' (default: guessed)")
     group.add_argument("--tz", default=None, metavar="ZONE",
                        help="IANA time zone of times without an offset (default UTC)")
+    group.add_argument("--max-power", type=float, default=None, metavar="W",
+                       help="rows with more power are skipped as impossible, as live readings "
+                            "are (default: the plug's max_power with --config, else 4000)")
 
 
 def _column(value: str | None) -> str | int | None:
@@ -61,4 +65,5 @@ def csv_options_from_args(args: argparse.Namespace) -> CsvOptions:
         header=False if args.no_header else None,
         time_format=args.time_format,
         tz=args.tz,
+        max_power_w=getattr(args, "max_power", None),
     )

@@ -14,6 +14,7 @@ import numpy as np
 
 from plugwatch.errors import TraceError
 from plugwatch.model import Reading
+from plugwatch.sources.validate import DEFAULT_LIMITS, Limits, check_power
 from plugwatch.traces.layout import Layout, sniff_layout
 from plugwatch.traces.options import CsvOptions, add_csv_arguments, csv_options_from_args
 from plugwatch.traces.timeparse import (
@@ -64,13 +65,16 @@ def read_trace(path: str | Path, options: CsvOptions | None = None, *, strict: b
             )
         time_format = guessed
     tz = zone(options.tz)
+    limits = DEFAULT_LIMITS if options.max_power_w is None else Limits(options.max_power_w)
     parsed = _read_fast(path, layout, time_format)
     if parsed is not None:
         times, power = parsed
         ts = _to_seconds(times, time_format, tz)
-        if np.isfinite(ts).all() and np.isfinite(power).all() and not _goes_back(ts):
+        # every power in 0..max passes check_power unchanged; any other row: the slow path
+        plausible = bool(((power >= 0.0) & (power <= limits.max_power_w)).all())
+        if plausible and np.isfinite(ts).all() and not _goes_back(ts):
             return Trace(path, ts, power)
-    return _read_slow(path, layout, time_format, tz, strict)
+    return _read_slow(path, layout, time_format, tz, strict, limits)
 
 
 def _to_seconds(times: np.ndarray, time_format: str, tz: object) -> FloatArray:
@@ -108,8 +112,11 @@ def _read_fast(
     return times, np.ascontiguousarray(table["p"])
 
 
-def _read_slow(path: Path, layout: Layout, time_format: str, tz: object, strict: bool) -> Trace:
-    """Line by line, so that every bad row is named by its line number."""
+def _read_slow(
+    path: Path, layout: Layout, time_format: str, tz: object, strict: bool, limits: Limits,
+) -> Trace:
+    """Line by line, so that every bad row is named by its line number. Powers go through
+    sources.validate.check_power, the rule live readings follow."""
     problems: list[tuple[int, str]] = []
     line_nos: list[int] = []
     times: list[str] = []
@@ -127,12 +134,16 @@ def _read_slow(path: Path, layout: Layout, time_format: str, tz: object, strict:
             if len(cells) < need:
                 bad(line_no, f"{len(cells)} column(s), expected at least {need}")
                 continue
+            text = cells[layout.power_index].strip()
             try:
-                power = float(cells[layout.power_index])
+                power = float(text)
             except ValueError:
-                power = float("nan")
-            if not np.isfinite(power):
-                bad(line_no, f"power {cells[layout.power_index].strip()!r} is not a number")
+                bad(line_no, f"power {text!r} is not a number")
+                continue
+            try:
+                power = check_power(power, limits)
+            except ValueError as exc:
+                bad(line_no, str(exc))
                 continue
             line_nos.append(line_no)
             times.append(cells[layout.time_index].strip())
