@@ -1,16 +1,87 @@
-"""Human and machine renderings of plugwatch values: durations, ISO times, events as JSON dicts."""
+"""Human and machine renderings of plugwatch values: times, durations, energy, money, JSON.
+
+One place for how plugwatch shows a value, so the CLI, notifications and logs agree:
+
+    tz = zone_named(config.timezone)      # None -> the machine's zone; ConfigError when unknown
+    clock(ts, tz)                          # "2026-12-01 20:56:41" (lines of history, run)
+    when(ts, tz, now)                      # "20:56", "yesterday 20:56", "28 Nov 20:56"
+    format_duration(4500)                  # "1 h 15 min"
+    format_energy(550)                     # "0.55 kWh"      format_money(0.17, "EUR") -> "0.17 EUR"
+    iso(ts)                                # "2026-12-01T19:56:41+00:00" (JSON: always UTC)
+"""
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from plugwatch.errors import ConfigError
 from plugwatch.model import RunSummary, Transition
 
 __all__ = [
-    "format_duration", "format_power", "iso", "plural", "run_json", "transition_json",
+    "clock", "format_duration", "format_energy", "format_money", "format_power", "iso",
+    "machine_zone", "plural", "run_json", "transition_json", "when", "zone_named",
 ]
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def machine_zone() -> str:
+    """The machine's IANA time zone name (TZ, /etc/timezone, /etc/localtime), else "UTC"."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if not name:
+        try:
+            name = Path("/etc/timezone").read_text(encoding="utf-8").strip()
+        except OSError:
+            link = os.path.realpath("/etc/localtime")
+            name = link.split("zoneinfo/", 1)[1] if "zoneinfo/" in link else ""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
+
+
+def zone_named(name: str | None, what: str = "timezone") -> tzinfo:
+    """The zone called `name` (IANA, e.g. Europe/Berlin); the machine's when None or empty.
+
+    An unknown name is a ConfigError naming `what` (the setting or flag it came from).
+    """
+    if not name:
+        name = machine_zone()
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{what}: unknown time zone {name!r} "
+                          "(use an IANA name such as Europe/Berlin, or UTC)") from None
+
+
+def clock(ts: float, tz: tzinfo) -> str:
+    """Epoch seconds as local date and time in `tz`, whole seconds: "2026-12-01 20:56:41"."""
+    return datetime.fromtimestamp(math.floor(ts), tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def when(ts: float, tz: tzinfo, now: float) -> str:
+    """A moment as people say it, seen from `now`: "20:56" today, "yesterday 20:56",
+    "tomorrow 07:00", "28 Nov 20:56" within the year, "28 Nov 2025 20:56" otherwise."""
+    moment = datetime.fromtimestamp(ts, tz)
+    today = datetime.fromtimestamp(now, tz).date()
+    hhmm = moment.strftime("%H:%M")
+    if moment.date() == today:
+        return hhmm
+    if moment.date() == today - timedelta(days=1):
+        return f"yesterday {hhmm}"
+    if moment.date() == today + timedelta(days=1):
+        return f"tomorrow {hhmm}"
+    day = f"{moment.day} {_MONTHS[moment.month - 1]}"
+    if moment.year != today.year:
+        day += f" {moment.year}"
+    return f"{day} {hhmm}"
 
 
 def format_duration(seconds: float) -> str:
@@ -52,6 +123,30 @@ def format_power(watts: float | None) -> str:
 def plural(count: int, noun: str, many: str | None = None) -> str:
     """ "1 run", "2 runs", "0 runs"; `many` for an irregular plural ("1 match", "3 matches")."""
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {many or noun + 's'}"
+
+
+def format_energy(wh: float | None) -> str:
+    """Energy for people, Wh below 100 Wh, else kWh: "4.2 Wh", "45 Wh", "0.55 kWh", "12.4 kWh"."""
+    if wh is None or not math.isfinite(wh):
+        return "-"
+    if abs(wh) < 10:
+        return f"{wh:.1f} Wh"
+    if abs(wh) < 100:
+        return f"{wh:.0f} Wh"
+    kwh = wh / 1000.0
+    if abs(kwh) < 10:
+        return f"{kwh:.2f} kWh"
+    return f"{kwh:.1f} kWh" if abs(kwh) < 100 else f"{kwh:.0f} kWh"
+
+
+def format_money(amount: float | None, currency: str = "") -> str:
+    """Money for people, two decimals: "0.17 EUR"; "< 0.01 EUR" for a cost that rounds to 0."""
+    if amount is None or not math.isfinite(amount):
+        return "-"
+    unit = f" {currency}" if currency else ""
+    if 0 < amount < 0.005:
+        return f"< 0.01{unit}"
+    return f"{amount:.2f}{unit}"
 
 
 def _rounded(value: float | None, digits: int) -> float | None:

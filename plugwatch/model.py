@@ -69,6 +69,8 @@ class RunSummary:
     end: float
     energy_wh: float
     peak_w: float
+    cost: float | None = None  # the energy's price (config `price:`), None when not configured
+    currency: str | None = None
 
     @property
     def duration_s(self) -> float:

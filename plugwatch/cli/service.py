@@ -50,9 +50,26 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def _config_arg(parser: argparse.ArgumentParser, database: bool = False) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config file (plugwatch.yaml)")
+    tz_arg(parser)
     if database:
         parser.add_argument("--database", metavar="URL",
                             help="read this database instead of the config's (e.g. the demo's)")
+
+
+def tz_arg(parser: argparse.ArgumentParser) -> None:
+    """Add --tz (the zone times are printed in) to a command's parser."""
+    parser.add_argument("--tz", metavar="ZONE",
+                        help="print times in this IANA zone, e.g. Europe/Berlin or UTC "
+                             "(default: `timezone:` in the config, else the machine's)")
+
+
+def display_zone(args: argparse.Namespace, config: Any | None) -> Any:
+    """The zone to print times in: --tz, else the config's `timezone:`, else the machine's."""
+    from plugwatch.formatting import zone_named
+
+    if getattr(args, "tz", None):
+        return zone_named(args.tz, "--tz")
+    return zone_named(config.timezone if config is not None else None)
 
 
 def parse_since(text: str, now: float) -> float:
@@ -97,9 +114,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             load_config_rules(config)  # a broken rule file stops here, once, not in K children
         finally:
             store.close()  # the schema is up to date before the children open the database
-        return run_workers(["-v"] * args.verbose + ["run", "--config", args.config], args.workers)
+        tz = ["--tz", args.tz] if args.tz else []
+        return run_workers(["-v"] * args.verbose + ["run", "--config", args.config, *tz],
+                           args.workers)
+    tz = display_zone(args, config)
     try:
-        show = [lambda event: print(describe(event), flush=True)]
+        show = [lambda event: print(describe(event, tz), flush=True)]
         asyncio.run(run_service(config, store, listeners=show, shard=shard))
     finally:
         store.close()
@@ -108,9 +128,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """`plugwatch status`: one line (or JSON object) per configured plug."""
-    from plugwatch.formatting import format_duration, iso
+    from plugwatch.formatting import format_duration, iso, when
 
     config, store = _open(args)
+    tz = display_zone(args, config)
     try:
         rows = {row["plug"]: row for row in _status_rows(store)}
     finally:
@@ -127,9 +148,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "last_power_w": power, "last_contact": iso(contact) if contact else None,
             }))
             continue
-        since_text = f"since {iso(since)} ({format_duration(now - since)})" if since else ""
+        since_text = (f"since {when(since, tz, now)} ({format_duration(now - since)})"
+                      if since else "")
         power_text = f"{power:.1f} W" if power is not None else "- W"
-        contact_text = f"last contact {iso(contact)}" if contact else "never contacted"
+        contact_text = f"last contact {when(contact, tz, now)}" if contact else "never contacted"
         print(f"{name:<16} {state:<12} {power_text:>10}  {since_text}  {contact_text}")
     return 0
 
@@ -147,6 +169,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from plugwatch.formatting import run_json, transition_json
 
     config, store = _open(args)
+    tz = display_zone(args, config)
     if args.plug is not None and config is not None:
         config.plug(args.plug)  # ConfigError listing the valid names
     elif args.plug is not None:  # --database only: the plugs the database knows
@@ -163,7 +186,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             rows = store.alerts(since=since)
         finally:
             store.close()
-        for line in alert_history_lines(rows, plug=args.plug, as_json=args.json):
+        for line in alert_history_lines(rows, plug=args.plug, as_json=args.json, tz=tz):
             sys.stdout.write(line + "\n")
         return 0
     try:
@@ -178,20 +201,21 @@ def cmd_history(args: argparse.Namespace) -> int:
             shape = transition_json(event) if hasattr(event, "to_state") else run_json(event)
             sys.stdout.write(json.dumps(shape) + "\n")
         else:
-            sys.stdout.write(describe(event) + "\n")
+            sys.stdout.write(describe(event, tz) + "\n")
     return 0
 
 
-def describe(event: Any) -> str:
-    """One human line for a Transition or a RunSummary."""
-    from plugwatch.formatting import format_duration, iso
+def describe(event: Any, tz: Any) -> str:
+    """One human line for a Transition or a RunSummary, times in zone `tz`."""
+    from plugwatch.formatting import clock, format_duration, format_energy
 
     if hasattr(event, "to_state"):
         power = "" if event.power_w is None else f" at {event.power_w:.1f} W"
-        return (f"{iso(event.ts)}  {event.plug:<16} {event.from_state} -> {event.to_state} "
-                f"({event.reason}){power}")
-    return (f"{iso(event.end)}  {event.plug:<16} run of {format_duration(event.duration_s)}, "
-            f"{event.energy_wh:.1f} Wh, peak {event.peak_w:.0f} W (started {iso(event.start)})")
+        return (f"{clock(event.ts, tz)}  {event.plug:<16} {event.from_state} -> "
+                f"{event.to_state} ({event.reason}){power}")
+    return (f"{clock(event.end, tz)}  {event.plug:<16} run of "
+            f"{format_duration(event.duration_s)}, {format_energy(event.energy_wh)}, "
+            f"peak {event.peak_w:.0f} W (started {clock(event.start, tz)})")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

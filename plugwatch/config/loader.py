@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from plugwatch.config.plugs import NetworkPlug, PlugEntry, error_loc
 from plugwatch.config.tuning import Tuning
 from plugwatch.config.yamlload import Loc, YamlDoc, load_yaml
 from plugwatch.errors import ConfigError
+from plugwatch.formatting import machine_zone, zone_named
 from plugwatch.model import DetectorSettings
 from plugwatch.redact import redact
 from plugwatch.sources.validate import DEFAULT_LIMITS, Limits
@@ -86,6 +88,12 @@ class Config:
     path: Path | None = None
     http: HttpSection | None = None  # the /metrics, /healthz and status page endpoint; None: off
     influxdb: InfluxSection | None = None  # None: no InfluxDB output
+    timezone: str = field(default_factory=machine_zone)  # IANA name: times as people read them
+
+    @property
+    def tz(self) -> tzinfo:
+        """The zone times are shown in (notifications, run, status, history)."""
+        return zone_named(self.timezone)
 
     def plug(self, name: str) -> PlugConfig:
         """The plug called `name`; ConfigError listing the valid names when there is none."""
@@ -99,7 +107,8 @@ class Config:
     def __repr__(self) -> str:
         return (f"Config(database={redact(self.database)!r}, plugs={self.plugs!r}, "
                 f"targets={self.targets!r}, rules_path={self.rules_path!r}, "
-                f"retention_s={self.retention_s!r}, path={self.path!r})")
+                f"retention_s={self.retention_s!r}, path={self.path!r}, "
+                f"timezone={self.timezone!r})")
 
 
 def load_config(path: str | os.PathLike[str], *, need_targets: bool = True) -> Config:
@@ -157,7 +166,7 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
         database=resolve_database(raw.database, base), plugs=plugs,
         targets={name: Target(url) for name, url in raw.targets.items()},
         rules_path=rules, retention_s=raw.retention, path=path, http=raw.http,
-        influxdb=raw.influxdb,
+        influxdb=raw.influxdb, timezone=raw.timezone or machine_zone(),
     )
 
 

@@ -45,6 +45,21 @@ class ConfigFile(Strict):
     rules: str | None = None
     http: HttpSection | None = None
     influxdb: InfluxSection | None = None
+    timezone: str | None = None  # IANA name for display; None: the machine's zone
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value is None or value.upper() == "UTC":
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
+                             "Europe/Berlin, or UTC)") from None
+        return value
 
     @field_validator("database")
     @classmethod

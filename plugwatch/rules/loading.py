@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -119,19 +118,3 @@ def load_rules(path: str | os.PathLike[str]) -> list[LoadedRule]:
     if problems:
         raise RuleFileError(problems)
     return rules
-
-
-def local_zone() -> str:
-    """The machine's IANA time zone name (TZ, /etc/timezone, /etc/localtime), else "UTC"."""
-    name = os.environ.get("TZ", "").lstrip(":")
-    if not name:
-        try:
-            name = Path("/etc/timezone").read_text(encoding="utf-8").strip()
-        except OSError:
-            link = os.path.realpath("/etc/localtime")
-            name = link.split("zoneinfo/", 1)[1] if "zoneinfo/" in link else ""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "UTC"
-    return name

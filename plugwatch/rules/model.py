@@ -15,9 +15,10 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 DEFAULT_TITLE = "{{ plug }}: {{ from }} -> {{ to }}"
 DEFAULT_BODY = (
-    "{{ plug }} is {{ to }} since {{ at }} (was {{ from }} for {{ from_duration }})."
-    "{% if run %} Ran {{ run.duration }}, used {{ run.energy_kwh | round(3) }} kWh,"
-    " peak {{ run.peak_w | round(1) }} W.{% endif %}"
+    "{{ plug }} is {{ to }} since {{ at | time }} (was {{ from }} for {{ from_duration }})."
+    "{% if run %} Ran {{ run.duration }}, used {{ run.energy_wh | energy }}"
+    "{% if run.cost is not none %}, {{ run.cost | money }}{% endif %},"
+    " peak {{ run.peak_w | round | int }} W.{% endif %}"
 )
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 

@@ -75,13 +75,14 @@ def replay_rules_lines(
     """
     import json
 
+    from plugwatch.formatting import machine_zone
     from plugwatch.rules.check import load_checked
-    from plugwatch.rules.loading import local_zone
 
     tags = {p.name: list(p.tags or []) for p in config.plugs} if config is not None else None
     targets = list(config.targets) if config is not None else None
     rules = [item.rule for item in load_checked(rules_path, tags, targets)]
-    alerts = replay_alerts(rules, events, tags, local_zone())
+    zone = config.timezone if config is not None else machine_zone()
+    alerts = replay_alerts(rules, events, tags, zone)
     if as_json:
         return [json.dumps(alert_json(a)) for a in alerts]
     return [alert_line(a) for a in alerts]

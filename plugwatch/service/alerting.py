@@ -22,10 +22,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from plugwatch.errors import PlugwatchError
+from plugwatch.formatting import machine_zone
 from plugwatch.model import Event
 from plugwatch.notify.apprise_notifier import AppriseNotifier
 from plugwatch.notify.sender import AlertSender
-from plugwatch.rules import Rule, RulesEngine, load_checked, local_zone
+from plugwatch.rules import Rule, RulesEngine, load_checked
 
 log = logging.getLogger(__name__)
 KV_KEY = "rules_engine"
@@ -59,7 +60,7 @@ class Alerting:
         self.tick_s = tick_s
         self.kv_key = kv_key  # one engine state per sampling process (service.workers)
         self.send = send  # False: alerts go to the outbox only, another process sends them
-        self.zone = local_zone()
+        self.zone = getattr(config, "timezone", None) or machine_zone()
         snap = store.load_kv(kv_key).get(kv_key)
         self.engine = RulesEngine.restore(rules, snap, _plug_tags(config), self.zone)
         targets = {name: str(url) for name, url in config.targets.items()}
