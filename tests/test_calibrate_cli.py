@@ -74,7 +74,7 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
         (["calibrate"], "give either a CSV trace file or --plug NAME"),
         (
             ["calibrate", "--plug", "washer", "--since", "a week"],
-            "--since 'a week' is not a duration",
+            "--since: invalid duration 'a week' (use e.g.",
         ),
         (
             ["plot", HOUSE_7, "--power-col", "Appliance5", "-o", str(tmp_path / "no/dir/x.png")],

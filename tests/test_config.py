@@ -11,7 +11,7 @@ from plugwatch.config import config_from_dict, load_config
 from plugwatch.errors import ConfigError
 from plugwatch.model import DetectorSettings
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "plugwatch.example.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "plugwatch" / "config" / "example.yaml"
 
 SAMPLE = """\
 database: sqlite:///plugwatch.db

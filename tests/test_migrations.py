@@ -11,7 +11,13 @@ from sqlalchemy import inspect, text
 from plugwatch.cli import main
 from plugwatch.errors import StoreError
 from plugwatch.store import open_store
-from plugwatch.store.engine import alembic_config, current_revision, head_revision, make_engine
+from plugwatch.store.engine import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    known_revisions,
+    make_engine,
+)
 from plugwatch.store.tables import Base
 
 
@@ -68,5 +74,28 @@ def test_a_database_from_a_newer_plugwatch_is_refused_in_one_line(tmp_path: Path
     with pytest.raises(StoreError) as info:
         open_store(url)
     assert str(info.value) == (
-        f"cannot upgrade the schema of {url}: Can't locate revision identified by '9999' "
-        "(was the database created by a newer plugwatch?)")
+        f"the schema of {url} is at revision 9999, which this plugwatch does not know (newest "
+        f"known: {head_revision()}): the database was upgraded by a newer plugwatch; upgrade "
+        "plugwatch to use it")
+
+
+def test_a_failed_upgrade_does_not_blame_a_newer_plugwatch(tmp_path: Path) -> None:
+    """A known revision whose upgrade fails says what failed, without the "newer" hint."""
+    url = f"sqlite:///{tmp_path}/plugwatch.db"
+    engine = make_engine(url)
+    with engine.begin() as conn:  # a table in the way of the first migration
+        conn.execute(text("CREATE TABLE plugs (x INTEGER)"))
+    engine.dispose()
+    with pytest.raises(StoreError) as info:
+        open_store(url)
+    assert "table plugs already exists" in str(info.value)
+    assert "newer" not in str(info.value)
+
+
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    """known_revisions() reads the version files without Alembic; it must agree with Alembic."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    assert head_revision() == scripts.get_current_head()
+    assert set(known_revisions()) == {rev.revision for rev in scripts.walk_revisions()}

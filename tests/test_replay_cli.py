@@ -93,7 +93,7 @@ def test_strict_stops_at_the_first_bad_row(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize(("flags", "expected"), [
-    (["--dwell-on", "5x"], "--dwell-on '5x' is not a duration"),  # unit unknown
+    (["--dwell-on", "5x"], "--dwell-on: invalid duration '5x' (use e.g."),  # unit unknown
     (["--hysteresis", "a,b"], "--hysteresis 'a,b'"),  # not numbers
     (["--hysteresis", "0.1,0.2,0.3"], "--hysteresis"),  # three widths
     (["--standby", "20"], "standby band"),  # standby above on: the settings say why

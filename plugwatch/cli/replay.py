@@ -50,12 +50,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _seconds(flag: str, text: str) -> float:
-    from plugwatch.config.durations import HINT, parse_duration
+    from plugwatch.config.durations import duration_arg
 
-    try:
-        return parse_duration(text)
-    except ValueError:
-        raise ConfigError(f"{flag} {text!r} is not a duration: {HINT}") from None
+    return duration_arg(flag, text)
 
 
 def _bands(text: str) -> tuple[float, float]:

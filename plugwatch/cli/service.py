@@ -74,12 +74,9 @@ def display_zone(args: argparse.Namespace, config: Any | None) -> Any:
 
 def parse_since(text: str, now: float) -> float:
     """'24h' -> the epoch time 24 hours before `now` (ConfigError on a bad value)."""
-    from plugwatch.config.durations import HINT, parse_duration
+    from plugwatch.config.durations import duration_arg
 
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        raise ConfigError(f"--since: invalid duration {text!r} ({HINT})") from None
+    return now - duration_arg("--since", text)
 
 
 def _open(args: argparse.Namespace, need_targets: bool = False) -> tuple[Any, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,8 +17,6 @@ from plugwatch.errors import ConfigError, PlugwatchError
 if TYPE_CHECKING:
     from plugwatch.detect.calibrate import ReplayFigures
 
-SINCE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
-UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -48,14 +45,6 @@ def _source_arguments(parser: argparse.ArgumentParser, since: str) -> None:
     from plugwatch.traces.options import add_csv_arguments
 
     add_csv_arguments(parser)
-
-
-def parse_since(text: str) -> float:
-    """'7d', '24h', '90m', '30s' as seconds; a ConfigError saying the form otherwise."""
-    match = SINCE.match(text.strip())
-    if not match:
-        raise ConfigError(f"--since {text!r} is not a duration: use a number and s/m/h/d, e.g. 7d")
-    return float(match.group(1)) * UNIT_S[match.group(2)]
 
 
 def calibrate(args: argparse.Namespace) -> int:
@@ -137,7 +126,9 @@ def _load(args: argparse.Namespace) -> tuple[str, Any]:  # Any: a plugwatch.trac
         trace = read_trace(args.trace, csv_options_from_args(args))
         name = args.trace.stem
     else:
-        trace = _from_store(args.config, args.plug, parse_since(args.since))
+        from plugwatch.config.durations import duration_arg
+
+        trace = _from_store(args.config, args.plug, duration_arg("--since", args.since))
         name = args.plug
     if len(trace) < 10:
         raise ConfigError(f"{name}: only {len(trace)} readings; calibrate needs at least 10")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import re
 
+from plugwatch.errors import ConfigError
+
 _UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0,
           "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|sec|s|min|m|h|d|w)")
@@ -33,3 +35,11 @@ def parse_duration(value: object) -> float:
         except ValueError:
             pass
     raise ValueError(f"invalid duration {value!r} ({HINT})")
+
+
+def duration_arg(flag: str, text: str) -> float:
+    """A command-line flag's duration in seconds; a one-line ConfigError naming the flag."""
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise ConfigError(f"{flag}: invalid duration {text!r} ({HINT})") from None

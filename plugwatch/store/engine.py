@@ -1,7 +1,8 @@
 """Engines and schema upgrades: SQLite tuned for one writer (WAL), PostgreSQL via psycopg 3.
 
-The Alembic migrations live in the top-level alembic/ folder; they are found relative to this
-package (so an editable install works from any working directory), never via the cwd.
+The Alembic migrations live in the top-level alembic/ folder of the repository and inside the
+package of a built wheel (plugwatch.resources finds them either way, never via the cwd). Opening a
+database whose schema is already current costs one SELECT: Alembic is imported only to upgrade.
 """
 
 from __future__ import annotations
@@ -9,21 +10,22 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 from plugwatch.errors import StoreError
 from plugwatch.redact import redact, redact_text
+from plugwatch.resources import migrations_dir
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-ALEMBIC_INI = ROOT / "alembic.ini"
-MIGRATIONS = ROOT / "alembic"
 BUSY_TIMEOUT_MS = 10_000
+_REVISION = re.compile(r"^(revision|down_revision)\b[^=]*=\s*(?:['\"]([^'\"]+)['\"]|None)", re.M)
 
 
 def normalize_url(url: str) -> str:
@@ -112,8 +114,8 @@ def alembic_config(engine: Engine | None = None) -> Any:
     """An Alembic Config for our migrations; with `engine`, env.py migrates that database."""
     from alembic.config import Config
 
-    config = Config(str(ALEMBIC_INI))
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
     if engine is not None:
         config.attributes["engine"] = engine
     return config
@@ -127,15 +129,33 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The schema revision the database is at (None: not created yet)."""
-    from alembic.runtime.migration import MigrationContext
-
+    """The schema revision the database is at (None: no plugwatch schema yet)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def head_revision() -> str | None:
+@cache
+def known_revisions() -> dict[str, str | None]:
+    """Every revision among our migrations -> the revision it follows (read from the files)."""
+    found: dict[str, str | None] = {}
+    for path in sorted((migrations_dir() / "versions").glob("*.py")):
+        fields = dict((key, value or None) for key, value in _REVISION.findall(path.read_text()))
+        if fields.get("revision"):
+            found[str(fields["revision"])] = fields.get("down_revision")
+    if not found:
+        raise StoreError(f"no migrations found in {migrations_dir()} (a broken installation: "
+                         "reinstall plugwatch)")
+    return found
+
+
+def head_revision() -> str:
     """The newest revision among our migrations."""
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    revisions = known_revisions()
+    followed = set(revisions.values())
+    heads = [rev for rev in revisions if rev not in followed]
+    if len(heads) != 1:
+        raise StoreError(f"the migrations in {migrations_dir()} have {len(heads)} heads "
+                         f"({', '.join(sorted(heads))}); merge them into one")
+    return heads[0]

@@ -21,7 +21,13 @@ from plugwatch.errors import StoreError
 from plugwatch.model import Reading, RunSummary, Transition
 from plugwatch.redact import redact, redact_text
 from plugwatch.store import queries, writes
-from plugwatch.store.engine import make_engine, upgrade
+from plugwatch.store.engine import (
+    current_revision,
+    head_revision,
+    known_revisions,
+    make_engine,
+    upgrade,
+)
 from plugwatch.store.tables import AlertAttemptRow, AlertRow, ReadingRow
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,16 @@ def open_store(url: str) -> Store:
     engine = make_engine(url)
     store = Store(engine, url)
     with store._guard("upgrading the schema of"):
+        revision = current_revision(engine)
+        if revision == head_revision():
+            return store  # the usual case: no Alembic at all
+        if revision is not None and revision not in known_revisions():
+            engine.dispose()
+            raise StoreError(
+                f"the schema of {redact(url)} is at revision {revision}, which this plugwatch "
+                f"does not know (newest known: {head_revision()}): the database was upgraded by "
+                "a newer plugwatch; upgrade plugwatch to use it"
+            )
         try:
             for attempt in range(UPGRADE_ATTEMPTS):
                 try:
@@ -44,11 +60,10 @@ def open_store(url: str) -> Store:
                     time.sleep(0.3)
         except SQLAlchemyError:
             raise
-        except Exception as exc:  # alembic.util.CommandError: e.g. a revision we do not know
+        except Exception as exc:  # alembic.util.CommandError and the like
             engine.dispose()
             raise StoreError(
-                f"cannot upgrade the schema of {redact(url)}: {redact_text(str(exc))} "
-                "(was the database created by a newer plugwatch?)"
+                f"cannot upgrade the schema of {redact(url)}: {redact_text(str(exc))}"
             ) from exc
     return store
 
