@@ -8,7 +8,8 @@
     ├── ConfigError                plugwatch.yaml or a rule file is wrong (names file, line, field)
     ├── TraceError                 a CSV trace cannot be read (names file and line)
     ├── StoreError                 the database failed (URL passwords redacted)
-    └── NotifyError                a notification target failed (apprise URL redacted)
+    ├── NotifyError                a notification target failed (apprise URL redacted)
+    └── MissingExtra               an optional part is not installed (names the pip extra)
 
 Other libraries' exceptions are converted at one boundary per edge, always `raise ... from exc`.
 """
@@ -58,3 +59,7 @@ class StoreError(PlugwatchError):
 
 class NotifyError(PlugwatchError):
     """A notification could not be delivered."""
+
+
+class MissingExtra(PlugwatchError):
+    """A command needs an optional dependency that is not installed (the message names it)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal
@@ -111,6 +110,8 @@ async def _read(host: str, port: int, outlet: str | None, timeout: float) -> lis
 
 def read_command(args: argparse.Namespace) -> int:
     """`plugwatch read`: print one reading per outlet."""
+    import asyncio
+
     host, port = parse_address(args.address)
     if args.timeout <= 0:
         raise ConfigError(f"--timeout must be more than 0 seconds, got {args.timeout:g}")
@@ -124,6 +125,8 @@ def read_command(args: argparse.Namespace) -> int:
 
 def discover_command(args: argparse.Namespace) -> int:
     """`plugwatch discover`: list the plugs that answer a UDP broadcast."""
+    import asyncio
+
     from plugwatch.sources.kasa.discovery import describe, discover
 
     found = asyncio.run(discover(args.target, args.port, args.timeout))
@@ -137,6 +140,8 @@ def discover_command(args: argparse.Namespace) -> int:
 
 def emulate_command(args: argparse.Namespace) -> int:
     """`plugwatch emulate`: serve emulated plugs until Ctrl-C or SIGTERM."""
+    import asyncio
+
     if args.count < 1 or not 0 < args.port <= 65536 - args.count:
         raise ConfigError(f"--port {args.port} --count {args.count}: ports must fit in 1..65535")
     if args.speed <= 0:
@@ -146,6 +151,8 @@ def emulate_command(args: argparse.Namespace) -> int:
 
 
 async def _emulate(args: argparse.Namespace) -> None:
+    import asyncio
+
     from plugwatch.emulator import EmulatedPlug, Emulator
 
     power: Any = args.power

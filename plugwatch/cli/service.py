@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from typing import Any
@@ -95,9 +94,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from plugwatch.service.app import run_service
-
-    if args.verbose < 2:  # APScheduler logs every job run at INFO
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from plugwatch.service.workers import parse_shard, run_workers
 
     shard = parse_shard(args.shard)

@@ -85,6 +85,9 @@ def calibrate(args: argparse.Namespace) -> int:
 
 def plot_command(args: argparse.Namespace) -> int:
     """Write the PNG asked for."""
+    from plugwatch.extras import require
+
+    require("matplotlib", "plot", "plugwatch plot")
     from plugwatch.detect.calibrate import histogram, propose
     from plugwatch.progress import Progress
     from plugwatch.traces.plot import plot_histogram, plot_power

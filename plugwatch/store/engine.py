@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 from plugwatch.errors import StoreError
+from plugwatch.extras import require
 from plugwatch.redact import redact, redact_text
 from plugwatch.resources import migrations_dir
 
@@ -39,6 +40,8 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     """An Engine for `url`; SQLite gets WAL, synchronous=NORMAL, a busy timeout, foreign keys."""
     url = normalize_url(url)
+    if _driver_name(url) == "psycopg":
+        require("psycopg", "postgres", f"database {redact(url)}")
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
@@ -57,6 +60,13 @@ def make_engine(url: str) -> Engine:
             f"cannot use database {redact(url)}: {redact_text(reason)} (use sqlite:///FILE or "
             "postgresql+psycopg://user@host/db)"
         ) from exc
+
+
+def _driver_name(url: str) -> str | None:
+    try:
+        return make_url(url).get_driver_name()
+    except Exception:  # a bad URL: make_engine reports it
+        return None
 
 
 def dumps(value: Any) -> str:

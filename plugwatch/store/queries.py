@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import Connection, func, select
 
 from plugwatch.model import Reading, RunSummary, State, Transition
@@ -19,7 +17,11 @@ from plugwatch.store.tables import (
     TransitionRow,
 )
 
-FloatArray = npt.NDArray[np.float64]
+if TYPE_CHECKING:  # numpy is imported only by the query that returns arrays (replay, plot)
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
 
 
 def status(conn: Connection) -> list[dict[str, Any]]:
@@ -101,6 +103,8 @@ def reading_arrays(
         stmt = stmt.where(r.ts >= since)
     if until is not None:
         stmt = stmt.where(r.ts <= until)
+    import numpy as np
+
     rows = conn.execute(stmt.order_by(r.ts)).all()
     data = np.array(rows, dtype=np.float64).reshape(-1, 2)
     return data[:, 0].copy(), data[:, 1].copy()

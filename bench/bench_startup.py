@@ -1,0 +1,93 @@
+"""Start-up time of everyday commands: `plugwatch --help`, `status`, `history`, `--version`.
+
+    .venv/bin/python bench/bench_startup.py [--runs 10] [--cold]
+
+Each command runs as a fresh process against a small SQLite database made for the purpose (3
+plugs, a few transitions, schema current), from a temporary folder. Warm: the files are in the OS
+page cache (the usual case on a running box). --cold drops the page cache before every run
+(`/proc/sys/vm/drop_caches`, root only) to show a first start after boot; it slows whatever else
+runs on the machine for a moment. Prints the median and the spread of wall-clock seconds, the load
+average, and which heavy modules each command imported (numpy, matplotlib, alembic, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from plugwatch.model import State, Transition
+from plugwatch.store import Batch, open_store
+
+COMMANDS = {
+    "--version": ["--version"],
+    "--help": ["--help"],
+    "status": ["status"],
+    "history": ["history", "--since", "7d"],
+}
+HEAVY = ("numpy", "matplotlib", "alembic", "apprise", "jinja2", "apscheduler", "asyncio")
+PROBE = (  # runs the command in-process to list what it imported; stdout is discarded
+    "import sys, contextlib, io\nfrom plugwatch.cli import main\n"
+    "with contextlib.redirect_stdout(io.StringIO()):\n"
+    "    try: main(sys.argv[1:])\n    except SystemExit: pass\n"
+    f"print(','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
+)
+
+
+def prepare(folder: Path) -> None:
+    """A config with 3 plugs and a database holding a little history."""
+    (folder / "plugwatch.yaml").write_text(
+        "database: sqlite:///plugwatch.db\nplugs:\n"
+        + "".join(f"  - {{name: p{i}, host: 127.0.0.1:{20000 + i}}}\n" for i in range(3)),
+        encoding="utf-8")
+    store = open_store(f"sqlite:///{folder}/plugwatch.db")
+    now = time.time()
+    store.write_batch(Batch(transitions=[
+        Transition(f"p{i}", now - 3600 * k, State.STANDBY, State.ON, "power", 50.0)
+        for i in range(3) for k in range(1, 4)]))
+    store.close()
+
+
+def drop_caches() -> None:
+    subprocess.run(["sync"], check=True)
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def timed(argv: list[str], cwd: Path, cold: bool) -> float:
+    if cold:
+        drop_caches()
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "plugwatch", *argv], cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="runs per command (default 10)")
+    parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
+    args = parser.parse_args()
+    if args.cold and os.geteuid() != 0:
+        parser.error("--cold needs root (it writes /proc/sys/vm/drop_caches)")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        prepare(folder)
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"{'cold (page cache dropped before each run)' if args.cold else 'warm'}; "
+              f"median of {args.runs}")
+        for name, argv in COMMANDS.items():
+            times = sorted(timed(argv, folder, args.cold) for _ in range(args.runs))
+            probe = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=folder,
+                                   capture_output=True, text=True, check=True)
+            heavy = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else ""
+            print(f"  plugwatch {' '.join(argv):<18} median {statistics.median(times):.3f} s "
+                  f"(min {times[0]:.3f}, max {times[-1]:.3f})  imports: {heavy or 'none of them'}")
+
+
+if __name__ == "__main__":
+    main()
