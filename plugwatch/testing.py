@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugwatch.model import DetectorSettings
+
+if TYPE_CHECKING:
+    from plugwatch.config import Config
+    from plugwatch.store import Store
 
 
 def emulated_config(
@@ -32,14 +36,14 @@ def emulated_config(
 
 @contextlib.asynccontextmanager
 async def running_service(
-    config: Any, store: Any = None, listeners: Iterable[Any] = (), **options: Any,
+    config: Config, store: Store | None = None, listeners: Iterable[Any] = (), **options: Any,
 ) -> AsyncIterator[Any]:
     """Run the real Service on `config` for the body of the block, then stop it cleanly."""
     from plugwatch.service.service import Service
     from plugwatch.store import open_store
 
     own_store = store is None
-    if own_store:
+    if store is None:
         store = await asyncio.to_thread(open_store, config.database)
     service = Service(config, store, listeners=listeners, **options)
     stop = asyncio.Event()

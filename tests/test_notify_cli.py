@@ -63,7 +63,10 @@ def test_rules_check_uses_the_config_rules_folder_and_targets(
     captured = capsys.readouterr()
     assert "3 rule(s) in 3 file(s) OK" in captured.out
     assert "'iron*' matches no plug yet" in captured.err  # a warning, not an error
-    only_phone = config(tmp_path, "  phone: json://127.0.0.1:9/\n", rules=str(REPO / "rules"))
+    (tmp_path / "both.yaml").write_text(
+        "- name: both\n  when: {to: unreachable}\n  notify: [phone, mail]\n", encoding="utf-8")
+    only_phone = config(tmp_path, "  phone: json://127.0.0.1:9/\n",
+                        rules=str(tmp_path / "both.yaml"))
     assert main(["rules", "check", "--config", str(only_phone)]) == 1
     err = capsys.readouterr().err
-    assert "unreachable.yaml:2: rule 'critical-unreachable': notify: unknown target 'mail'" in err
+    assert "rule 'both': notify: unknown target 'mail' (targets: phone)" in err

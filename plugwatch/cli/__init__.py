@@ -37,14 +37,17 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, top: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.register("action", "parsers", _Commands)
-        # The top parser counts into verbose/quiet, each sub-command into its own dest, so
-        # `plugwatch -v run -v` is -vv (a sub-parser's values replace the top's, they do not add).
-        suffix = "" if top else "_sub"
-        self.add_argument("-v", "--verbose", action="count", dest="verbose" + suffix,
-                          default=0 if top else argparse.SUPPRESS,
-                          help="more log output (-vv: also the libraries' debug output)")
-        self.add_argument("-q", "--quiet", action="count", dest="quiet" + suffix,
-                          default=0 if top else argparse.SUPPRESS, help="errors only")
+        # Each parser counts into a dest of its own: a sub-parser's values replace the ones
+        # already parsed, they do not add up; main() sums them (`plugwatch -v run -v` is -vv).
+        level = "" if top else "_" + self.prog.replace(" ", "_")
+        for flag, name, text in (("-v", "verbose", "more log output (-vv: also the libraries' "
+                                  "debug output)"), ("-q", "quiet", "errors only")):
+            self.add_argument(flag, f"--{name}", action="count", dest=name + level,
+                              default=0 if top else argparse.SUPPRESS, help=text)
+
+
+def _count(args: argparse.Namespace, name: str) -> int:
+    return sum(value for key, value in vars(args).items() if key.split("_plugwatch")[0] == name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,8 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
-    args.verbose += getattr(args, "verbose_sub", 0)
-    args.quiet += getattr(args, "quiet_sub", 0)
+    args.verbose, args.quiet = _count(args, "verbose"), _count(args, "quiet")
     level = logging.ERROR if args.quiet else logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose < 2:  # libraries' own chatter (Alembic's plugin setup, job runs) only at -vv

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plugwatch.config import Config
+
 
 DEFAULT_CONFIG = "plugwatch.yaml"
 
@@ -38,7 +42,7 @@ def _config(path: str | None) -> Any | None:
     return load_config(path)
 
 
-def plug_tags(config: Any) -> dict[str, list[str]]:
+def plug_tags(config: Config) -> dict[str, list[str]]:
     """Plug name -> tags, from a Config."""
     return {plug.name: list(plug.tags or []) for plug in config.plugs}
 

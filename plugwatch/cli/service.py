@@ -6,9 +6,14 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugwatch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from plugwatch.config import Config
+    from plugwatch.store import Store
+
 
 DEFAULT_CONFIG = "plugwatch.yaml"
 
@@ -78,7 +83,7 @@ def parse_since(text: str, now: float) -> float:
     return now - duration_arg("--since", text)
 
 
-def _open(args: argparse.Namespace, need_targets: bool = False) -> tuple[Any, Any]:
+def _open(args: argparse.Namespace, need_targets: bool = False) -> tuple[Config | None, Store]:
     """(Config or None when --database is given, Store). Only `run` needs the targets' secrets."""
     from plugwatch.config import load_config
     from plugwatch.store import open_store
@@ -93,13 +98,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`plugwatch run`: the service until SIGINT/SIGTERM, then a clean stop (exit 0)."""
     import asyncio
 
+    from plugwatch.config import load_config
     from plugwatch.service.app import run_service
     from plugwatch.service.workers import parse_shard, run_workers
+    from plugwatch.store import open_store
 
     shard = parse_shard(args.shard)
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    config, store = _open(args, need_targets=True)
+    config = load_config(args.config, need_targets=True)
+    store = open_store(config.database)
     if args.workers > 1 and shard is None:
         from plugwatch.service.alerting import load_config_rules
 
@@ -149,7 +157,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status_rows(store: Any) -> list[dict[str, Any]]:
+def _status_rows(store: Store) -> list[dict[str, Any]]:
     """The store's status rows as dicts with plug, state, since, last_power_w, last_contact."""
     rows = []
     for row in store.status():

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugwatch.errors import PlugwatchError
 from plugwatch.formatting import machine_zone
@@ -28,19 +28,24 @@ from plugwatch.notify.apprise_notifier import AppriseNotifier
 from plugwatch.notify.sender import AlertSender
 from plugwatch.rules import Rule, RulesEngine, load_checked
 
+if TYPE_CHECKING:
+    from plugwatch.config import Config
+    from plugwatch.store import Store
+
+
 log = logging.getLogger(__name__)
 KV_KEY = "rules_engine"
 SETTLE_S = 2.0
 WAKE_AFTER_S = (0.6, 1.2)  # the writer flushes every 0.5 s
 
 
-def _plug_tags(config: Any) -> dict[str, list[str]]:
+def _plug_tags(config: Config) -> dict[str, list[str]]:
     return {plug.name: list(plug.tags or []) for plug in config.plugs}
 
 
-def load_config_rules(config: Any) -> list[Rule]:
+def load_config_rules(config: Config) -> list[Rule]:
     """The checked rules named by `config.rules_path` ([] when none); raises RuleFileError."""
-    if not getattr(config, "rules_path", None):
+    if config.rules_path is None:
         return []
     targets = list(config.targets)
     return [item.rule for item in load_checked(config.rules_path, _plug_tags(config), targets)]
@@ -50,7 +55,7 @@ class Alerting:
     """Feeds the engine from the service hook, fires its timers, keeps its snapshot, sends."""
 
     def __init__(
-        self, config: Any, store: Any, rules: Sequence[Rule], *,
+        self, config: Config, store: Store, rules: Sequence[Rule], *,
         clock: Callable[[], float] = time.time, tick_s: float = 1.0,
         sender: AlertSender | None = None, kv_key: str = KV_KEY, send: bool = True,
     ) -> None:
@@ -71,7 +76,7 @@ class Alerting:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Any, store: Any, **kw: Any) -> Alerting:
+    def from_config(cls, config: Config, store: Store, **kw: Any) -> Alerting:
         """Alerting for `config`'s rules; a broken rule file raises RuleFileError (no start)."""
         return cls(config, store, load_config_rules(config), **kw)
 

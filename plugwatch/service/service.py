@@ -16,7 +16,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugwatch.detect import Detector
 from plugwatch.model import Event, Reading, Sample, State
@@ -24,6 +24,11 @@ from plugwatch.service.sampler import SampledPlug, Sampler
 from plugwatch.service.writer import Writer
 from plugwatch.sources import make_driver
 from plugwatch.sources.validate import checked
+
+if TYPE_CHECKING:
+    from plugwatch.config import Config
+    from plugwatch.store import Store
+
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,7 @@ class Service:
     """
 
     def __init__(
-        self, config: Any, store: Any, *, on_events: OnEvents = no_alerts,
+        self, config: Config, store: Store, *, on_events: OnEvents = no_alerts,
         kv_state: KvState | None = None, listeners: Iterable[EventListener] = (),
         sample_listeners: Iterable[SampleListener] = (), clock: Callable[[], float] = time.time,
         flush_s: float = 0.5, snapshot_every_s: float = 10.0, drain_s: float | None = None,
@@ -190,7 +195,7 @@ class Service:
             await driver.close()
 
 
-def _stored_readings(store: Any, plug: str, since: float | None) -> Iterable[Reading]:
+def _stored_readings(store: Store, plug: str, since: float | None) -> Iterable[Reading]:
     """The readings of `plug` stored strictly after `since` (all when None), oldest first."""
     for reading in store.readings(plug, since=since):
         if since is None or reading.ts > since:

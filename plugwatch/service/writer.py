@@ -15,11 +15,15 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugwatch.errors import PlugwatchError
 from plugwatch.meters import Histogram
 from plugwatch.model import Event, Reading, RunSummary, Transition
+
+if TYPE_CHECKING:
+    from plugwatch.store import Store
+
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ Item = tuple[
 class Writer:
     """Batches items from the event loop into `store.write_batch` calls on its own thread."""
 
-    def __init__(self, store: Any, *, flush_s: float = 0.5, max_items: int = 1000) -> None:
+    def __init__(self, store: Store, *, flush_s: float = 0.5, max_items: int = 1000) -> None:
         self.store = store
         self.flush_s = flush_s
         self.max_items = max_items
