@@ -80,7 +80,7 @@ def main() -> None:
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
               f"{'cold (page cache dropped before each run)' if args.cold else 'warm'}; "
               f"median of {args.runs}")
-        for name, argv in COMMANDS.items():
+        for argv in COMMANDS.values():
             times = sorted(timed(argv, folder, args.cold) for _ in range(args.runs))
             probe = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=folder,
                                    capture_output=True, text=True, check=True)
