@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from itertools import count
-from typing import Any
+from typing import Any, Protocol
 
 from plugwatch.emulator.models import MODELS, base_sysinfo
 
@@ -21,10 +21,16 @@ _MAX_STEPS = 3600  # integration steps per advance for a callable power (about 1
 _serial = count(1)
 
 
-class EmulatedOutlet:
-    """One metered output: a single plug's own, or one outlet of a strip."""
+class Clocked(Protocol):
+    """A device whose emulated time its outlets follow."""
 
-    def __init__(self, plug: EmulatedPlug, power: PowerSource, alias: str, child_id: str | None):
+    def emulated_seconds(self) -> float: ...
+
+
+class EmulatedOutlet:
+    """One metered output: a single plug's own, or one outlet of a strip (or of any device)."""
+
+    def __init__(self, plug: Clocked, power: PowerSource, alias: str, child_id: str | None):
         self.plug = plug
         self.alias = alias
         self.child_id = child_id
@@ -62,6 +68,11 @@ class EmulatedOutlet:
         """Energy drawn so far, integrated over emulated time."""
         self._advance(self.plug.emulated_seconds())
         return self._energy_wh
+
+    def reset_energy(self) -> None:
+        """Restart the energy counter at 0 (a reboot, a counter reset, a replaced plug)."""
+        self._advance(self.plug.emulated_seconds())
+        self._energy_wh = 0.0
 
     def power_w(self, t: float | None = None) -> float:
         """The power drawn at emulated time t (default now)."""

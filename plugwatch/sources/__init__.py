@@ -13,7 +13,11 @@ if TYPE_CHECKING:
     from plugwatch.config import PlugConfig
     from plugwatch.sources.base import Driver
 
-DRIVERS = {"kasa": "plugwatch.sources.kasa.driver:KasaDriver"}
+DRIVERS = {
+    "kasa": "plugwatch.sources.kasa.driver:KasaDriver",
+    "shelly": "plugwatch.sources.shelly:ShellyDriver",
+    "tasmota": "plugwatch.sources.tasmota:TasmotaDriver",
+}
 
 
 def make_driver(plug: PlugConfig) -> Driver:

@@ -1,0 +1,94 @@
+"""One adapter per polled plug family for the contract suite: an emulated device over its real
+protocol, the `driver:` config entry that reads it, and the knobs a test turns (relay, counter,
+faults, network)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from plugwatch.emulator import EmulatedPlug, Emulator
+from plugwatch.emulator.http import EmulatedHttpDevice
+from plugwatch.emulator.http_server import HttpEmulator
+from plugwatch.emulator.plug import EmulatedOutlet, PowerSource
+
+
+@dataclass
+class Family:
+    """How to emulate and configure one polled family."""
+
+    name: str  # the test id, e.g. "shelly1"
+    driver: str  # the `driver:` of plugwatch.yaml
+    has_relay: bool = True
+    counter_wh: float = 0.001  # resolution of the plug's own energy counter
+    faults: bool = True  # supports EmulatedHttpDevice.fault
+    options: dict[str, Any] = field(default_factory=dict)
+
+    async def start(self, power: PowerSource, speed: float = 1.0,
+                    password: str | None = None) -> Running:
+        """Serve one emulated device on 127.0.0.1 (an OS-chosen port)."""
+        if self.driver == "kasa":
+            plug = EmulatedPlug("HS110v2", power=power, speed=speed)
+            emulator: Any = Emulator()
+            [port] = await emulator.start([plug])
+            return Running(self, emulator, plug, plug.outlets[0], port)
+        device = EmulatedHttpDevice(self.name, power=power, speed=speed, password=password)
+        emulator = HttpEmulator()
+        [port] = await emulator.start([device])
+        return Running(self, emulator, device, device.outlets[0], port)
+
+
+@dataclass
+class Running:
+    """A started emulated device and what a test may do with it."""
+
+    family: Family
+    emulator: Any
+    device: Any
+    outlet: EmulatedOutlet
+    port: int
+
+    def entry(self, name: str, **extra: Any) -> dict[str, Any]:
+        """The `plugs:` entry that reads this device."""
+        return {"name": name, "driver": self.family.driver, "host": f"127.0.0.1:{self.port}",
+                **self.family.options, **extra}
+
+    def driver(self, timeout: float = 0.5, **extra: Any) -> Any:
+        """The family's driver for this device, built from its config entry."""
+        from plugwatch.config import config_from_dict
+        from plugwatch.sources import make_driver
+
+        config = config_from_dict({"defaults": {"timeout": timeout},
+                                   "plugs": [self.entry("p", **extra)]})
+        return make_driver(config.plugs[0])
+
+    def set_fault(self, fault: str | None) -> None:
+        """Make the device answer badly (see emulator.http.FAULTS), or well again (None)."""
+        if self.family.driver == "kasa":
+            assert fault in (None, "hung")
+            self.device.hung = fault == "hung"
+        else:
+            self.device.fault = fault
+
+    async def set_online(self, online: bool) -> None:
+        """Take the device off the network (connections refused) or back."""
+        await self.emulator.set_online(self.device, online)
+
+    async def stop(self) -> None:
+        await self.emulator.stop()
+
+
+FAMILIES = [
+    Family("kasa", "kasa", faults=False),
+    Family("shelly2", "shelly"),
+    Family("shelly-pm", "shelly", has_relay=False),
+    Family("shelly1", "shelly", counter_wh=1 / 60),
+    Family("tasmota", "tasmota", counter_wh=1.0),
+]
+HTTP_FAMILIES = [f for f in FAMILIES if f.faults]
+
+
+def ids(families: list[Family]) -> Callable[[Family], str]:
+    """pytest ids: the family name."""
+    return lambda f: f.name
