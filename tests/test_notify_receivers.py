@@ -23,16 +23,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _placeholder(port: int = 0) -> socket.socket:
+    """A socket bound to `port` but not listening: it keeps the port ours while connections to it
+    are refused (a receiver that is "down" without another process taking its port meanwhile)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
 class HttpReceiver:
     """A local HTTP server recording the JSON bodies POSTed to it; can go down and come back."""
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
-        self.port = free_port()
+        self._held: socket.socket | None = _placeholder()
+        self.port = int(self._held.getsockname()[1])
         self._server: ThreadingHTTPServer | None = None
 
     def up(self) -> None:
         received = self.received
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -52,6 +65,13 @@ class HttpReceiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+            self._held = _placeholder(self.port)
+
+    def close(self) -> None:
+        self.down()
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     @property
     def url(self) -> str:
@@ -63,7 +83,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
     receiver = HttpReceiver()
     receiver.up()
     yield receiver
-    receiver.down()
+    receiver.close()
 
 
 class Mailbox:
