@@ -22,14 +22,6 @@ FAST = DetectorSettings(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    """Each integration test runs on a fresh SQLite file and on the machine's PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/plugwatch.db"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 def unique(name: str) -> str:
     """A plug name of its own, so tests sharing the PostgreSQL database never see each other."""
     return f"{name}-{uuid.uuid4().hex[:8]}"

@@ -33,14 +33,6 @@ plugs:
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh SQLite file, and the machine's PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/plugwatch.db"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 def start_service(config: Path) -> subprocess.Popen[bytes]:
     """`plugwatch run --config <config>` as a child process (output appended to files beside)."""
     out, err = config.with_suffix(".out"), config.with_suffix(".err")
