@@ -22,15 +22,18 @@ if TYPE_CHECKING:
 def emulated_config(
     ports: dict[str, int], database: str, *, interval_s: float = 0.5, timeout_s: float = 0.4,
     detector: DetectorSettings | None = None, retention_s: float | None = None,
+    drivers: dict[str, str] | None = None,
 ) -> Any:
-    """A Config (no file) whose plugs are Kasa plugs on 127.0.0.1 at `ports` (name -> port)."""
+    """A Config (no file) whose plugs are on 127.0.0.1 at `ports` (name -> port); each is a Kasa
+    plug unless `drivers` names another family for it (name -> driver, e.g. "shelly")."""
     from plugwatch.config import config_from_dict
 
+    families = drivers or {}
     return config_from_dict({
         "database": database,
         "defaults": {"interval": interval_s, "timeout": timeout_s},
-        "plugs": [{"name": name, "driver": "kasa", "host": f"127.0.0.1:{port}"}
-                  for name, port in ports.items()],
+        "plugs": [{"name": name, "driver": families.get(name, "kasa"),
+                   "host": f"127.0.0.1:{port}"} for name, port in ports.items()],
     }, detector=detector, retention_s=retention_s)
 
 

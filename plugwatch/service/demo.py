@@ -1,8 +1,10 @@
 """`plugwatch demo`: the real service against emulated plugs, on a local SQLite file.
 
-Three emulated Kasa plugs are served in-process over TCP on 127.0.0.1: a washer doing a sped-up
-cycle (heating, washing, a soak pause the detector must not call the end, spinning), a TV switched
-on and back to standby, and a fridge plug that drops off the network and comes back. The service
+Three emulated plugs of three families are served in-process on 127.0.0.1, each over its real
+protocol: a Kasa plug (TCP) behind a washer doing a sped-up cycle (heating, washing, a soak pause
+the detector must not call the end, spinning), a Shelly Plus Plug S (HTTP RPC) behind a TV switched
+on and back to standby, and a Tasmota plug (HTTP) behind a fridge that drops off the network and
+comes back. The service
 samples them every half second with short dwell times, so the whole story takes about a minute.
 """
 
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from plugwatch.emulator import EmulatedPlug, Emulator
+from plugwatch.emulator.http import EmulatedHttpDevice
+from plugwatch.emulator.http_server import HttpEmulator
 from plugwatch.model import DetectorSettings, Event, Transition
 
 DEMO_PLUGS = ("washer", "tv", "fridge")
@@ -86,18 +90,16 @@ async def run_demo(
     await asyncio.to_thread(_fresh_demo_database, Path(db_path))
     store = await asyncio.to_thread(open_store, f"sqlite:///{Path(db_path)}")  # before the clock
     started = time.time()
-    plugs = {
-        "washer": EmulatedPlug("HS110v2", alias="washer", power=_per_minute(washer_power),
-                               speed=speed),
-        "tv": EmulatedPlug("KP115", alias="tv", power=_per_minute(tv_power), speed=speed),
-        "fridge": EmulatedPlug("HS110v1", alias="fridge", power=_per_minute(fridge_power),
-                               speed=speed),
-    }
-    emulator = Emulator()
-    ports = await emulator.start(list(plugs.values()))
+    washer = EmulatedPlug("HS110v2", alias="washer", power=_per_minute(washer_power), speed=speed)
+    tv = EmulatedHttpDevice("shelly2", alias="tv", power=_per_minute(tv_power), speed=speed)
+    fridge = EmulatedHttpDevice("tasmota", alias="fridge", power=_per_minute(fridge_power),
+                                speed=speed)
+    emulator, http_emulator = Emulator(), HttpEmulator()
+    ports = [*await emulator.start([washer]), *await http_emulator.start([tv, fridge])]
     interval, settings = demo_settings(speed)
-    config = emulated_config(dict(zip(plugs, ports, strict=True)), f"sqlite:///{Path(db_path)}",
-                             interval_s=interval, timeout_s=0.5, detector=settings)
+    config = emulated_config(dict(zip(DEMO_PLUGS, ports, strict=True)),
+                             f"sqlite:///{Path(db_path)}", interval_s=interval, timeout_s=0.5,
+                             detector=settings, drivers={"tv": "shelly", "fridge": "tasmota"})
     counts = {"transitions": 0, "runs": 0}
 
     stop = asyncio.Event()
@@ -121,7 +123,8 @@ async def run_demo(
                 f"{format_duration(event.duration_s * speed)} emulated, "
                 f"{event.energy_wh:.0f} Wh (plug meter), peak {event.peak_w:.0f} W")
 
-    out(f"plugwatch demo: 3 emulated plugs on 127.0.0.1 (ports {', '.join(map(str, ports))}), "
+    out(f"plugwatch demo: 3 emulated plugs on 127.0.0.1: washer Kasa :{ports[0]}, tv Shelly "
+        f":{ports[1]}, fridge Tasmota :{ports[2]}; "
         f"emulated time x{speed:g}, recording to {db_path}; stops after {duration_s:g} s "
         "(Ctrl-C stops earlier)")
     install_stop_signals(stop)
@@ -129,11 +132,12 @@ async def run_demo(
     task = asyncio.create_task(service.run(stop))
     try:
         offline = [started + m * 60.0 / speed for m in OFFLINE_MIN]
-        await _script(emulator, plugs["fridge"], offline, started + duration_s, stop)
+        await _script(http_emulator, fridge, offline, started + duration_s, stop)
     finally:
         stop.set()
         await task
         await emulator.stop()
+        await http_emulator.stop()
     states = {name: str(det.state) for name, det in service.detectors.items()}
     store.close()
     out(f"demo finished after {time.time() - started:.0f} s: {counts['transitions']} transitions, "
@@ -166,7 +170,7 @@ def _fresh_demo_database(path: Path) -> None:
 
 
 async def _script(
-    emulator: Emulator, flaky: EmulatedPlug, offline: list[float], end: float,
+    emulator: HttpEmulator, flaky: EmulatedHttpDevice, offline: list[float], end: float,
     stop: asyncio.Event,
 ) -> None:
     """Take the fridge plug off the network at offline[0] and back at offline[1] (epoch s)."""
