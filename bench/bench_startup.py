@@ -6,7 +6,8 @@ Each command runs as a fresh process against a small SQLite database made for th
 plugs, a few transitions, schema current), from a temporary folder. Warm: the files are in the OS
 page cache (the usual case on a running box). --cold drops the page cache before every run
 (`/proc/sys/vm/drop_caches`, root only) to show a first start after boot; it slows whatever else
-runs on the machine for a moment. Prints the median and the spread of wall-clock seconds, the load
+runs on the machine for a moment. Prints the median and spread of wall-clock seconds, the median
+CPU seconds (user + system: on a busy machine, about what an idle one would take), the load
 average, and which heavy modules each command imported (numpy, matplotlib, alembic, ...).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,13 +60,18 @@ def drop_caches() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
-def timed(argv: list[str], cwd: Path, cold: bool) -> float:
+def timed(argv: list[str], cwd: Path, cold: bool) -> tuple[float, float]:
+    """(wall-clock s, CPU s) of one run; on a busy machine the CPU time is the steadier figure:
+    it is about what the wall-clock time would be on an idle one (with a warm page cache)."""
     if cold:
         drop_caches()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "plugwatch", *argv], cwd=cwd, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -81,12 +88,15 @@ def main() -> None:
               f"{'cold (page cache dropped before each run)' if args.cold else 'warm'}; "
               f"median of {args.runs}")
         for argv in COMMANDS.values():
-            times = sorted(timed(argv, folder, args.cold) for _ in range(args.runs))
+            runs = [timed(argv, folder, args.cold) for _ in range(args.runs)]
+            times = sorted(wall for wall, _ in runs)
+            cpu = statistics.median(cpu for _, cpu in runs)
             probe = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=folder,
                                    capture_output=True, text=True, check=True)
             heavy = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else ""
-            print(f"  plugwatch {' '.join(argv):<18} median {statistics.median(times):.3f} s "
-                  f"(min {times[0]:.3f}, max {times[-1]:.3f})  imports: {heavy or 'none of them'}")
+            print(f"  plugwatch {' '.join(argv):<18} wall median {statistics.median(times):.3f} s "
+                  f"(min {times[0]:.3f}, max {times[-1]:.3f}), CPU median {cpu:.3f} s  "
+                  f"imports: {heavy or 'none of them'}")
 
 
 if __name__ == "__main__":
