@@ -16,6 +16,7 @@ from typing import Any
 
 from plugwatch import __version__
 from plugwatch.errors import PlugwatchError
+from plugwatch.logs import setup_logging
 
 LIBRARY_LOGGERS = ("alembic", "apprise", "apscheduler", "urllib3", "asyncio", "aiohttp")
 COMMAND_MODULES = ("init", "device", "replay", "service", "db", "rules", "tune")
@@ -57,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch power-metering smart plugs and report appliance state changes.",
     )
     parser.add_argument("--version", action="version", version=f"plugwatch {__version__}")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="log lines as plain text (default) or one JSON object per line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"plugwatch.cli.{name}").register(sub)
@@ -68,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.verbose, args.quiet = _count(args, "verbose"), _count(args, "quiet")
     level = logging.ERROR if args.quiet else logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(level, getattr(args, "log_format", "text"))
     if args.verbose < 2:  # libraries' own chatter (Alembic's plugin setup, job runs) only at -vv
         for name in LIBRARY_LOGGERS:
             logging.getLogger(name).setLevel(max(level, logging.WARNING))

@@ -116,8 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             store.close()  # the schema is up to date before the children open the database
         tz = ["--tz", args.tz] if args.tz else []
-        return run_workers(["-v"] * args.verbose + ["run", "--config", args.config, *tz],
-                           args.workers)
+        log_format = ["--log-format", getattr(args, "log_format", "text")]
+        return run_workers(["-v"] * args.verbose + log_format + ["run", "--config", args.config,
+                            *tz], args.workers)
     tz = display_zone(args, config)
     try:
         show = [lambda event: print(describe(event, tz), flush=True)]
