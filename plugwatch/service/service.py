@@ -69,6 +69,7 @@ class Service:
         self.drain_s = drain_s
         self.writer = Writer(store, flush_s=flush_s)
         self.detectors = {p.name: Detector(p.name, p.detector) for p in config.plugs}
+        self.plug_configs = {p.name: p for p in config.plugs}  # as running now (retune())
         self._last_ts: dict[str, float] = {}
         self._snap_ts: dict[str, float] = {}
         self._snap_state: dict[str, State] = {}  # the state in the last snapshot queued
@@ -96,6 +97,12 @@ class Service:
             for reading in _stored_readings(self.store, plug.name, since):
                 replayed += self._feed(plug.name, reading, live=False)
         return replayed
+
+    def retune(self, plug: Any) -> None:
+        """Give a sampled plug new DetectorSettings (SIGHUP): it continues from its own state."""
+        detector = self.detectors[plug.name]
+        self.detectors[plug.name] = Detector.restore(plug.name, plug.detector, detector.snapshot())
+        self.plug_configs[plug.name] = plug
 
     def handle_sample(self, plug: str, sample: Sample) -> None:
         """Validate one sample (a bad reading becomes a read failure), feed it to its plug's
