@@ -1,9 +1,9 @@
-"""Outputs: what the running service shows to other programs (HTTP endpoint, metrics, health).
+"""Outputs: what the running service shows to other programs (HTTP endpoint, metrics, systemd).
 
     outputs = Outputs(config, shard=None)        # builds only what the config turns on
     service = Service(config, store, listeners=outputs.listeners,
                       sample_listeners=outputs.sample_listeners)
-    await outputs.start(service)                 # binds the HTTP port
+    await outputs.start(service, stop)           # binds the HTTP port; READY=1 once sampling
     ...
     await outputs.stop()
 
@@ -13,12 +13,14 @@ can block sampling (see docs/observability.md).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from plugwatch.meters import ServiceMeters
+from plugwatch.outputs.systemd import SystemdNotifier
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +30,16 @@ class Outputs:
 
     def __init__(
         self, config: Any, *, shard: tuple[int, int] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, systemd: SystemdNotifier | None = None,
     ) -> None:
         self.config = config
         self.shard = shard
         self.clock = clock
+        self.systemd = systemd or SystemdNotifier()
         http = getattr(config, "http", None)
-        self.meters = ServiceMeters([p.name for p in config.plugs], clock) if http else None
+        watched = http is not None or self.systemd.watchdog_s is not None
+        self.meters = ServiceMeters([p.name for p in config.plugs], clock) if watched else None
+        self.view: Any = None  # the LiveView, once started
         self.http: Any = None
         if http is not None:
             from plugwatch.outputs.http import HttpEndpoint
@@ -43,6 +48,7 @@ class Outputs:
             if shard is not None and port:  # --workers K: worker i listens on port + i
                 port += shard[0]
             self.http = HttpEndpoint(http.host, port)
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def listeners(self) -> list[Callable[[Any], None]]:
@@ -54,17 +60,45 @@ class Outputs:
         """Sample listeners for the Service (every live reading and failure)."""
         return [self.meters.on_sample] if self.meters is not None else []
 
-    async def start(self, service: Any) -> None:
-        """Start serving `service` (whose listeners must be the ones above)."""
-        if self.http is not None and self.meters is not None:
+    async def start(self, service: Any, stop: asyncio.Event) -> None:
+        """Start serving `service` (whose listeners must be the ones above) until `stop`."""
+        if self.meters is not None:
             from plugwatch.outputs.live import LiveView
+
+            self.view = LiveView(service, self.meters, clock=self.clock)
+        if self.http is not None:
             from plugwatch.outputs.metrics import ServiceCollector, render
 
-            view = LiveView(service, self.meters, clock=self.clock)
-            collector = ServiceCollector(view)
-            await self.http.start(view, lambda: render(collector))
+            collector = ServiceCollector(self.view)
+            await self.http.start(self.view, lambda: render(collector))
+        self._tasks.append(asyncio.create_task(self._systemd(service, stop)))
+
+    async def _systemd(self, service: Any, stop: asyncio.Event) -> None:
+        started = asyncio.ensure_future(service.started.wait())
+        await asyncio.wait([started, asyncio.ensure_future(stop.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        if started.done():
+            self.systemd.ready(f"sampling {len(service.detectors)} plugs")
+            if self.view is not None:
+                await self.systemd.watchdog(self.view.health, stop)
+        else:
+            started.cancel()
+        await stop.wait()
+        self.systemd.stopping()
+
+    def reloading(self) -> None:
+        """A reload (SIGHUP) has begun."""
+        self.systemd.reloading()
+
+    def reloaded(self) -> None:
+        """The reload is done."""
+        self.systemd.ready("sampling (reloaded)")
 
     async def stop(self) -> None:
         """Stop every output."""
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.http is not None:
             await self.http.stop()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from plugwatch.config import Config
 from plugwatch.outputs import Outputs
 from plugwatch.service.alerting import KV_KEY, Alerting
+from plugwatch.service.reload import reload_plugs
 from plugwatch.service.service import EventListener, Service, install_stop_signals
 from plugwatch.service.workers import shard_of
 from plugwatch.store import Store
@@ -33,7 +34,7 @@ async def run_service(
     (or until `stop` is set, when given).
 
     A broken rule file raises RuleFileError before anything starts; SIGHUP reloads the rules
-    (a broken file is logged and the old rules stay in force).
+    and the plugs' detector tuning (a broken file is logged and the old settings stay in force).
     """
     kv_key = KV_KEY if shard is None else f"{KV_KEY}@{shard[0]}/{shard[1]}"
     alerting = await asyncio.to_thread(
@@ -42,7 +43,6 @@ async def run_service(
     if stop is None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, alerting.reload)
     # rules are checked against every plug; this process samples its share of them
     mine = config if shard is None else dataclasses.replace(
         config, plugs=shard_of(config.plugs, shard))
@@ -51,7 +51,15 @@ async def run_service(
                       listeners=[*listeners, *outputs.listeners],
                       sample_listeners=outputs.sample_listeners)
     log.info("%d rules loaded", len(alerting.engine.rules))
-    await outputs.start(service)
+
+    def reload() -> None:  # SIGHUP: rules, and the plugs' detector tuning (service/reload.py)
+        outputs.reloading()
+        alerting.reload()
+        reload_plugs(service, config.path, shard)
+        outputs.reloaded()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    await outputs.start(service, stop)
     try:
         await asyncio.gather(service.run(stop), alerting.run(stop))
     finally:
