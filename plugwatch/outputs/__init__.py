@@ -68,8 +68,11 @@ class Outputs:
             self.view = LiveView(service, self.meters, clock=self.clock)
         if self.http is not None:
             from plugwatch.outputs.metrics import ServiceCollector, render
+            from plugwatch.outputs.page import StatusPage
 
             collector = ServiceCollector(self.view)
+            zone = getattr(self.config, "timezone", None) or "UTC"
+            self.http.page = StatusPage(self.view, zone=zone, clock=self.clock)
             await self.http.start(self.view, lambda: render(collector))
         self._tasks.append(asyncio.create_task(self._systemd(service, stop)))
 

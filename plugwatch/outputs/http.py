@@ -115,7 +115,7 @@ class HttpEndpoint:
 
         if self.page is None:
             return web.json_response({"service": self.view.summary(), "plugs": self.view.plugs()})
-        html = await asyncio.to_thread(self.page.overview)
+        html = await asyncio.to_thread(self.page.overview, _refresh(request))
         return web.Response(text=html, content_type="text/html")
 
     async def _plug_page(self, request: Any) -> Any:
@@ -124,5 +124,11 @@ class HttpEndpoint:
         name = request.match_info["name"]
         if self.page is None or name not in self.view.service.detectors:
             raise web.HTTPNotFound(text=f"no plug named {name!r}\n")
-        html = await asyncio.to_thread(self.page.plug, name)
+        html = await asyncio.to_thread(self.page.plug, name, _refresh(request))
         return web.Response(text=html, content_type="text/html")
+
+
+def _refresh(request: Any) -> int:
+    """The page's reload period: ?refresh=S (2 to 3600 s), else 30 s."""
+    text = request.query.get("refresh", "")
+    return int(text) if text.isdigit() else 30
