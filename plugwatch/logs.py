@@ -51,10 +51,6 @@ def setup_logging(level: int, fmt: str = "text") -> None:
     Like logging.basicConfig, it does nothing when the root logger already has a handler (an
     embedding program's, or pytest's).
     """
-    root = logging.getLogger()
-    if root.handlers:
-        return
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter(TEXT_FORMAT))
-    root.addHandler(handler)
-    root.setLevel(level)
+    logging.basicConfig(level=level, handlers=[handler])
