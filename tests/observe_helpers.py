@@ -48,3 +48,23 @@ def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+class Switchable:
+    """A power profile the test switches by hand: `power` W until changed (any emulated time)."""
+
+    def __init__(self, watts: float) -> None:
+        self.watts = watts
+
+    def __call__(self, _emulated_s: float) -> float:
+        return self.watts
+
+
+async def one_run(load: Switchable, detectors: dict[str, Any], plug: str, watts: float,
+                  hold_s: float, rest_w: float = 2.0) -> None:
+    """Once `plug` is decided (standby), draw `watts` until it is on for `hold_s`, then rest."""
+    await wait_for(lambda: str(detectors[plug].state) == "standby", 20.0)
+    load.watts = watts
+    await wait_for(lambda: str(detectors[plug].state) == "on", 20.0)
+    await asyncio.sleep(hold_s)
+    load.watts = rest_w
