@@ -1,4 +1,4 @@
-"""Outputs: what the running service shows to other programs (HTTP endpoint, metrics, systemd).
+"""Outputs: what the running service shows to other programs (HTTP, metrics, systemd, InfluxDB).
 
     outputs = Outputs(config, shard=None)        # builds only what the config turns on
     service = Service(config, store, listeners=outputs.listeners,
@@ -48,17 +48,25 @@ class Outputs:
             if shard is not None and port:  # --workers K: worker i listens on port + i
                 port += shard[0]
             self.http = HttpEndpoint(http.host, port)
+        self.influx: Any = None
+        if getattr(config, "influxdb", None) is not None:
+            from plugwatch.outputs.influx import InfluxOutput
+
+            self.influx = InfluxOutput(config.influxdb)
         self._tasks: list[asyncio.Task[None]] = []
+        self._influx_task: asyncio.Task[None] | None = None
 
     @property
     def listeners(self) -> list[Callable[[Any], None]]:
         """Event listeners for the Service (live transitions and runs)."""
-        return [self.meters.on_event] if self.meters is not None else []
+        own = [self.meters.on_event] if self.meters is not None else []
+        return own + ([self.influx.on_event] if self.influx is not None else [])
 
     @property
     def sample_listeners(self) -> list[Callable[[str, Any], None]]:
         """Sample listeners for the Service (every live reading and failure)."""
-        return [self.meters.on_sample] if self.meters is not None else []
+        own = [self.meters.on_sample] if self.meters is not None else []
+        return own + ([self.influx.on_sample] if self.influx is not None else [])
 
     async def start(self, service: Any, stop: asyncio.Event) -> None:
         """Start serving `service` (whose listeners must be the ones above) until `stop`."""
@@ -70,11 +78,14 @@ class Outputs:
             from plugwatch.outputs.metrics import ServiceCollector, render
             from plugwatch.outputs.page import StatusPage
 
-            collector = ServiceCollector(self.view)
+            collector = ServiceCollector(
+                self.view, extra=[self.influx.collect] if self.influx is not None else [])
             zone = getattr(self.config, "timezone", None) or "UTC"
             self.http.page = StatusPage(self.view, zone=zone, clock=self.clock)
             await self.http.start(self.view, lambda: render(collector))
         self._tasks.append(asyncio.create_task(self._systemd(service, stop)))
+        if self.influx is not None:
+            self._influx_task = asyncio.create_task(self.influx.run(stop))
 
     async def _systemd(self, service: Any, stop: asyncio.Event) -> None:
         started = asyncio.ensure_future(service.started.wait())
@@ -103,5 +114,7 @@ class Outputs:
             if not task.done():
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._influx_task is not None:  # it sends what is left (bounded), then ends
+            await self._influx_task
         if self.http is not None:
             await self.http.stop()

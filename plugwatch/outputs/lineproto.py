@@ -1,0 +1,72 @@
+"""InfluxDB line protocol for plugwatch's values: readings, transitions and runs.
+
+    plugwatch_reading,plug=washer power_w=812.3,energy_kwh=12.5,relay_on=true 1796158812345
+    plugwatch_state,plug=washer state="on",from_state="standby",reason="power",code=3i,... <ms>
+    plugwatch_run,plug=washer duration_s=3120.5,energy_wh=812.3,peak_w=2100.0,start=... <ms end>
+
+Timestamps are integer milliseconds (writes say precision=ms). Non-finite numbers are left out
+(a reading whose power is not finite is no line at all). Pure: values in, text out.
+"""
+
+from __future__ import annotations
+
+import math
+
+from plugwatch.model import Reading, RunSummary, Transition
+
+STATE_CODES = {"unknown": 0, "off": 1, "standby": 2, "on": 3, "unreachable": 4}
+_TAG = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
+
+
+def tag(value: str) -> str:
+    """A tag key or value escaped (commas, equals signs, spaces)."""
+    return value.translate(_TAG)
+
+
+def string_field(value: str) -> str:
+    """A string field value, quoted, with backslashes and quotes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _float(name: str, value: float | None) -> str | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return f"{name}={float(value)!r}"
+
+
+def _ms(ts: float) -> int:
+    return round(ts * 1000)
+
+
+def reading_line(prefix: str, plug: str, r: Reading) -> str | None:
+    """One reading as a point of `<prefix>_reading` (None when its power is not finite)."""
+    if not math.isfinite(r.power_w):
+        return None
+    fields = [f for f in (_float("power_w", r.power_w), _float("voltage_v", r.voltage_v),
+                          _float("current_a", r.current_a), _float("energy_kwh", r.energy_kwh))
+              if f]
+    if r.relay_on is not None:
+        fields.append(f"relay_on={'true' if r.relay_on else 'false'}")
+    return f"{prefix.translate(_MEASUREMENT)}_reading,plug={tag(plug)} {','.join(fields)} " \
+           f"{_ms(r.ts)}"
+
+
+def transition_line(prefix: str, t: Transition) -> str:
+    """One state change as a point of `<prefix>_state`, stamped when the new level began."""
+    fields = [f"state={string_field(str(t.to_state))}",
+              f"from_state={string_field(str(t.from_state))}",
+              f"reason={string_field(t.reason)}", f"code={STATE_CODES.get(str(t.to_state), 0)}i"]
+    power = _float("power_w", t.power_w)
+    if power:
+        fields.append(power)
+    return f"{prefix.translate(_MEASUREMENT)}_state,plug={tag(t.plug)} {','.join(fields)} " \
+           f"{_ms(t.ts)}"
+
+
+def run_line(prefix: str, r: RunSummary) -> str:
+    """One finished run as a point of `<prefix>_run`, stamped at its end."""
+    fields = [f for f in (_float("duration_s", r.duration_s), _float("energy_wh", r.energy_wh),
+                          _float("peak_w", r.peak_w), _float("start", r.start)) if f]
+    return f"{prefix.translate(_MEASUREMENT)}_run,plug={tag(r.plug)} {','.join(fields)} " \
+           f"{_ms(r.end)}"
