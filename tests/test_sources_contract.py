@@ -4,87 +4,14 @@ protocol (Kasa TCP, Shelly Gen2 / PM / Gen1 HTTP, Tasmota HTTP)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-import numpy as np
 import pytest
 
 from plugwatch.config import config_from_dict
 from plugwatch.errors import BadAnswer, DeviceTimeout, DeviceUnreachable
-from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
-from plugwatch.testing import running_service
-from tests.conftest import TRACES
 from tests.families import FAMILIES, Family, ids
-from tests.helpers import wait_for
-
-WASHER = TRACES / "tracebase" / "Washingmachine__dev_7297E3_2012.01.08.csv"
-SPEED = 2000.0  # emulated seconds per real second
-INTERVAL = 0.04  # real seconds between reads: 80 emulated seconds
-OFF_S = 400.0  # emulated seconds of a switched-off washer before the recording starts
 
 pytestmark = pytest.mark.parametrize("family", FAMILIES, ids=ids(FAMILIES))
-
-
-def washer_cycle() -> tuple[Callable[[float], float], float, float, float]:
-    """(power of emulated seconds, cycle start, cycle end, energy Wh of the cycle) from the real
-    tracebase washing machine: 0 W while switched off (OFF_S), then the recording from 40 minutes
-    before its cycle. The recording quantises the panel's ~1 W to 0/2 W: 1.5 W stands in below
-    2 W."""
-    from plugwatch.traces.reader import read_trace
-
-    trace = read_trace(WASHER)
-    ts, power = np.asarray(trace.ts), np.asarray(trace.power_w)
-    on = np.flatnonzero(power > 10)
-    keep = (ts >= ts[on[0]] - 2400) & (ts <= ts[on[-1]] + 3000)
-    t = ts[keep] - ts[keep][0] + OFF_S
-    p = np.maximum(power[keep], 1.5)
-    times, watts = [0.0, *t.tolist()], [0.0, *p.tolist()]
-
-    def power_at(emulated_s: float) -> float:
-        i = int(np.searchsorted(times, emulated_s, side="right")) - 1
-        return watts[max(i, 0)]
-
-    start, end = t[on[0] - np.flatnonzero(keep)[0]], t[on[-1] - np.flatnonzero(keep)[0]]
-    inside = (t >= start) & (t < end)
-    energy = float(np.sum(p[inside][:-1] * np.diff(t[inside])) / 3600)
-    return power_at, float(start), float(end), energy
-
-
-async def test_a_washer_cycle_gives_one_run_with_its_energy(family: Family, tmp_path) -> None:
-    """off -> standby -> on -> standby from a real washer recording, read over the family's
-    protocol by the real service: one run whose energy (from the plug's own counter) is the
-    recording's (within 5 %: reads come late on a loaded machine)."""
-    power_at, start, end, cycle_wh = washer_cycle()
-    device = await family.start(0.0, speed=SPEED)
-    settings = DetectorSettings(  # emulated minutes, in real seconds
-        window=2, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
-        dwell_on_s=120 / SPEED, dwell_standby_s=1500 / SPEED, dwell_off_s=200 / SPEED,
-        unreachable_after=5, gap_s=2.0)
-    config = config_from_dict({"database": f"sqlite:///{tmp_path}/w.db",
-                               "defaults": {"interval": INTERVAL, "timeout": 1.0},
-                               "plugs": [device.entry("washer")]}, detector=settings)
-    events: list[Event] = []
-    try:
-        async with running_service(config, listeners=[events.append]) as service:
-            await wait_for(lambda: service.detectors["washer"].state == State.OFF, 10.0)
-            s0 = device.device.emulated_seconds()  # the recording starts now
-            t0 = time.time() - OFF_S / SPEED  # real time of the recording's emulated second 0
-            device.outlet.power = lambda s: power_at(s - s0 + OFF_S)
-            await wait_for(lambda: any(isinstance(e, RunSummary) for e in events), 30.0)
-    finally:
-        await device.stop()
-    steps = [(e.from_state, e.to_state) for e in events
-             if isinstance(e, Transition) and e.from_state != State.UNKNOWN]
-    assert steps[:3] == [(State.OFF, State.STANDBY), (State.STANDBY, State.ON),
-                         (State.ON, State.STANDBY)]
-    [run] = [e for e in events if isinstance(e, RunSummary)]
-    # A read on this shared 2-core machine is now and then late by several intervals (hundreds
-    # of emulated seconds), moving a run's edge: 5 % and 5 reads. A wrong counter unit (Wh, kWh,
-    # watt-minutes) would be off by a factor of 60 or 1000.
-    span = 5 * INTERVAL * SPEED
-    assert abs(run.energy_wh - cycle_wh) <= 0.05 * cycle_wh + family.counter_wh, (run, cycle_wh)
-    first, last = (run.start - t0) * SPEED, (run.end - t0) * SPEED
-    assert start - span <= first and last <= end + span  # inside the recorded cycle
 
 
 async def test_a_reading_has_power_relay_and_the_plugs_own_counter(family: Family) -> None:
