@@ -4,6 +4,7 @@ faults, network)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,14 +27,17 @@ class Family:
     options: dict[str, Any] = field(default_factory=dict)
 
     async def start(self, power: PowerSource, speed: float = 1.0,
-                    password: str | None = None) -> Running:
-        """Serve one emulated device on 127.0.0.1 (an OS-chosen port)."""
+                    password: str | None = None, clock: Callable[[], float] = time.monotonic,
+                    ) -> Running:
+        """Serve one emulated device on 127.0.0.1 (an OS-chosen port); its emulated time runs
+        `speed` times as fast as `clock`."""
         if self.driver == "kasa":
-            plug = EmulatedPlug("HS110v2", power=power, speed=speed)
+            plug = EmulatedPlug("HS110v2", power=power, speed=speed, clock=clock)
             emulator: Any = Emulator()
             [port] = await emulator.start([plug])
             return Running(self, emulator, plug, plug.outlets[0], port)
-        device = EmulatedHttpDevice(self.name, power=power, speed=speed, password=password)
+        device = EmulatedHttpDevice(self.name, power=power, speed=speed, password=password,
+                                    clock=clock)
         emulator = HttpEmulator()
         [port] = await emulator.start([device])
         return Running(self, emulator, device, device.outlets[0], port)

@@ -128,3 +128,27 @@ async def test_many_devices_share_one_session_and_reuse_connections() -> None:
     assert [r.power_w for r in readings] == [float(i) for i in range(10)]
     assert len(sessions) == 1 and opened == 10
     assert not http._SESSIONS  # the last device closed the session
+
+
+@http_families
+@pytest.mark.parametrize(("fault", "expected"), [
+    ("nan", "bad reading from 127.0.0.1:P: power nan is not a finite number"),
+    ("inf", "bad reading from 127.0.0.1:P: power inf is not a finite number"),
+    ("negative", "bad reading from 127.0.0.1:P: power -50 W is outside 0 .. 4000 W"),
+])
+async def test_an_impossible_power_is_one_line(family: Family, fault: str, expected: str) -> None:
+    """NaN, infinite or negative watts (the driver reports what the plug said) are turned into
+    one failure line at the source boundary (sources.validate), as the service does."""
+    from plugwatch.model import ReadFailure
+    from plugwatch.sources.validate import checked
+
+    device = await family.start(100.0)
+    device.set_fault(fault)
+    driver = device.driver()
+    try:
+        sample = checked(await driver.read(time.time()), driver.where)
+    finally:
+        await driver.close()
+        await device.stop()
+    assert isinstance(sample, ReadFailure)
+    assert sample.reason.replace(str(device.port), "P").startswith(expected)

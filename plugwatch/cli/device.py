@@ -13,15 +13,25 @@ from typing import Any
 from plugwatch.errors import ConfigError, PlugwatchError
 
 MODEL_NAMES = ("HS110v1", "HS110v2", "KP115", "HS300")
+READ_DRIVERS = ("kasa", "shelly", "tasmota")
+FAULT_NAMES = ("garbage", "shape", "nan", "inf", "negative", "401", "500", "hung")
+EMULATED_FAMILIES = ("kasa", "shelly2", "shelly-pm", "shelly1", "tasmota")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add read, discover and emulate to the `plugwatch` parser."""
-    p = sub.add_parser("read", help="read one Kasa plug (or every outlet of a strip) once")
-    p.add_argument("address", metavar="HOST[:PORT]", help="the plug's address (port 9999 default)")
+    p = sub.add_parser("read", help="read one plug (every outlet of a Kasa strip) once")
+    p.add_argument("address", metavar="HOST[:PORT]",
+                   help="the plug's address (port: Kasa 9999, Shelly and Tasmota 80)")
+    p.add_argument("--driver", choices=READ_DRIVERS, default="kasa",
+                   help="the plug's family (default kasa)")
     p.add_argument(
-        "--outlet", metavar="ID_OR_INDEX", help="strip outlet: child id or 0-based index"
+        "--outlet", metavar="ID_OR_INDEX", help="Kasa strip outlet: child id or 0-based index"
     )
+    p.add_argument("--channel", type=int, default=0, metavar="N",
+                   help="Shelly/Tasmota channel, 0-based (default 0)")
+    p.add_argument("--password-env", metavar="NAME",
+                   help="Shelly/Tasmota: read the plug's password from environment variable NAME")
     p.add_argument("--timeout", type=float, default=2.0, metavar="S", help="seconds (default 2)")
     p.add_argument("--json", action="store_true", help="one JSON object per outlet, one per line")
     p.set_defaults(func=read_command)
@@ -34,11 +44,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per device, one per line")
     p.set_defaults(func=discover_command)
 
-    p = sub.add_parser("emulate", help="serve emulated Kasa plugs on ports P..P+N-1 until stopped")
+    p = sub.add_parser("emulate", help="serve emulated plugs on ports P..P+N-1 until stopped")
+    p.add_argument("--family", choices=EMULATED_FAMILIES, default="kasa",
+                   help="what to emulate: Kasa (TCP), Shelly Gen2, Shelly PM Mini Gen3, Shelly "
+                        "Gen1, Tasmota (HTTP); default kasa")
+    p.add_argument("--password", metavar="PW", help="HTTP families: require this password")
+    p.add_argument("--fault", choices=FAULT_NAMES, help="HTTP families: answer badly this way")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, required=True, metavar="P", help="TCP port of plug 1")
     p.add_argument("--count", type=int, default=1, metavar="N", help="number of plugs (default 1)")
-    p.add_argument("--model", choices=MODEL_NAMES, default="HS110v2", help="default HS110v2")
+    p.add_argument("--model", choices=MODEL_NAMES, default="HS110v2",
+                   help="Kasa model (default HS110v2)")
     load = p.add_mutually_exclusive_group()
     load.add_argument("--power", type=float, default=60.0, metavar="W", help="constant load in W")
     load.add_argument("--trace", metavar="FILE.csv", help="replay a recorded power trace (loops)")
@@ -53,11 +69,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=emulate_command)
 
 
-def parse_address(text: str) -> tuple[str, int]:
+def parse_address(text: str, default_port: int = 9999) -> tuple[str, int]:
     """HOST[:PORT] -> (host, port); ConfigError naming the bad part."""
     host, sep, port_text = text.rpartition(":")
     if not sep:
-        return text, 9999
+        return text, default_port
     if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ConfigError(f"bad address {text!r}: use HOST or HOST:PORT with a port 1..65535")
     return host, int(port_text)
@@ -65,9 +81,11 @@ def parse_address(text: str) -> tuple[str, int]:
 
 def reading_json(driver: Any, reading: Any) -> dict[str, Any]:
     """The `read --json` object of one outlet's reading."""
+    where = ({"host": driver.host, "port": driver.port, "outlet": driver.child_id}
+             if hasattr(driver, "child_id") else
+             {"host": driver.http.host, "port": driver.http.port, "channel": driver.channel})
     return {
-        "host": driver.host, "port": driver.port, "outlet": driver.child_id,
-        "alias": driver.alias, "model": driver.model, "power_w": reading.power_w,
+        **where, "alias": driver.alias, "model": driver.model, "power_w": reading.power_w,
         "voltage_v": reading.voltage_v, "current_a": reading.current_a,
         "energy_kwh": reading.energy_kwh, "relay_on": reading.relay_on,
     }
@@ -82,8 +100,10 @@ def reading_text(driver: Any, reading: Any) -> str:
         parts.append(f"{reading.current_a:g} A")
     if reading.energy_kwh is not None:
         parts.append(f"{reading.energy_kwh:g} kWh total")
-    parts.append("relay on" if reading.relay_on else "relay off")
-    return f"{driver.where}  {driver.alias!r} ({driver.model}): {', '.join(parts)}"
+    if reading.relay_on is not None:
+        parts.append("relay on" if reading.relay_on else "relay off")
+    return f"{driver.where}  {driver.alias!r} ({driver.model or 'model unknown'}): " \
+           f"{', '.join(parts)}"
 
 
 async def _read(host: str, port: int, outlet: str | None, timeout: float) -> list[Any]:
@@ -108,14 +128,45 @@ async def _read(host: str, port: int, outlet: str | None, timeout: float) -> lis
         await probe.close()
 
 
+async def _read_http(args: argparse.Namespace, host: str, port: int) -> list[Any]:
+    """One reading of a Shelly or Tasmota channel (its alias and model learnt on the way)."""
+    password = None
+    if args.password_env:
+        if args.password_env not in os.environ:
+            raise ConfigError(f"--password-env {args.password_env}: the variable is not set "
+                              f"(export {args.password_env}=...)")
+        password = os.environ[args.password_env]
+    if args.driver == "shelly":
+        from plugwatch.sources.shelly import ShellyDriver
+
+        driver: Any = ShellyDriver(host, port, args.channel, args.timeout, password=password)
+    else:
+        from plugwatch.sources.tasmota import TasmotaDriver
+
+        driver = TasmotaDriver(host, port, args.channel, args.timeout, password=password)
+    try:
+        return [(driver, await driver.read(time.time()))]
+    finally:
+        await driver.close()
+
+
 def read_command(args: argparse.Namespace) -> int:
-    """`plugwatch read`: print one reading per outlet."""
+    """`plugwatch read`: print one reading per outlet (Kasa strip) or of one channel."""
     import asyncio
 
-    host, port = parse_address(args.address)
+    host, port = parse_address(args.address, 9999 if args.driver == "kasa" else 80)
     if args.timeout <= 0:
         raise ConfigError(f"--timeout must be more than 0 seconds, got {args.timeout:g}")
-    for driver, reading in asyncio.run(_read(host, port, args.outlet, args.timeout)):
+    if args.driver != "kasa" and args.outlet is not None:
+        raise ConfigError(f"--outlet is for Kasa strips; a {args.driver} plug has --channel")
+    if args.channel < 0:
+        raise ConfigError(f"--channel starts at 0, got {args.channel}")
+    results = asyncio.run(_read(host, port, args.outlet, args.timeout) if args.driver == "kasa"
+                          else _read_http(args, host, port))
+    from plugwatch.sources.validate import check_reading
+
+    for driver, raw in results:
+        reading = check_reading(raw, driver.where)  # NaN, negative, ...: one error line
         if args.json:
             print(json.dumps(reading_json(driver, reading)))
         else:
@@ -146,12 +197,14 @@ def emulate_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port {args.port} --count {args.count}: ports must fit in 1..65535")
     if args.speed <= 0:
         raise ConfigError(f"--speed must be more than 0, got {args.speed:g}")
+    if args.family == "kasa" and (args.password or args.fault):
+        raise ConfigError("--password and --fault are for the HTTP families (--family shelly2, "
+                          "shelly-pm, shelly1, tasmota)")
     asyncio.run(_emulate(args))
     return 0
 
 
 async def _emulate(args: argparse.Namespace) -> None:
-    import asyncio
 
     from plugwatch.emulator import EmulatedPlug, Emulator
 
@@ -161,6 +214,9 @@ async def _emulate(args: argparse.Namespace) -> None:
         from plugwatch.traces.options import csv_options_from_args
 
         power = load_trace_power(args.trace, csv_options_from_args(args))
+    if args.family != "kasa":
+        await _emulate_http(args, power)
+        return
     plugs = [
         EmulatedPlug(args.model, alias=f"emulated {args.model} {i + 1}", power=power,
                      speed=args.speed)
@@ -180,11 +236,45 @@ async def _emulate(args: argparse.Namespace) -> None:
     discovery = "no discovery" if udp is None else f"discovery on UDP {udp}"
     print(f"serving {len(plugs)} emulated {args.model} plug(s) on {args.host}:{ports[0]}"
           f"..{ports[-1]} ({discovery}); Ctrl-C stops", flush=True)
+    try:
+        await _until_stopped()
+    finally:
+        await emulator.stop()
+
+
+async def _emulate_http(args: argparse.Namespace, power: Any) -> None:
+    from plugwatch.emulator.http import EmulatedHttpDevice
+    from plugwatch.emulator.http_server import HttpEmulator
+
+    devices = [EmulatedHttpDevice(args.family, alias=f"emulated {args.family} {i + 1}",
+                                  power=power, speed=args.speed, password=args.password)
+               for i in range(args.count)]
+    for device in devices:
+        device.fault = args.fault
+    emulator = HttpEmulator()
+    try:
+        ports = await emulator.start(devices, args.host, args.port)
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise PlugwatchError(f"cannot listen on {args.host} (TCP {args.port}.."
+                             f"{args.port + args.count - 1}): {reason}; choose other ports with "
+                             "--port") from None
+    extra = "".join([", password required" if args.password else "",
+                     f", answering {args.fault}" if args.fault else ""])
+    print(f"serving {len(devices)} emulated {args.family} device(s) over HTTP on {args.host}:"
+          f"{ports[0]}..{ports[-1]}{extra}; Ctrl-C stops", flush=True)
+    try:
+        await _until_stopped()
+    finally:
+        await emulator.stop()
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM."""
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await emulator.stop()
+    await stop.wait()
