@@ -25,8 +25,8 @@ def make_driver(plug: PlugConfig) -> Driver:
     if plug.driver not in DRIVERS:
         from plugwatch.errors import ConfigError
 
-        raise ConfigError(f"plug {plug.name!r}: driver {plug.driver!r} is not a polled driver "
-                          f"(polled: {', '.join(sorted(DRIVERS))})")
+        raise ConfigError(f"plug {plug.name!r}: this plugwatch cannot poll driver "
+                          f"{plug.driver!r} yet (polled drivers: {', '.join(sorted(DRIVERS))})")
     module, name = DRIVERS[plug.driver].split(":")
     driver: Driver = getattr(importlib.import_module(module), name).from_config(plug)
     return driver
