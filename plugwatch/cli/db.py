@@ -1,4 +1,5 @@
-"""Commands: db upgrade (bring the schema up to date), db current (show the schema revision)."""
+"""Commands: db upgrade (bring the schema up to date), db current (show the schema revision),
+db copy (move the whole history to another database, e.g. from SQLite to PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     current = db_sub.add_parser("current", help="show the schema revision (changes nothing)")
     _database_args(current)
     current.set_defaults(func=cmd_current)
+    copy = db_sub.add_parser("copy", help="copy the whole history into another, empty database")
+    copy.add_argument("source", metavar="SRC", help="database URL to read, e.g. sqlite:///plugwatch.db")
+    copy.add_argument("target", metavar="DST",
+                      help="empty database URL to fill, e.g. postgresql+psycopg://user@host/db")
+    copy.set_defaults(func=cmd_copy)
 
 
 def _database_args(parser: argparse.ArgumentParser) -> None:
@@ -102,3 +108,43 @@ def _missing_sqlite_file(url: str) -> bool:
     name = parsed.database or ""
     return (parsed.get_backend_name() == "sqlite" and bool(name) and name != ":memory:"
             and not name.startswith("file:") and not Path(name).exists())
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    """`plugwatch db copy SRC DST`: every table, ids kept; a progress line per table."""
+    from pathlib import Path
+
+    from plugwatch.config import resolve_database
+    from plugwatch.progress import Progress
+    from plugwatch.redact import redact
+    from plugwatch.store import open_store
+    from plugwatch.store.copy import copy_history
+
+    source_url, target_url = (resolve_database(u, Path.cwd()) for u in (args.source, args.target))
+    if _missing_sqlite_file(source_url):
+        from plugwatch.errors import StoreError
+
+        raise StoreError(f"{redact(source_url)}: no such database file")
+    source = open_store(source_url)
+    try:
+        target = open_store(target_url)
+        try:
+            bar = Progress(1, "copying")
+
+            def progress(table: str, rows: int, total: int) -> None:
+                nonlocal bar
+                if bar.label != f"copying {table}":
+                    bar.close()
+                    bar = Progress(total, f"copying {table}")
+                bar.step(rows)
+
+            copied = copy_history(source, target, progress)
+            bar.close()
+        finally:
+            target.close()
+    finally:
+        source.close()
+    counts = ", ".join(f"{table} {rows:,}" for table, rows in sorted(copied.items()) if rows)
+    print(f"copied {sum(copied.values()):,} rows ({counts or 'the source is empty'}) from "
+          f"{redact(source_url)} to {redact(target_url)}")
+    return 0

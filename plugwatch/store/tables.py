@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Double,
     ForeignKey,
@@ -136,3 +137,24 @@ class KvRow(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[float] = mapped_column(Double)
+
+
+class LeaseRow(Base):
+    """Who samples a plug (or sends the outbox) while several instances share one database."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)  # "plug:<name>" or "sender"
+    owner: Mapped[str | None] = mapped_column(String(120))
+    expires_at: Mapped[float] = mapped_column(Double)  # the database's clock
+    generation: Mapped[int] = mapped_column(BigInteger)  # grows on every claim: fences writes
+
+
+class InstanceRow(Base):
+    """A running instance sharing the plugs; alive while expires_at is ahead of the DB clock."""
+
+    __tablename__ = "instances"
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)

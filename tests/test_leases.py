@@ -1,0 +1,113 @@
+"""Leases in PostgreSQL: claim only what is free or expired, renew only what is still ours, fence
+writes of a lease that moved on, and share fairly among the live instances."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from plugwatch.store import Store, open_store
+from plugwatch.store.leases import LeaseStore, fair_share, fence
+from plugwatch.store.scratch import scratch_schema
+
+NAMES = [f"plug:p{i}" for i in range(10)]
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[Store]:
+    with scratch_schema(postgres_url) as url:
+        store = open_store(url)
+        yield store
+        store.close()
+
+
+def leases(store: Store, owner: str, lease_s: float = 5.0) -> LeaseStore:
+    mine = LeaseStore(store, owner, lease_s)
+    mine.ensure(NAMES)
+    return mine
+
+
+def test_two_instances_never_claim_the_same_plug(store: Store) -> None:
+    a, b = leases(store, "a"), leases(store, "b")
+    got_a = a.claim(NAMES, 6)
+    got_b = b.claim(NAMES, 6)
+    assert len(got_a) == 6 and len(got_b) == 4  # b gets only what was left
+    assert set(got_a).isdisjoint(got_b)
+    assert all(gen == 1 for gen in (*got_a.values(), *got_b.values()))
+    assert store_holders(a) == {**dict.fromkeys(got_a, "a"), **dict.fromkeys(got_b, "b")}
+
+
+def store_holders(lease_store: LeaseStore) -> dict[str, str]:
+    return lease_store.holders()
+
+
+def test_concurrent_claims_split_the_plugs_without_overlap(store: Store) -> None:
+    """Eight threads claiming at once (SKIP LOCKED): every plug once, none twice."""
+    owners = [leases(store, f"i{k}") for k in range(8)]
+    results: dict[str, dict[str, int]] = {}
+
+    def claim(mine: LeaseStore) -> None:
+        results[mine.owner] = mine.claim(NAMES, 10)
+
+    threads = [threading.Thread(target=claim, args=(m,)) for m in owners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [name for got in results.values() for name in got]
+    assert sorted(claimed) == sorted(NAMES)
+
+
+def test_an_expired_lease_can_be_taken_and_the_old_owner_can_no_longer_renew(store: Store) -> None:
+    a, b = leases(store, "a", lease_s=0.3), leases(store, "b")
+    held = a.claim(NAMES[:2], 2)
+    assert b.claim(NAMES[:2], 2) == {}  # not expired yet
+    assert a.renew(held) == held
+    time.sleep(0.5)  # a paused past its lease
+    taken = b.claim(NAMES[:2], 2)
+    assert taken == {name: 2 for name in held}  # the generation grew
+    assert a.renew(held) == {}  # a learns it lost them
+
+
+def test_release_hands_over_at_once_and_leave_releases_everything(store: Store) -> None:
+    a, b = leases(store, "a"), leases(store, "b")
+    held = a.claim(NAMES, 10)
+    a.release(list(held)[:3])
+    assert len(b.claim(NAMES, 10)) == 3
+    a.heartbeat("h", 1)
+    a.leave()
+    assert len(b.claim(NAMES, 10)) == 7
+    assert [i.id for i in b.heartbeat("h", 2)] == ["b"]
+
+
+def test_heartbeat_lists_live_instances_only(store: Store) -> None:
+    a, b = leases(store, "a", lease_s=0.3), leases(store, "b")
+    a.heartbeat("host-a", 10)
+    assert [i.id for i in b.heartbeat("host-b", 20)] == ["a", "b"]
+    time.sleep(0.5)
+    live = b.heartbeat("host-b", 20)
+    assert [(i.id, i.host, i.pid) for i in live] == [("b", "host-b", 20)]
+
+
+def test_fence_keeps_only_the_leases_still_held_and_no_claim_meanwhile(store: Store) -> None:
+    a, b = leases(store, "a", lease_s=0.5), leases(store, "b")
+    held = a.claim(NAMES[:3], 3)
+    stale = {NAMES[0]: held[NAMES[0]] - 1}  # an older generation of the same lease
+    with store.engine.begin() as conn:
+        assert fence(conn, "a", held) == set(NAMES[:3])
+        assert fence(conn, "a", stale) == set()
+        time.sleep(0.7)  # expired while a's write transaction holds the rows' share lock:
+        assert b.claim(NAMES[:3], 3) == {}  # b skips them, no write can interleave with a's
+    assert set(b.claim(NAMES[:3], 3)) == set(NAMES[:3])  # once a's transaction has ended
+    with store.engine.begin() as conn:
+        assert fence(conn, "a", held) == set()  # a's later writes are dropped
+
+
+@pytest.mark.parametrize(("total", "instances", "share"), [
+    (10, 1, 10), (10, 3, 4), (9, 3, 3), (10, 4, 3), (0, 2, 0), (5, 0, 5),
+])
+def test_fair_share(total: int, instances: int, share: int) -> None:
+    assert fair_share(total, instances) == share
