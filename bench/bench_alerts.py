@@ -62,7 +62,7 @@ async def main(args: argparse.Namespace) -> None:
     emulator = Emulator()
     ports = await emulator.start([EmulatedPlug("HS110v2", alias=n, power=step_at(t))
                                   for n, t in steps.items()])
-    settings = DetectorSettings(window=args.window, on_w=10.0, on_band_w=2.0,
+    settings = DetectorSettings(window_s=args.window, on_w=10.0, on_band_w=2.0,
                                 dwell_on_s=args.dwell_on, dwell_standby_s=1.0, dwell_off_s=1.0)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "rules.yaml").write_text(RULE, encoding="utf-8")
@@ -103,7 +103,7 @@ if __name__ == "__main__":
     parser.add_argument("--plugs", type=int, default=20)
     parser.add_argument("--interval", type=float, default=1.0, help="sampling interval, s")
     parser.add_argument("--dwell-on", type=float, default=2.0, help="on dwell, s")
-    parser.add_argument("--window", type=int, default=1, help="moving average window")
+    parser.add_argument("--window", type=float, default=0.0, help="moving average window, s")
     parser.add_argument("--spread", type=float, default=10.0, help="steps spread over s")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)

@@ -89,7 +89,7 @@ class DetectorSettings:
     current level. A new level becomes the state after holding for that state's dwell.
     """
 
-    window: int = 5
+    window_s: float = 20.0  # time-weighted moving average over this many seconds (0: none)
     standby_w: float = 0.5
     standby_band_w: float = 0.2
     on_w: float = 10.0
@@ -101,8 +101,6 @@ class DetectorSettings:
     gap_s: float = 60.0  # no sample for longer than this resets the moving average
 
     def __post_init__(self) -> None:
-        if self.window < 1:
-            raise ValueError(f"window must be at least 1, got {self.window}")
         if self.unreachable_after < 1:
             raise ValueError(f"unreachable_after must be at least 1, got {self.unreachable_after}")
         if self.standby_w + self.standby_band_w > self.on_w - self.on_band_w:
@@ -110,6 +108,7 @@ class DetectorSettings:
                 f"the standby band ({self.standby_w} +/- {self.standby_band_w} W) must sit below "
                 f"the on band ({self.on_w} +/- {self.on_band_w} W)"
             )
-        for name in ("standby_band_w", "on_band_w", "dwell_on_s", "dwell_standby_s", "dwell_off_s"):
+        for name in ("window_s", "standby_band_w", "on_band_w", "dwell_on_s", "dwell_standby_s",
+                     "dwell_off_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")

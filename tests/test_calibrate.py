@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from plugwatch.detect.calibrate import cycle_pauses, propose
+from plugwatch.detect.calibrate import cycle_pauses, propose, smoothed
 from tests.conftest import TRACES
 
 # (name, file, REFIT channel or None for a tracebase file, appliance cycles in the trace)
@@ -72,7 +72,8 @@ def test_dwell_outlasts_every_pause_inside_a_cycle(trace) -> None:
     """Standby/off must hold longer than the longest quiet spell inside one cycle."""
     _, ts, power, _ = trace
     s = propose(ts, power).settings
-    pauses = cycle_pauses(ts, power, s.on_w, s.window, s.dwell_on_s, 40 * 60)
+    pauses = cycle_pauses(ts, smoothed(ts, power, s.window_s, s.gap_s), s.on_w, s.dwell_on_s,
+                          40 * 60)
     assert all(p < s.dwell_standby_s and p < s.dwell_off_s for p in pauses)
 
 
@@ -96,8 +97,8 @@ def test_yaml_snippet_and_json_carry_the_same_settings() -> None:
     data = proposal.to_json()["settings"]
     snippet = proposal.yaml_snippet()
     assert f"on: {data['on_w']:g}, hysteresis: {{standby: " in snippet
-    assert snippet.startswith("window: 5\ngap: 70s\nthresholds: {standby: ")
-    assert "dwell: {on: 70s, " in snippet
+    assert snippet.startswith("window: 20s\ngap: 70s\nthresholds: {standby: ")
+    assert "dwell: {on: 1m, " in snippet
 
 
 def test_yaml_snippet_pasted_under_a_plug_gives_the_proposed_settings(tmp_path) -> None:

@@ -65,6 +65,24 @@ def test_sample_config_merges_plug_settings_over_defaults(tmp_path: Path) -> Non
     assert config.retention_s == 30 * 86400
 
 
+@pytest.mark.parametrize(("defaults", "plug", "expected_s"), [
+    ("window: 20s", "", 20.0),  # a duration is the window itself, at any interval
+    ("window: 20s", "interval: 1m", 20.0),
+    ("window: 0s", "", 0.0),  # no smoothing
+    ("window: 5", "", 20.0),  # older configs: 5 readings at 5 s span 4 intervals
+    ("window: 5", "interval: 1s", 4.0),  # ... counted at the plug's own interval
+    ("window: 1", "", 0.0),  # one reading: no smoothing
+    ("", "window: 1m30s", 90.0),
+    ("", "", 20.0),  # the built-in default
+])
+def test_window_is_a_duration_or_a_count_of_readings(
+    tmp_path: Path, defaults: str, plug: str, expected_s: float
+) -> None:
+    text = (f"defaults: {{interval: 5s{', ' + defaults if defaults else ''}}}\n"
+            f"plugs:\n  - {{name: a, host: h{', ' + plug if plug else ''}}}\n")
+    assert load_config(write(tmp_path, text)).plug("a").detector.window_s == expected_s
+
+
 def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
     """The SQLite file and the rules folder live next to the config, whatever the cwd."""
     config = load_config(write(tmp_path, SAMPLE))
@@ -158,7 +176,10 @@ def test_commands_that_send_nothing_need_no_target_secrets(
      "F:2: defaults.thresholds.hysteresis: use watts for both bands (e.g. 0.2) or "
      "{standby: 0.2, on: 2}"),
     ("defaults:\n  window: 0\n",
-     "F:2: defaults.window: Input should be greater than or equal to 1"),
+     "F:2: defaults.window: a count of readings must be 1 to 10000, got 0 (or give a duration, "
+     "e.g. 20s)"),
+    ("defaults:\n  window: 2.5\n",
+     "F:2: defaults.window: a plain number is a count of readings: write 2.5s for seconds"),
     ("defaults:\n  timeout: 0s\n",
      "F:2: defaults.timeout: must be longer than zero, got '0s' (use e.g. 30s, 5m, 1h30m or 2d)"),
     ("retention: 0\n",
@@ -185,8 +206,8 @@ def test_each_mistake_gives_one_line_naming_file_line_and_field(
 def test_several_mistakes_are_reported_together_in_file_order(tmp_path: Path) -> None:
     message = error_of(tmp_path, "defaults:\n  window: x\nplugs:\n  - {name: a, host: h, gap: y}\n")
     assert message.splitlines() == [
-        "F:2: defaults.window: Input should be a valid integer, unable to parse string as an "
-        "integer",
+        "F:2: defaults.window: invalid window 'x' (use a duration, e.g. 20s, or a number of "
+        "readings, e.g. 5)",
         "F:4: plugs[0].gap: invalid duration 'y' (use e.g. 30s, 5m, 1h30m or 2d)",
     ]
 
@@ -209,7 +230,7 @@ def test_empty_file_gives_builtin_defaults(tmp_path: Path) -> None:
 
 def test_config_without_a_file_for_the_demo(tmp_path: Path) -> None:
     """config_from_dict: plain data, a detector override and no retention."""
-    settings = DetectorSettings(window=2, dwell_on_s=1)
+    settings = DetectorSettings(window_s=2.0, dwell_on_s=1)
     config = config_from_dict(
         {"database": "sqlite:///demo.db", "defaults": {"interval": 0.5},
          "plugs": [{"name": "washer", "host": "127.0.0.1:4000"}]},

@@ -10,7 +10,7 @@ from plugwatch.detect import Detector
 from plugwatch.model import DetectorSettings, ReadFailure, Reading, RunSummary, State, Transition
 
 # window 1 and no dwell: each row's power is the smoothed power and levels apply at once
-RAW = DetectorSettings(window=1, dwell_on_s=0, dwell_standby_s=0, dwell_off_s=0)
+RAW = DetectorSettings(window_s=0, dwell_on_s=0, dwell_standby_s=0, dwell_off_s=0)
 
 
 def levels_after(powers: list[float], settings: DetectorSettings = RAW) -> list[State]:
@@ -64,7 +64,7 @@ def steady(start: float, end: float, watts: float, step: float = 5.0, **kw: obje
     return [Reading(start + i * step, watts, **kw) for i in range(count)]  # type: ignore[arg-type]
 
 
-SETTINGS = DetectorSettings(window=1, dwell_on_s=30.0, dwell_standby_s=180.0, dwell_off_s=120.0)
+SETTINGS = DetectorSettings(window_s=0, dwell_on_s=30.0, dwell_standby_s=180.0, dwell_off_s=120.0)
 
 
 def transitions(events: list[object]) -> list[tuple[float, State, State, str]]:
@@ -105,17 +105,27 @@ def test_relay_off_is_off_at_once_and_ends_the_run() -> None:
     assert [(e.start, e.end) for e in events if isinstance(e, RunSummary)] == [(200.0, 300.0)]
 
 
-def test_energy_comes_from_the_plug_counter_across_a_reset() -> None:
-    """Counter 1.000 -> 1.300 kWh, reset to 0, then 0.100 kWh: 400 Wh, whatever power says."""
+@pytest.mark.parametrize(("second", "case"), [
+    (1.015, "counter steady"),
+    (0.000, "reset to zero (Shelly Gen1 reboot, Tasmota Total reset): the power counts"),
+    (0.002, "reset, already counting again: the power counts"),
+    (251.3, "another plug with its own counter: a jump no load can make, the power counts"),
+])
+def test_run_energy_comes_from_the_counter_and_survives_a_reset(second: float, case: str) -> None:
+    """900 W for 4 minutes is 60 Wh whatever the counter does in between: a drop (reset) or an
+    impossible rise (a replaced plug) is never a negative or huge run energy."""
     detector = Detector("p", SETTINGS)
     feed_all(detector, steady(0, 200, 0.0, energy_kwh=1.0))
+    # the counter every 60 s; the interval 200 -> 260 s holds the reset or the jump
+    counters = [1.0, second, second + 0.015, second + 0.030, second + 0.045]
     samples: list[Reading | ReadFailure] = [
-        Reading(200.0, 900.0, energy_kwh=1.0), Reading(260.0, 900.0, energy_kwh=1.3),
-        Reading(320.0, 900.0, energy_kwh=0.05), Reading(380.0, 900.0, energy_kwh=0.1),
+        Reading(200.0 + 60 * i, 900.0 if i < 4 else 0.0, energy_kwh=e)
+        for i, e in enumerate(counters)
     ]
-    events = feed_all(detector, samples + steady(440, 800, 0.0, energy_kwh=0.1))
+    events = feed_all(detector, samples + steady(500, 800, 0.0, energy_kwh=counters[-1]))
     (run,) = [e for e in events if isinstance(e, RunSummary)]
-    assert run.energy_wh == pytest.approx(400.0)
+    assert (run.start, run.end) == (200.0, 440.0)
+    assert run.energy_wh == pytest.approx(60.0, abs=1e-6), case
     assert run.peak_w == 900.0
 
 

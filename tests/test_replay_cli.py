@@ -69,7 +69,7 @@ def test_table_names_changes_runs_and_settings(capsys) -> None:
     assert "off -> on" in out
     assert out.count(" run ") == 1
     # the run ends (and off begins) where the load first fell below on, not where 0 W began
-    assert "2 transitions, 1 run; at the end off since 2012-01-08 15:37:14" in out
+    assert "2 transitions, 1 run; at the end off since 2012-01-08 15:37:27" in out
 
 
 def test_bad_rows_are_reported_by_line_and_skipped(tmp_path: Path, capsys) -> None:
@@ -98,6 +98,8 @@ def test_strict_stops_at_the_first_bad_row(tmp_path: Path, capsys) -> None:
     (["--hysteresis", "0.1,0.2,0.3"], "--hysteresis"),  # three widths
     (["--standby", "20"], "standby band"),  # standby above on: the settings say why
     (["--config", "x.yaml"], "--config needs --plug"),  # whose settings?
+    (["--window", "fast"], "--window 'fast' is not a duration"),
+    (["--window", "0"], "--window '0': a count of samples starts at 1"),
 ])
 def test_bad_settings_give_one_line(tmp_path: Path, capsys, flags, expected) -> None:
     """Each bad flag: exit 1 and a single line saying what to change."""
@@ -120,6 +122,15 @@ def test_flags_override_thresholds_and_durations(tmp_path: Path, capsys) -> None
         code, out, _ = run(["replay", path, "--json", *flags], capsys)
         assert code == 0
         assert not any(json.loads(line)["type"] == "run" for line in out.splitlines())
+
+
+@pytest.mark.parametrize(("flag", "shown"), [
+    ("1m", "window 1 min"), ("0s", "window 0 s"),
+    ("13", "window 1 min"),  # a count: 13 samples 5 s apart span 12 intervals
+])
+def test_window_is_a_duration_or_a_count_of_samples(tmp_path: Path, capsys, flag, shown) -> None:
+    code, out, _ = run(["replay", str(step_csv(tmp_path)), "--window", flag], capsys)
+    assert code == 0 and shown in out.splitlines()[1]
 
 
 def test_settings_come_from_the_config_plug(tmp_path: Path, capsys) -> None:

@@ -30,7 +30,7 @@ APPLIANCE = DetectorSettings(dwell_standby_s=50 * 60.0, dwell_off_s=50 * 60.0)
 # REFIT 7's washer idles at ~1 W read as 0/1 W: a long dwell never sees one level hold, so it
 # gets the settings `plugwatch calibrate` proposes for it (on threshold 3.5 W, short dwells).
 REFIT7_WASHER = DetectorSettings(
-    window=5, standby_w=0.3, standby_band_w=0.12, on_w=3.5, on_band_w=0.49,
+    window_s=20.0, standby_w=0.3, standby_band_w=0.12, on_w=3.5, on_band_w=0.49,
     dwell_on_s=70.0, dwell_standby_s=180.0, dwell_off_s=360.0,
 )
 

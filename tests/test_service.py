@@ -17,7 +17,7 @@ from tests.helpers import wait_for
 
 SPEED = 20.0  # emulated seconds per real second: energy adds up fast, timing stays real
 FAST = DetectorSettings(
-    window=2, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
+    window_s=0.1, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
     dwell_on_s=0.3, dwell_standby_s=1.0, dwell_off_s=0.5, unreachable_after=5, gap_s=5.0,
 )
 

@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     tune.add_argument("--on", type=float, metavar="W", help="standby/on threshold in W")
     tune.add_argument("--hysteresis", metavar="W[,W]",
                       help="band half-width in W for both thresholds, or STANDBY,ON widths")
-    tune.add_argument("--window", type=int, metavar="N", help="moving average over N samples")
+    tune.add_argument("--window", metavar="T|N",
+                      help="moving average over T (e.g. 20s, 0 for none) or N samples")
     tune.add_argument("--dwell-on", metavar="T", help="time on must hold, e.g. 30s")
     tune.add_argument("--dwell-standby", metavar="T", help="time standby must hold, e.g. 3m")
     tune.add_argument("--dwell-off", metavar="T", help="time off must hold, e.g. 2m")
@@ -68,8 +69,20 @@ def _bands(text: str) -> tuple[float, float]:
     return widths[0], widths[-1]
 
 
-def settings_from_args(args: argparse.Namespace) -> Any:
-    """DetectorSettings: the plug's from --config/--plug (else defaults), then the flags."""
+def window_seconds(text: str, step_s: float) -> float:
+    """--window as seconds: a duration (20s), or a count N of samples ~`step_s` apart."""
+    if text.strip().isdigit():
+        count = int(text)
+        if count < 1:
+            raise ConfigError(f"--window {text!r}: a count of samples starts at 1 (or use 20s)")
+        return (count - 1) * step_s
+    return _seconds("--window", text)
+
+
+def settings_from_args(args: argparse.Namespace, step_s: float = 1.0) -> Any:
+    """DetectorSettings: the plug's from --config/--plug (else defaults), then the flags.
+
+    `step_s` (the trace's typical sample spacing) turns a --window count into seconds."""
     from plugwatch.model import DetectorSettings
 
     if args.config is not None:
@@ -81,9 +94,11 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     else:
         base = DetectorSettings()
     changes: dict[str, Any] = {}
-    for flag, field in (("standby", "standby_w"), ("on", "on_w"), ("window", "window")):
+    for flag, field in (("standby", "standby_w"), ("on", "on_w")):
         if getattr(args, flag) is not None:
             changes[field] = getattr(args, flag)
+    if args.window is not None:
+        changes["window_s"] = window_seconds(args.window, step_s)
     if args.hysteresis is not None:
         changes["standby_band_w"], changes["on_band_w"] = _bands(args.hysteresis)
     for flag, field in (("dwell_on", "dwell_on_s"), ("dwell_standby", "dwell_standby_s"),
@@ -101,7 +116,7 @@ def replay_command(args: argparse.Namespace) -> int:
     from plugwatch.detect import replay
     from plugwatch.traces.reader import csv_options_from_args, read_trace
 
-    settings = settings_from_args(args)
+    settings = settings_from_args(args)  # the flags are checked before the trace is read
     config = None
     if args.rules:  # a broken rule file fails before the detector runs
         from plugwatch.config import load_config
@@ -118,6 +133,8 @@ def replay_command(args: argparse.Namespace) -> int:
         options = dataclasses.replace(options, max_power_w=plug_config.max_power_w)
     trace = read_trace(args.trace, options, strict=args.strict)
     _report_problems(trace.problems, sys.stderr)
+    if args.window is not None and args.window.strip().isdigit():
+        settings = settings_from_args(args, median_step(trace.ts))
     plug = args.plug or args.trace.stem
     events = replay(plug, trace, settings)
     if args.json:
@@ -131,6 +148,13 @@ def replay_command(args: argparse.Namespace) -> int:
         for line in lines:
             print(line)
     return 0
+
+
+def median_step(ts: Any) -> float:
+    """The typical spacing of a trace's samples in seconds (1.0 for fewer than two)."""
+    import numpy as np
+
+    return float(np.median(np.diff(ts))) if len(ts) > 1 else 1.0
 
 
 def _report_problems(problems: list[str], out: TextIO) -> None:
@@ -167,7 +191,7 @@ def describe_settings(s: Any) -> str:
     from plugwatch.formatting import format_duration as d
 
     return (f"standby {s.standby_w:g}+/-{s.standby_band_w:g} W, on {s.on_w:g}+/-{s.on_band_w:g} W,"
-            f" window {s.window}, dwell on {d(s.dwell_on_s)} / standby {d(s.dwell_standby_s)}"
+            f" window {d(s.window_s)}, dwell on {d(s.dwell_on_s)} / standby {d(s.dwell_standby_s)}"
             f" / off {d(s.dwell_off_s)}, gap {d(s.gap_s)}")
 
 

@@ -195,9 +195,10 @@ def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugCon
         return builtin
 
     interval = float(pick("interval", 5.0))
+    window = pick("window", None)
     try:
         detector = DetectorSettings(
-            window=pick("window", _BUILTIN.window),
+            window_s=_BUILTIN.window_s if window is None else window.seconds_at(interval),
             standby_w=deep("thresholds", "standby", _BUILTIN.standby_w),
             standby_band_w=band("standby", _BUILTIN.standby_band_w),
             on_w=deep("thresholds", "on", _BUILTIN.on_w),

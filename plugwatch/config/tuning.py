@@ -40,6 +40,25 @@ def _positive_duration(value: object) -> float:
 PositiveDuration = Annotated[float, BeforeValidator(_positive_duration)]
 
 
+def _window(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("use a duration (e.g. 20s) or a number of readings (e.g. 5)")
+    if isinstance(value, int):
+        if not 1 <= value <= 10_000:
+            raise ValueError(f"a count of readings must be 1 to 10000, got {value} "
+                             "(or give a duration, e.g. 20s)")
+        return {"count": value}
+    if isinstance(value, float):
+        raise ValueError(f"a plain number is a count of readings: write {value:g}s for seconds")
+    if isinstance(value, dict):
+        return value
+    try:
+        return {"seconds": parse_duration(value)}
+    except ValueError:
+        raise ValueError(f"invalid window {value!r} (use a duration, e.g. 20s, or a number of "
+                         "readings, e.g. 5)") from None
+
+
 class Bands(Strict):
     """Hysteresis bands in W around the standby and on thresholds."""
 
@@ -55,6 +74,19 @@ class Thresholds(Strict):
     hysteresis: Annotated[Bands, BeforeValidator(_bands)] | None = None
 
 
+class Window(Strict):
+    """The moving average's span: a duration, or (older configs) a count of readings."""
+
+    count: int | None = None
+    seconds: float | None = None
+
+    def seconds_at(self, interval_s: float) -> float:
+        """The span in seconds; N readings span N - 1 intervals (1 reading: no smoothing)."""
+        if self.seconds is not None:
+            return self.seconds
+        return max((self.count or 1) - 1, 0) * interval_s
+
+
 class Dwell(Strict):
     """How long a new level must hold before it becomes the state."""
 
@@ -68,7 +100,7 @@ class Tuning(Strict):
 
     interval: PositiveDuration | None = None
     timeout: PositiveDuration | None = None
-    window: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    window: Annotated[Window, BeforeValidator(_window)] | None = None
     unreachable_after: Annotated[int, Field(ge=1, le=10_000)] | None = None
     gap: PositiveDuration | None = None
     thresholds: Thresholds | None = None

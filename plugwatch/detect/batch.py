@@ -1,9 +1,10 @@
 """The fast offline path: a whole trace through the detector at numpy speed, same events.
 
-Vectorised: the moving average (summed in the streaming order, so bit for bit equal), both Schmitt
-triggers (forward-fill of decisive points), the dwell check of every level run (searchsorted) and
-the energy of every interval. Python then walks only the level runs, which are few. Run energies
-are math.fsum of the same interval energies the streaming ExactSum adds, so they agree exactly.
+Vectorised: the time-weighted moving average (exact integer sums, so bit for bit equal), both
+Schmitt triggers (forward-fill of decisive points), the dwell check of every level run
+(searchsorted) and the energy of every interval. Python then walks only the level runs, which
+are few. Run energies are math.fsum of the same interval energies the streaming ExactSum adds,
+so they agree exactly.
 A trace has no relay, no energy counter and no read failures: only the power rules apply.
 """
 
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from plugwatch.detect.fsm import dwell_of
 from plugwatch.detect.levels import LEVEL_STATES, Bands, initial_triggers, levels_vec, raw_side
-from plugwatch.detect.smoothing import moving_average, segment_positions
+from plugwatch.detect.smoothing import segment_starts, time_average, window_firsts
 from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 
 FloatArray = npt.NDArray[np.float64]
@@ -70,13 +71,14 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Even
     n = ts.size
     if n == 0:
         return []
-    positions = segment_positions(ts, settings.gap_s)
-    smoothed = moving_average(power, positions, settings.window)
+    seg_start = segment_starts(ts, settings.gap_s)
+    firsts = window_firsts(ts, seg_start, settings.window_s)
+    smoothed = time_average(ts, power, seg_start, firsts, settings.window_s)
     bands = Bands.of(settings)
     levels = levels_vec(smoothed, bands, initial_triggers(float(smoothed[0]), settings))
     detected = np.flatnonzero(np.concatenate(([True], levels[1:] != levels[:-1])))
     ends = np.append(detected[1:], n)
-    began_at = _date_back(power, positions, levels, detected, bands, settings.window)
+    began_at = _date_back(power, firsts, levels, detected, bands)
     level_dwell = np.array([dwell_of(settings, s) for s in LEVEL_STATES])
     dwell = level_dwell[levels[detected]]
     dwell[0] = 0.0  # the first reading decides at once
@@ -134,18 +136,22 @@ def _held(ts: FloatArray, since: int, a: int, b: int, dwell: float) -> bool:
     return c < b
 
 
-def _date_back(power: FloatArray, positions: IntArray, levels: npt.NDArray[np.int8],
-               detected: IntArray, bands: Bands, window: int) -> IntArray:
-    """Where each detected level began: as Detector._back, over the readings in the window
+def _date_back(power: FloatArray, firsts: IntArray, levels: npt.NDArray[np.int8],
+               detected: IntArray, bands: Bands) -> IntArray:
+    """Where each detected level began: as Detector._back, over the readings held in the window
     after the previous detection whose raw power is already on the level's side."""
     began = detected.copy()
     at = detected.tolist()
     kinds = levels[detected].tolist()
-    first_of_segment = (detected - positions[detected]).tolist()
+    first_in_window = firsts[detected].tolist()
     for k in range(1, len(at)):
         a, level = at[k], kinds[k]
-        lowest = max(a - (window - 1), first_of_segment[k], at[k - 1] + 1)
+        lowest = max(first_in_window[k], at[k - 1] + 1)
         j = a
+        if not raw_side(float(power[j]), level, bands):
+            if a - 1 < lowest or not raw_side(float(power[a - 1]), level, bands):
+                continue
+            j = a - 1
         while j >= lowest and raw_side(float(power[j]), level, bands):
             j -= 1
         began[k] = min(j + 1, a)

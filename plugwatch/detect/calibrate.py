@@ -58,7 +58,7 @@ class Proposal:
         """The settings as plugwatch.yaml keys (under a plug or `defaults:`), ready to paste."""
         s = self.settings
         return (
-            f"window: {s.window}\n"
+            f"window: {_dur(s.window_s)}\n"
             f"gap: {_dur(s.gap_s)}\n"
             f"thresholds: {{standby: {_num(s.standby_w)}, on: {_num(s.on_w)}, "
             f"hysteresis: {{standby: {_num(s.standby_band_w)}, on: {_num(s.on_band_w)}}}}}\n"
@@ -71,7 +71,7 @@ class Proposal:
         s = self.settings
         return {
             "settings": {
-                "window": s.window,
+                "window_s": s.window_s,
                 "standby_w": s.standby_w,
                 "standby_band_w": s.standby_band_w,
                 "on_w": s.on_w,
@@ -153,7 +153,7 @@ def _valley_w(hist: Histogram, low_w: float, high_w: float) -> float:
     return float(np.sqrt(centres[flat[0]] * centres[flat[-1]]))
 
 
-def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
+def propose(ts: np.ndarray, power_w: np.ndarray, window_s: float = 20.0) -> Proposal:
     """Propose settings for one plug's trace (arrays of epoch seconds and watts, time-ordered)."""
     step = float(np.median(np.diff(ts))) if len(ts) > 1 else 5.0
     gap_s = max(60.0, 10 * step)
@@ -187,8 +187,9 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
         f"on threshold {_num(on_w)} +/- {_num(on_band)} W sits "
         f"in the emptiest gap between {below} and {above}"
     )
-    dwell_on = float(max(60, math.ceil(2 * window * step / 10) * 10))
-    pauses = cycle_pauses(ts, power_w, on_w, window, dwell_on, MAX_CYCLE_PAUSE_S)
+    dwell_on = float(max(60, math.ceil(2 * (window_s + step) / 10) * 10))
+    smooth = smoothed(ts, power_w, window_s, gap_s)
+    pauses = cycle_pauses(ts, smooth, on_w, dwell_on, MAX_CYCLE_PAUSE_S)
     longest = pauses[0] if pauses else 0.0
     dwell_quiet = _dwell_above(longest)
     if pauses:
@@ -200,7 +201,7 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
         reasons.append("no quiet spells inside cycles: standby/off dwell left at 3 min")
     dwell_off = dwell_quiet
     if standby:
-        dips = cycle_pauses(ts, power_w, standby_w, window, 0.0, MAX_CYCLE_PAUSE_S)
+        dips = cycle_pauses(ts, smooth, standby_w, 0.0, MAX_CYCLE_PAUSE_S)
         if dips and _dwell_above(dips[0]) > dwell_quiet:
             dwell_off = _dwell_above(dips[0])
             reasons.append(
@@ -208,12 +209,12 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
                 f"off must hold {format_duration(dwell_off)}"
             )
     reasons.append(
-        f"on must hold {format_duration(dwell_on)} ({2 * window} samples of ~{_num(step)} s), "
-        "so a lone spike "
+        f"on must hold {format_duration(dwell_on)} (twice the {format_duration(window_s)} "
+        f"window and a ~{_num(step)} s sample), so a lone spike "
         "is not a run"
     )
     settings = DetectorSettings(
-        window=window,
+        window_s=window_s,
         standby_w=standby_w,
         standby_band_w=standby_band,
         on_w=on_w,
@@ -226,22 +227,25 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window: int = 5) -> Proposal:
     return Proposal(settings, hist.off_share, standby, active, pauses, reasons)
 
 
-def moving_average(power_w: np.ndarray, window: int) -> np.ndarray:
-    """Trailing mean over the last `window` samples (fewer at the start), like the detector's."""
-    csum = np.cumsum(np.insert(power_w.astype(np.float64), 0, 0.0))
-    idx = np.arange(1, len(power_w) + 1)
-    lo = np.maximum(idx - window, 0)
-    return (csum[idx] - csum[lo]) / (idx - lo)
+def smoothed(ts: np.ndarray, power_w: np.ndarray, window_s: float, gap_s: float) -> np.ndarray:
+    """The detector's own time-weighted moving average of every sample (detect/smoothing.py)."""
+    from plugwatch.detect.smoothing import segment_starts, time_average, window_firsts
+
+    ts = np.ascontiguousarray(ts, dtype=np.float64)
+    seg = segment_starts(ts, gap_s)
+    firsts = window_firsts(ts, seg, window_s)
+    return time_average(ts, np.ascontiguousarray(power_w, dtype=np.float64), seg, firsts,
+                        window_s)
 
 
 def cycle_pauses(
-    ts: np.ndarray, power_w: np.ndarray, on_w: float, window: int, min_on_s: float, max_s: float
+    ts: np.ndarray, smooth_w: np.ndarray, on_w: float, min_on_s: float, max_s: float
 ) -> list[float]:
     """Quiet spells (smoothed power below `on_w`) between active bursts, up to `max_s`, longest 1st.
 
     A burst must last `min_on_s` to count, so a lone spike does not split a long quiet spell.
     """
-    active = moving_average(power_w, window) >= on_w
+    active = smooth_w >= on_w
     if not active.any():
         return []
     change = np.flatnonzero(np.diff(active.astype(np.int8)))

@@ -20,7 +20,6 @@ The rules (docs/detector.md has the full story):
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from plugwatch.detect.levels import (
@@ -33,7 +32,7 @@ from plugwatch.detect.levels import (
     trigger,
 )
 from plugwatch.detect.runs import RunMeter, interval_wh
-from plugwatch.detect.smoothing import MovingAverage
+from plugwatch.detect.smoothing import TimeAverage
 from plugwatch.model import DetectorSettings, Event, ReadFailure, Reading, RunSummary, State
 from plugwatch.model import Transition as T
 
@@ -61,9 +60,8 @@ class Detector:
         self.level: int | None = None  # index into LEVEL_STATES; None before the first reading
         self.level_start = 0.0
         self.level_power = 0.0
-        self.window = MovingAverage(settings.window)
-        # the readings averaged now (time, W, counter), to date a level back to where it began
-        self.recent: deque[tuple[float, float, float | None]] = deque(maxlen=settings.window)
+        # the readings averaged now (time, W, counter) also date a level back to where it began
+        self.window = TimeAverage(settings.window_s)
         self.level_age = 0  # readings since the current level was detected
         self.last_power_w: float | None = None  # smoothed power of the last reading
         self.last: tuple[float, float, float | None] | None = None  # ts, raw W, counter kWh
@@ -108,8 +106,7 @@ class Detector:
             self.run.add_energy(wh)
         if r.relay_on is False:
             return self._relay_off(r)
-        smoothed = self.window.add(r.power_w)
-        self.recent.append((r.ts, r.power_w, r.energy_kwh))
+        smoothed = self.window.add(r.ts, r.power_w, r.energy_kwh)
         self.level_age += 1
         self.last_power_w = smoothed
         self._set_level(r.ts, smoothed)
@@ -128,7 +125,7 @@ class Detector:
             return
         previous = self.level
         back = self._back(level)
-        start = self.recent[-1 - back][0]
+        start = self.window.items[-1 - back].ts
         self.level, self.level_start, self.level_power = level, start, smoothed
         self.level_age = 0
         if self.state is State.ON:
@@ -144,7 +141,7 @@ class Detector:
                     self.run.tail.add(wh)
                 self.spell = (start, smoothed)
         elif level == ON:  # a pending run starts with an on level and is dropped with it
-            peak = max(p for _, p, _ in list(self.recent)[-1 - back :])
+            peak = max(item.watts for item in list(self.window.items)[-1 - back :])
             self.run = RunMeter(start=start, peak=peak)
             for wh in self._recent_wh(back):
                 self.run.energy.add(wh)
@@ -154,29 +151,34 @@ class Detector:
     def _back(self, level: int) -> int:
         """How many readings before this one the new level began: the moving average lags a
         step, so the level is dated back over the last readings whose raw power is already on
-        its side (within the window, and after the previous level was detected)."""
-        limit = min(len(self.recent), self.level_age) - 1
+        its side (those held inside the window, and after the previous level was detected).
+        The newest reading has held for no time yet: when it is not on the side, the walk
+        starts at the one before it (whose held value moved the average)."""
+        items = self.window.items
+        limit = min(len(items), self.level_age) - 1
         back = 0
-        if not raw_side(self.recent[-1][1], level, self.bands):
-            return 0
-        while back < limit and raw_side(self.recent[-2 - back][1], level, self.bands):
+        if not raw_side(items[-1].watts, level, self.bands):
+            if limit < 1 or not raw_side(items[-2].watts, level, self.bands):
+                return 0
+            back = 1
+        while back < limit and raw_side(items[-2 - back].watts, level, self.bands):
             back += 1
         return back
 
     def _recent_wh(self, back: int) -> list[float]:
         """Energies of the last `back` intervals between the readings in the window."""
         out: list[float] = []
-        items = list(self.recent)
+        items = list(self.window.items)
         for m in range(back):
-            (t0, p0, e0), (t1, p1, e1) = items[-2 - m], items[-1 - m]
-            wh = interval_wh(t0, p0, e0, t1, p1, e1, self.settings.gap_s)
+            a, b = items[-2 - m], items[-1 - m]
+            wh = interval_wh(a.ts, a.watts, a.energy_kwh, b.ts, b.watts, b.energy_kwh,
+                             self.settings.gap_s)
             if wh is not None:
                 out.append(wh)
         return out
 
     def _reset_window(self) -> None:
         self.window.reset()
-        self.recent.clear()
 
     def _confirm(self, ts: float) -> list[Event]:
         assert self.level is not None
@@ -256,8 +258,7 @@ class Detector:
             self._reset_levels(r.ts, r.power_w)
             power = r.power_w
         else:
-            power = self.window.add(r.power_w)
-            self.recent.append((r.ts, r.power_w, r.energy_kwh))
+            power = self.window.add(r.ts, r.power_w, r.energy_kwh)
             self.last_power_w = power
             self._set_level_now(r.ts, power)
         assert self.level is not None

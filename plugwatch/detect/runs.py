@@ -12,19 +12,25 @@ from typing import Any
 
 from plugwatch.detect.exactsum import ExactSum
 
+MAX_PLUG_W = 4600.0  # no plug draws more (20 A at 230 V): a counter rising faster was replaced
+COUNTER_SLACK_WH = 100.0  # counters that update once a minute may catch up by that much at once
+
 
 def interval_wh(
     t0: float, p0: float, e0: float | None, t1: float, p1: float, e1: float | None, gap_s: float
 ) -> float | None:
     """Energy between two readings: from the plug's counter when both carry it, else trapezoids.
 
-    A counter that went down was reset (or wrapped): the new reading counts from zero. Without a
-    counter, an interval longer than `gap_s` adds nothing (nobody knows what happened then).
+    A counter that went down was reset (a reboot, a `Total` reset, another plug), and one that
+    rose more than the power allows was replaced: that interval uses the power instead, so a run
+    never gets a negative or huge energy. An interval longer than `gap_s` is trusted to the
+    counter alone (nobody saw the power then); without a usable counter it adds nothing.
     """
-    if e0 is not None and e1 is not None:
-        delta = e1 - e0
-        return (delta if delta >= 0 else e1) * 1000.0
     dt = t1 - t0
+    if e0 is not None and e1 is not None:
+        delta = (e1 - e0) * 1000.0
+        if 0.0 <= delta <= MAX_PLUG_W * max(dt, 0.0) / 3600.0 + COUNTER_SLACK_WH:
+            return delta
     if dt > gap_s:
         return None
     return (p0 + p1) * 0.5 * dt / 3600.0

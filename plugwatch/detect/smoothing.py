@@ -1,61 +1,154 @@
-"""The moving average over the last `window` readings, streaming and vectorised, bit-identical.
+"""The time-weighted moving average over the last `window_s` seconds, streaming and vectorised.
 
-Both forms add the window's values oldest first, starting from 0.0, and divide by how many there
-are, so a float sum rounds the same way in Python and in numpy. The window restarts after a gap
-longer than `gap_s` between readings (and, in the detector, after an unreachable spell).
+A reading's value holds from its own time until the next reading (what a plug that reports on
+change, or is polled, means), so the average at a reading is the integral of that step function
+over the window before it, divided by the time the window covers:
+
+    avg(t_n) = sum over k < n of p_k * |[t_k, t_k+1) & [t_n - W, t_n]| / min(W, t_n - t_first)
+
+The newest reading has held for no time yet and counts from the next one on. When the window
+covers no time (window 0, the first reading of a segment, repeated timestamps) the average is the
+reading itself, so `window_s: 0` is no smoothing at all. The same W means the same thing at 1 s,
+10 s or on-change reporting.
+
+Bit-identical in both forms: each term p * dt is rounded once to an integer number of millijoules
+and summed exactly (Python ints, numpy int64 prefix sums), then divided the same way. The window
+restarts after a gap longer than `gap_s` (and, in the detector, after an unreachable spell or a
+relay-off reading).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+SCALE = 1000.0  # terms are summed in integer millijoules (W*s * SCALE)
 
 
-class MovingAverage:
-    """The mean of the last `window` values added since the last reset."""
+def term(watts: float, seconds: float) -> int:
+    """One interval's contribution: watts held for seconds, in integer millijoules."""
+    return round(watts * seconds * SCALE)
 
-    __slots__ = ("values",)
 
-    def __init__(self, window: int, values: Iterable[float] = ()) -> None:
-        self.values: deque[float] = deque(values, maxlen=window)
+class Held:
+    """One reading in the window: time, raw W, counter kWh, and its full interval's term."""
 
-    def add(self, value: float) -> float:
-        """Add a value and return the new mean."""
-        self.values.append(value)
-        total = 0.0
-        for v in self.values:
-            total += v
-        return total / len(self.values)
+    __slots__ = ("energy_kwh", "term", "ts", "watts")
+
+    def __init__(self, ts: float, watts: float, energy_kwh: float | None) -> None:
+        self.ts, self.watts, self.energy_kwh, self.term = ts, watts, energy_kwh, 0
+
+
+class TimeAverage:
+    """The time-weighted mean over the last `window_s` seconds of the readings since a reset.
+
+    `items` holds the readings whose held interval reaches into the window, and the newest;
+    `total` is the exact sum of the full terms of all but the newest.
+    """
+
+    __slots__ = ("items", "total", "window_s")
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.items: deque[Held] = deque()
+        self.total = 0
+
+    def add(self, ts: float, watts: float, energy_kwh: float | None = None) -> float:
+        """Add a reading (time never goes back) and return the average at its time."""
+        items = self.items
+        if items:
+            last = items[-1]
+            last.term = term(last.watts, ts - last.ts)
+            self.total += last.term
+        items.append(Held(ts, watts, energy_kwh))
+        start = ts - self.window_s
+        while len(items) >= 2 and items[1].ts <= start:
+            self.total -= items.popleft().term
+        if len(items) == 1:
+            return watts
+        first = items[0]
+        if first.ts < start:
+            summed = self.total - first.term + term(first.watts, items[1].ts - start)
+            covered = ts - start
+        else:
+            summed, covered = self.total, ts - first.ts
+        if covered <= 0:
+            return watts
+        return float(summed) / SCALE / covered
 
     def reset(self) -> None:
-        """Forget every value (after a gap or an unreachable spell)."""
-        self.values.clear()
+        """Forget every reading (after a gap, an unreachable spell or a relay-off reading)."""
+        self.items.clear()
+        self.total = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The readings in the window as a small JSON-able dict (the terms are recomputed)."""
+        items = self.items
+        counters = [item.energy_kwh for item in items]
+        return {"ts": [item.ts for item in items], "w": [item.watts for item in items],
+                "e": None if all(e is None for e in counters) else counters}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Continue from to_json()'s dict exactly (the same terms, the same total)."""
+        self.reset()
+        ts, watts = [float(t) for t in data["ts"]], [float(w) for w in data["w"]]
+        counters = data.get("e") or [None] * len(ts)
+        for t, w, e in zip(ts, watts, counters, strict=True):
+            if self.items:
+                last = self.items[-1]
+                last.term = term(last.watts, t - last.ts)
+                self.total += last.term
+            self.items.append(Held(t, w, None if e is None else float(e)))
 
 
-def segment_positions(ts: FloatArray, gap_s: float) -> npt.NDArray[np.int64]:
-    """For each sample, how many samples precede it in its gap-free segment (0 at a restart)."""
+def segment_starts(ts: FloatArray, gap_s: float) -> IntArray:
+    """For each sample, the index of the first sample of its gap-free segment."""
     n = ts.size
-    index = np.arange(n, dtype=np.int64)
     restart = np.ones(n, dtype=bool)
     if n > 1:
         restart[1:] = (ts[1:] - ts[:-1]) > gap_s
-    seg_start = np.where(restart, index, 0)
+    seg_start = np.where(restart, np.arange(n, dtype=np.int64), 0)
     np.maximum.accumulate(seg_start, out=seg_start)
-    return index - seg_start
+    return seg_start
 
 
-def moving_average(power: FloatArray, positions: npt.NDArray[np.int64], window: int) -> FloatArray:
-    """The streaming MovingAverage of every sample, computed for the whole array at once."""
-    n = power.size
-    padded = np.concatenate((np.zeros(window - 1), power))
-    total = np.zeros(n)
-    for k in range(window):
-        # the value `window - 1 - k` samples back, when it lies in the same segment
-        back = window - 1 - k
-        total = total + np.where(positions >= back, padded[k : k + n], 0.0)
-    return total / np.minimum(positions + 1, window)
+def window_firsts(ts: FloatArray, seg_start: IntArray, window_s: float) -> IntArray:
+    """For each sample n, the first reading whose held interval reaches into its window (the
+    last one at or before t_n - W, else the segment's first): TimeAverage.items[0]."""
+    last_before = np.searchsorted(ts, ts - window_s, side="right").astype(np.int64) - 1
+    return np.minimum(np.maximum(last_before, seg_start), np.arange(ts.size, dtype=np.int64))
+
+
+def time_average(ts: FloatArray, power: FloatArray, seg_start: IntArray, firsts: IntArray,
+                 window_s: float) -> FloatArray:
+    """The streaming TimeAverage at every sample, computed for the whole array at once."""
+    n = ts.size
+    if n == 0:
+        return np.zeros(0)
+    full = np.zeros(n, dtype=np.int64)  # full[k]: term of p_k held until t_k+1 (same segment)
+    if n > 1:
+        same = seg_start[1:] == seg_start[:-1]
+        terms = np.rint(power[:-1] * (ts[1:] - ts[:-1]) * SCALE)
+        full[:-1] = np.where(same, terms, 0.0).astype(np.int64)
+    prefix = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(full, out=prefix[1:])
+    index = np.arange(n, dtype=np.int64)
+    start = ts - window_s
+    j = firsts
+    nxt = np.minimum(j + 1, n - 1)
+    partial = j < index
+    cut = partial & (ts[j] < start)
+    part = np.rint(power[j] * (ts[nxt] - start) * SCALE).astype(np.int64)
+    summed = np.where(cut, prefix[index] - prefix[nxt] + part, prefix[index] - prefix[j])
+    covered = np.where(cut, ts - start, ts - ts[j])
+    good = partial & (covered > 0)
+    out = power.copy()
+    safe = np.where(good, covered, 1.0)
+    np.copyto(out, summed.astype(np.float64) / SCALE / safe, where=good)
+    return out

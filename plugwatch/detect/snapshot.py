@@ -14,7 +14,7 @@ from plugwatch.model import State
 if TYPE_CHECKING:
     from plugwatch.detect.fsm import Detector
 
-VERSION = 1
+VERSION = 2  # 2: the time-weighted window (items with their terms)
 
 
 def to_snapshot(d: Detector) -> dict[str, Any]:
@@ -28,8 +28,7 @@ def to_snapshot(d: Detector) -> dict[str, Any]:
         "level": d.level,
         "level_start": d.level_start,
         "level_power": d.level_power,
-        "window": list(d.window.values),
-        "recent": [list(item) for item in d.recent],
+        "window": d.window.to_json(),
         "level_age": d.level_age,
         "last_power_w": d.last_power_w,
         "last": None if d.last is None else list(d.last),
@@ -54,12 +53,7 @@ def from_snapshot(d: Detector, snap: dict[str, Any]) -> bool:
         d.level = snap["level"]
         d.level_start = float(snap["level_start"])
         d.level_power = float(snap["level_power"])
-        d.window.reset()
-        for value in snap["window"][-d.settings.window :]:
-            d.window.values.append(float(value))
-        d.recent.clear()
-        for t, p, e in snap["recent"][-d.settings.window :]:
-            d.recent.append((float(t), float(p), None if e is None else float(e)))
+        d.window.restore(snap["window"])
         d.level_age = int(snap["level_age"])
         d.last_power_w = snap["last_power_w"]
         last = snap["last"]

@@ -35,7 +35,7 @@ def demo_settings(speed: float) -> tuple[float, DetectorSettings]:
     """
     interval = max(0.05, 30.0 / speed)
     return interval, DetectorSettings(
-        window=3, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
+        window_s=2 * interval, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
         dwell_on_s=90.0 / speed, dwell_standby_s=360.0 / speed, dwell_off_s=120.0 / speed,
         unreachable_after=3, gap_s=max(20 * interval, 600.0 / speed),
     )

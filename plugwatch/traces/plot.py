@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 
-from plugwatch.detect.calibrate import Histogram, Proposal, moving_average, off_text
+from plugwatch.detect.calibrate import Histogram, Proposal, off_text, smoothed
 from plugwatch.formatting import format_duration
 from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 
@@ -46,8 +46,9 @@ def plot_power(
     fig, ax = _figure(width, height)
     when = ts / DAY_S  # matplotlib dates: days since 1970-01-01 UTC
     ax.plot(when, power_w, ".", ms=1.5, color="#455a64", label="reading", rasterized=True)
-    smooth = moving_average(power_w, settings.window)
-    ax.plot(when, smooth, "-", lw=0.8, color="#1b5e20", label=f"average of {settings.window}")
+    smooth = smoothed(ts, power_w, settings.window_s, settings.gap_s)
+    ax.plot(when, smooth, "-", lw=0.8, color="#1b5e20",
+            label=f"average over {format_duration(settings.window_s)}")
     _thresholds(ax, settings, horizontal=True)
     _state_bands(ax, ts, [e for e in events if isinstance(e, Transition)])
     for run in (e for e in events if isinstance(e, RunSummary)):
