@@ -47,12 +47,12 @@ def test_a_day_gives_daily_rates_rounded(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["calibrate", str(TRACES / "refit_day/house_7_day.csv"),
                  "--power-col", "Appliance5"]) == 0
     out = capsys.readouterr().out
-    assert "replay with these settings: 2 runs, 4 state changes (4.0/day), no off/standby flaps" \
+    assert "replay with these settings: 2 runs, 6 state changes (6.0/day), no off/standby flaps" \
         in out
     assert "1,510 runs, 3,019 state changes (3,019/day), 1,509 flaps" in out
-    assert "off must hold 6 min" in out  # durations in prose, config syntax only in the snippet
-    assert "on must hold 1 min 10 s (10 samples of ~7 s)" in out
-    assert "\ndwell: {on: 70s, standby: 3m, off: 6m}\n" in out
+    assert "off must hold 4 min" in out  # durations in prose, config syntax only in the snippet
+    assert "on must hold 1 min (twice the 20 s window and a ~7 s sample)" in out
+    assert "\ndwell: {on: 1m, standby: 3m, off: 4m}\n" in out
 
 
 def test_jittery_timestamps_give_a_rounded_sample_interval(
@@ -68,7 +68,7 @@ def test_jittery_timestamps_give_a_rounded_sample_interval(
     trace = tmp_path / "jitter.csv"
     trace.write_text("\n".join(jittered) + "\n")
     out = calibrate(trace, capsys)
-    assert "samples of ~1 s)" in out
+    assert "a ~1 s sample)" in out
     assert "1.00001" not in out
 
 
