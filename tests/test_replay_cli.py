@@ -98,7 +98,7 @@ def test_strict_stops_at_the_first_bad_row(tmp_path: Path, capsys) -> None:
     (["--hysteresis", "0.1,0.2,0.3"], "--hysteresis"),  # three widths
     (["--standby", "20"], "standby band"),  # standby above on: the settings say why
     (["--config", "x.yaml"], "--config needs --plug"),  # whose settings?
-    (["--window", "fast"], "--window 'fast' is not a duration"),
+    (["--window", "fast"], "--window: invalid duration 'fast'"),
     (["--window", "0"], "--window '0': a count of samples starts at 1"),
 ])
 def test_bad_settings_give_one_line(tmp_path: Path, capsys, flags, expected) -> None:
