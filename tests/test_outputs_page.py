@@ -22,7 +22,7 @@ from tests.helpers import wait_for
 from tests.observe_helpers import Switchable, fetch, one_run, running_app
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FAST = DetectorSettings(window=2, on_w=10.0, on_band_w=2.0, dwell_on_s=0.3,
+FAST = DetectorSettings(window_s=0.1, on_w=10.0, on_band_w=2.0, dwell_on_s=0.3,
                         dwell_standby_s=1.0, dwell_off_s=0.5, unreachable_after=3, gap_s=5.0)
 
 
