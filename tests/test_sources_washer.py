@@ -70,7 +70,7 @@ async def test_a_washer_cycle_gives_one_run_with_its_energy_on_every_family(tmp_
     clocks = {f.name: Clock(1.8e9) for f in FAMILIES}
     devices = {f.name: await f.start(0.0, speed=SPEED, clock=clocks[f.name]) for f in FAMILIES}
     settings = DetectorSettings(  # emulated minutes, in plug-clock seconds
-        window=2, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
+        window_s=INTERVAL, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
         dwell_on_s=120 / SPEED, dwell_standby_s=1500 / SPEED, dwell_off_s=200 / SPEED,
         unreachable_after=5, gap_s=3.0)
     config = config_from_dict({"database": f"sqlite:///{tmp_path}/w.db",

@@ -13,7 +13,10 @@ from typing import Any
 from plugwatch.detect.exactsum import ExactSum
 
 MAX_PLUG_W = 4600.0  # no plug draws more (20 A at 230 V): a counter rising faster was replaced
-COUNTER_SLACK_WH = 100.0  # counters that update once a minute may catch up by that much at once
+# A rise beyond what MAX_PLUG_W could draw, plus this slack, is another plug's counter. The slack
+# is generous: some counters report rarely and catch up in one step (a zigbee plug may send its
+# energy once an hour), and the emulators run sped-up time.
+COUNTER_SLACK_WH = 2000.0
 
 
 def interval_wh(
