@@ -38,6 +38,7 @@ class LiveView:
         self.clock = clock
         self.monotonic = monotonic
         self.started_at = clock()
+        self.stuck_after_s = STUCK_AFTER_S
         plugs = service.config.plugs
         # sampling has stalled when no sample at all arrived for this long
         self.stall_after_s = max(30.0, max(
@@ -85,7 +86,7 @@ class LiveView:
             return Health(False, f"database unreachable: {stats.last_error}")
         queued = writer.queued
         idle_s = self.monotonic() - stats.last_ok
-        if queued and idle_s > STUCK_AFTER_S:
+        if queued and idle_s > self.stuck_after_s:
             return Health(False, f"database writer stuck: {queued} items waiting, last write "
                                  f"{idle_s:.0f} s ago")
         last = self.meters.last_sample_at
