@@ -14,7 +14,13 @@ from plugwatch.config.outputs import InfluxSection
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import DetectorSettings, Reading, RunSummary, State, Transition
 from plugwatch.outputs.influx import InfluxOutput
-from plugwatch.outputs.lineproto import reading_line, string_field, tag, transition_line
+from plugwatch.outputs.lineproto import (
+    reading_head,
+    reading_line,
+    string_field,
+    tag,
+    transition_line,
+)
 from plugwatch.store import open_store
 from tests.helpers import wait_for
 from tests.influx_server import free_port, influx_server
@@ -171,9 +177,10 @@ async def test_v2_write_api_request_is_what_the_docs_specify(tmp_path: Path) -> 
 def test_line_protocol_escapes_and_skips_non_finite_values() -> None:
     assert tag("a b,c=d") == r"a\ b\,c\=d"
     assert string_field('say "hi" \\ bye') == r'"say \"hi\" \\ bye"'
-    assert reading_line("pw", "x", Reading(1.0, float("nan"))) is None
-    assert reading_line("pw", "x", Reading(1.0, 5.0, None, float("inf"))) == "pw_reading,plug=x " \
-        "power_w=5.0 1000"
+    assert reading_head("pw", "a b") == r"pw_reading,plug=a\ b "
+    assert reading_line("pw_reading,plug=x ", Reading(1.0, float("nan"))) is None
+    assert reading_line("pw_reading,plug=x ", Reading(1.0, 5.0, None, float("inf"))) == \
+        "pw_reading,plug=x power_w=5.0 1000"
     line = transition_line("pw", Transition("x", 2.0, State.ON, State.UNREACHABLE,
                                             "read_failures", None))
     assert line == 'pw_state,plug=x state="unreachable",from_state="on",' \

@@ -20,7 +20,7 @@ from typing import Any
 
 from plugwatch.config.outputs import InfluxSection
 from plugwatch.model import Reading, RunSummary, Sample, Transition
-from plugwatch.outputs.lineproto import reading_line, run_line, transition_line
+from plugwatch.outputs.lineproto import reading_head, reading_line, run_line, transition_line
 from plugwatch.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class InfluxOutput:
         self.down_since: float | None = None
         self.last_error = ""
         self.backoff_s = BACKOFF_S  # waits between failed attempts
+        self._heads: dict[str, str] = {}  # plug -> "plugwatch_reading,plug=<plug> "
         self.stop_flush_s = STOP_FLUSH_S
         self._wake: asyncio.Event | None = None
 
@@ -55,7 +56,10 @@ class InfluxOutput:
     def on_sample(self, plug: str, sample: Sample) -> None:
         """A live reading becomes a point (failures are not points: state changes say it)."""
         if type(sample) is Reading:
-            line = reading_line(self.prefix, plug, sample)
+            head = self._heads.get(plug)
+            if head is None:
+                head = self._heads[plug] = reading_head(self.prefix, plug)
+            line = reading_line(head, sample)
             if line is not None:
                 self._append(line)
 

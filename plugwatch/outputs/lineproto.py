@@ -11,6 +11,7 @@ Timestamps are integer milliseconds (writes say precision=ms). Non-finite number
 from __future__ import annotations
 
 import math
+from math import isfinite
 
 from plugwatch.model import Reading, RunSummary, Transition
 
@@ -39,17 +40,29 @@ def _ms(ts: float) -> int:
     return round(ts * 1000)
 
 
-def reading_line(prefix: str, plug: str, r: Reading) -> str | None:
-    """One reading as a point of `<prefix>_reading` (None when its power is not finite)."""
-    if not math.isfinite(r.power_w):
+def reading_head(prefix: str, plug: str) -> str:
+    """The measurement and tags of `plug`'s readings: "plugwatch_reading,plug=washer "."""
+    return f"{prefix.translate(_MEASUREMENT)}_reading,plug={tag(plug)} "
+
+
+def reading_line(head: str, r: Reading) -> str | None:
+    """One reading as a point after `head` (reading_head); None when its power is not finite.
+
+    Written out field by field: this runs once per reading (a few µs at most).
+    """
+    power = r.power_w
+    if not isfinite(power):
         return None
-    fields = [f for f in (_float("power_w", r.power_w), _float("voltage_v", r.voltage_v),
-                          _float("current_a", r.current_a), _float("energy_kwh", r.energy_kwh))
-              if f]
+    line = f"{head}power_w={float(power)!r}"
+    if (v := r.voltage_v) is not None and isfinite(v):
+        line += f",voltage_v={float(v)!r}"
+    if (a := r.current_a) is not None and isfinite(a):
+        line += f",current_a={float(a)!r}"
+    if (e := r.energy_kwh) is not None and isfinite(e):
+        line += f",energy_kwh={float(e)!r}"
     if r.relay_on is not None:
-        fields.append(f"relay_on={'true' if r.relay_on else 'false'}")
-    return f"{prefix.translate(_MEASUREMENT)}_reading,plug={tag(plug)} {','.join(fields)} " \
-           f"{_ms(r.ts)}"
+        line += ",relay_on=true" if r.relay_on else ",relay_on=false"
+    return f"{line} {round(r.ts * 1000)}"
 
 
 def transition_line(prefix: str, t: Transition) -> str:
