@@ -44,4 +44,5 @@ run() {
     if [ -f bench/bench_alerts.py ]; then
         run "$PY" bench/bench_alerts.py --plugs 20
     fi
+    run "$PY" bench/bench_observe.py --runs 3 --influx-points 100000
 } 2>&1 | tee "$OUT"
