@@ -4,13 +4,21 @@ Three emulated plugs of three families are served in-process on 127.0.0.1, each 
 protocol: a Kasa plug (TCP) behind a washer doing a sped-up cycle (heating, washing, a soak pause
 the detector must not call the end, spinning), a Shelly Plus Plug S (HTTP RPC) behind a TV switched
 on and back to standby, and a Tasmota plug (HTTP) behind a fridge that drops off the network and
-comes back. The service
-samples them every half second with short dwell times, so the whole story takes about a minute.
+comes back. Two rules
+notify a local inbox (an HTTP receiver on 127.0.0.1, through apprise's json:// like a phone's push
+service): the washer has finished, the fridge has been unreachable for 5 minutes.
+
+Time is emulated throughout: the plugs, the detector, the rules and the database all see emulated
+time (`speed` times faster than real), so the 80-minute story takes 80 s at the default speed and
+`history` of the demo's database shows its runs with their emulated durations. The story is dated
+so that it ends at the real time the demo ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import importlib
 import math
 import time
 from collections.abc import Callable
@@ -20,25 +28,59 @@ from typing import Any
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.emulator.http import EmulatedHttpDevice
 from plugwatch.emulator.http_server import HttpEmulator
-from plugwatch.model import DetectorSettings, Event, Transition
+from plugwatch.model import DetectorSettings, Event, Sample, Transition
+from plugwatch.service.service import Service, install_stop_signals
 
 DEMO_PLUGS = ("washer", "tv", "fridge")
 STORY_MIN = 80.0  # emulated minutes the whole story takes (the default duration)
 OFFLINE_MIN = (26.0, 36.0)  # the fridge plug is off the network between these emulated minutes
 
 
-def demo_settings(speed: float) -> tuple[float, DetectorSettings]:
-    """(interval s, detector settings) in real seconds for an emulated-time `speed`.
+DEMO_RULES = [
+    {"name": "washer-done", "plugs": ["washer"],
+     "when": {"from": "on", "to": ["standby", "off"], "min_duration": "10m"}, "notify": ["inbox"],
+     "title": "{{ plug }} finished",
+     "body": "Ran {{ run.duration }}, used {{ run.energy_wh | round | int }} Wh "
+             "(peak {{ run.peak_w | round | int }} W)."},
+    {"name": "fridge-unreachable", "plugs": ["fridge"], "when": {"to": "unreachable"},
+     "for": "5m", "notify": ["inbox"], "title": "{{ plug }} is unreachable",
+     "body": "{{ plug }} has not answered for {{ duration }}: check its power and Wi-Fi."},
+]
 
-    Chosen in emulated time (a sample every 30 s, standby must hold 6 min, ...) and divided by the
-    speed, so the story looks the same at any speed.
+
+def demo_settings(speed: float) -> tuple[float, DetectorSettings]:
+    """(real sampling interval s, detector settings in emulated time) for a `speed`.
+
+    A sample every 30 emulated seconds (divided by the speed for the real interval); on must hold
+    90 s, standby 6 min, off 2 min, all in emulated time, so the story is the same at any speed.
     """
     interval = max(0.05, 30.0 / speed)
     return interval, DetectorSettings(
-        window_s=2 * interval, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
-        dwell_on_s=90.0 / speed, dwell_standby_s=360.0 / speed, dwell_off_s=120.0 / speed,
-        unreachable_after=3, gap_s=max(20 * interval, 600.0 / speed),
+        window_s=60.0, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
+        dwell_on_s=90.0, dwell_standby_s=360.0, dwell_off_s=120.0,
+        unreachable_after=3, gap_s=max(20 * interval * speed, 600.0),
     )
+
+
+class EmulatedClock:
+    """Emulated epoch time: `speed` times as fast as the real clock, equal to it at `real_end`."""
+
+    def __init__(self, real_start: float, real_end: float, speed: float) -> None:
+        self.real_start = real_start
+        self.speed = speed
+        self.story_start = real_end - (real_end - real_start) * speed  # emulated time at start
+
+    def at(self, real_ts: float) -> float:
+        """The emulated time of a real time."""
+        return self.story_start + (real_ts - self.real_start) * self.speed
+
+    def __call__(self) -> float:
+        return self.at(time.time())
+
+    def story(self, emulated_ts: float) -> str:
+        """An emulated time as "mm:ss" since the story began (what the demo prints)."""
+        seconds = max(0, int(emulated_ts - self.story_start))
+        return f"{seconds // 60:02d}:{seconds % 60:02d}"
 
 
 def washer_power(minute: float) -> float:
@@ -78,75 +120,106 @@ async def run_demo(
 ) -> dict[str, Any]:
     """Run the demo for `duration_s` real seconds (default: the whole story) or until Ctrl-C.
 
-    Returns the summary: counts of transitions and runs, and each plug's final state.
+    Returns the summary: counts of transitions, runs and notifications, each plug's final state.
     """
     if duration_s is None:
         duration_s = STORY_MIN * 60.0 / speed
-    from plugwatch.formatting import format_duration, iso
-    from plugwatch.service.service import Service, install_stop_signals
+    from plugwatch.config.loader import Target
+    from plugwatch.emulator.inbox import Inbox, Message
+    from plugwatch.formatting import format_duration, plural
+    from plugwatch.rules import Rule
+    from plugwatch.service.alerting import Alerting
     from plugwatch.store import open_store
     from plugwatch.testing import emulated_config
 
     await asyncio.to_thread(_fresh_demo_database, Path(db_path))
     store = await asyncio.to_thread(open_store, f"sqlite:///{Path(db_path)}")  # before the clock
-    started = time.time()
+    await asyncio.to_thread(importlib.import_module, "apprise")  # its first import takes ~1 s
     washer = EmulatedPlug("HS110v2", alias="washer", power=_per_minute(washer_power), speed=speed)
     tv = EmulatedHttpDevice("shelly2", alias="tv", power=_per_minute(tv_power), speed=speed)
     fridge = EmulatedHttpDevice("tasmota", alias="fridge", power=_per_minute(fridge_power),
                                 speed=speed)
+    started = time.time()
+    clock = EmulatedClock(started, started + duration_s, speed)
     emulator, http_emulator = Emulator(), HttpEmulator()
     ports = [*await emulator.start([washer]), *await http_emulator.start([tv, fridge])]
+    counts = {"transitions": 0, "runs": 0, "notifications": 0}
+    stop = asyncio.Event()
+
+    def show(line: str) -> None:
+        try:
+            out(line)
+        except BrokenPipeError:  # `plugwatch demo | head`: the reader has gone, so stop
+            stop.set()
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, Transition):
+            counts["transitions"] += 1
+            show(f"[{clock.story(event.ts)}] {event.plug:<7} {event.from_state} -> "
+                 f"{event.to_state} ({event.reason})")
+        else:
+            counts["runs"] += 1
+            show(f"{'':8}{event.plug:<7} run finished: {format_duration(event.duration_s)}, "
+                 f"{event.energy_wh:.0f} Wh (plug meter), peak {event.peak_w:.0f} W")
+
+    def on_message(message: Message) -> None:
+        counts["notifications"] += 1
+        show(f"[{clock.story(clock())}] inbox   notification: {message.title}: {message.body}")
+
+    inbox = Inbox(on_message)
+    await inbox.start()
     interval, settings = demo_settings(speed)
     config = emulated_config(dict(zip(DEMO_PLUGS, ports, strict=True)),
                              f"sqlite:///{Path(db_path)}", interval_s=interval, timeout_s=0.5,
                              detector=settings, drivers={"tv": "shelly", "fridge": "tasmota"})
-    counts = {"transitions": 0, "runs": 0}
-
-    stop = asyncio.Event()
-
-    def show(event: Event) -> None:
-        try:
-            _show(event)
-        except BrokenPipeError:  # `plugwatch demo | head`: the reader has gone, so stop
-            stop.set()
-
-    def _show(event: Event) -> None:
-        if isinstance(event, Transition):
-            counts["transitions"] += 1
-            at = (event.ts - started) * speed
-            out(f"[{time.time() - started:5.1f} s | emulated {int(at // 60):02d}:"
-                f"{int(at % 60):02d}] {event.plug:<7} {event.from_state} -> {event.to_state} "
-                f"({event.reason})")
-        else:
-            counts["runs"] += 1
-            out(f"{'':29}{event.plug:<7} run finished: "
-                f"{format_duration(event.duration_s * speed)} emulated, "
-                f"{event.energy_wh:.0f} Wh (plug meter), peak {event.peak_w:.0f} W")
-
-    out(f"plugwatch demo: 3 emulated plugs on 127.0.0.1: washer Kasa :{ports[0]}, tv Shelly "
-        f":{ports[1]}, fridge Tasmota :{ports[2]}; "
-        f"emulated time x{speed:g}, recording to {db_path}; stops after {duration_s:g} s "
-        "(Ctrl-C stops earlier)")
+    config = dataclasses.replace(config, targets={"inbox": Target(inbox.url)})
+    rules = [Rule.model_validate(rule) for rule in DEMO_RULES]
+    alerting = Alerting(config, store, rules, clock=clock, tick_s=max(0.05, min(1.0, 10 / speed)))
+    show(f"plugwatch demo: 3 emulated plugs on 127.0.0.1: washer Kasa :{ports[0]}, tv Shelly "
+         f":{ports[1]}, fridge Tasmota :{ports[2]}; {plural(len(rules), 'rule')} notifying a "
+         f"local inbox ({inbox.url}); recording to {db_path}")
+    show(f"emulated time runs x{speed:g}: the {STORY_MIN:g}-minute story takes {duration_s:g} s "
+         "(Ctrl-C stops earlier); times below are emulated [mm:ss]")
     install_stop_signals(stop)
-    service = Service(config, store, listeners=[show])
-    task = asyncio.create_task(service.run(stop))
+    service = DemoService(config, store, clock, on_events=alerting.on_events,
+                          kv_state=alerting.kv_state, listeners=[on_event])
+    tasks = [asyncio.create_task(service.run(stop)), asyncio.create_task(alerting.run(stop))]
     try:
         offline = [started + m * 60.0 / speed for m in OFFLINE_MIN]
         await _script(http_emulator, fridge, offline, started + duration_s, stop)
     finally:
         stop.set()
-        await task
+        await asyncio.gather(*tasks)
         await emulator.stop()
         await http_emulator.stop()
+        await inbox.stop()
     states = {name: str(det.state) for name, det in service.detectors.items()}
     store.close()
-    out(f"demo finished after {time.time() - started:.0f} s: {counts['transitions']} transitions, "
-        f"{counts['runs']} runs recorded in {db_path}")
+    emulated = format_duration(clock() - clock.story_start)
+    show(f"demo finished after {time.time() - started:.0f} s ({emulated} emulated): "
+         f"{plural(counts['transitions'], 'transition')}, {plural(counts['runs'], 'run')}, "
+         f"{plural(counts['notifications'], 'notification')}")
     for name, state in states.items():
         since = service.detectors[name].since
-        out(f"  {name:<7} {state:<12} since {iso(since) if since else '-'}")
-    out(f"see them again: plugwatch history --database sqlite:///{db_path} --runs")
+        show(f"  {name:<7} {state:<12} since {clock.story(since) if since else '-'}")
+    show(f"see them again: plugwatch history --database sqlite:///{db_path} --runs  (--alerts)")
     return {**counts, "states": states}
+
+
+class DemoService(Service):
+    """The real Service, with each sample stamped in emulated time before the detector sees it.
+
+    Sampling itself is scheduled in real time (the sampler's clock); only what is recorded and
+    decided carries emulated time.
+    """
+
+    def __init__(self, config: Any, store: Any, clock: EmulatedClock, **kw: Any) -> None:
+        super().__init__(config, store, **kw)
+        self.emulated = clock
+
+    def handle_sample(self, plug: str, sample: Sample) -> None:
+        """Re-stamp the sample in emulated time, then handle it as the service does."""
+        super().handle_sample(plug, dataclasses.replace(sample, ts=self.emulated.at(sample.ts)))
 
 
 def _fresh_demo_database(path: Path) -> None:
