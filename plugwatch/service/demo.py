@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import math
 import time
 from collections.abc import Callable
@@ -63,15 +62,33 @@ def demo_settings(speed: float) -> tuple[float, DetectorSettings]:
 
 
 class EmulatedClock:
-    """Emulated epoch time: `speed` times as fast as the real clock, equal to it at `real_end`."""
+    """The story's time: stands still until `start()`, then runs `speed` times as fast as the
+    real clock; its epoch time is dated so that it equals the real time when the story ends."""
 
-    def __init__(self, real_start: float, real_end: float, speed: float) -> None:
-        self.real_start = real_start
+    def __init__(self, speed: float, duration_s: float) -> None:
         self.speed = speed
-        self.story_start = real_end - (real_end - real_start) * speed  # emulated time at start
+        self.duration_s = duration_s  # real seconds the story is given
+        self.real_start = math.inf  # epoch time of start(); inf until then
+        self.story_start = 0.0  # the emulated epoch time at start()
+        self._mono_start = math.inf
+
+    def start(self) -> None:
+        """Let emulated time run from now."""
+        self._mono_start = time.monotonic()
+        self.real_start = time.time()
+        self.story_start = self.real_start + self.duration_s * (1 - self.speed)
+
+    @property
+    def running(self) -> bool:
+        """True once start() was called."""
+        return self._mono_start != math.inf
+
+    def elapsed(self) -> float:
+        """Real (monotonic) seconds since start(), 0 before: the emulated plugs' clock."""
+        return max(0.0, time.monotonic() - self._mono_start)
 
     def at(self, real_ts: float) -> float:
-        """The emulated time of a real time."""
+        """The emulated epoch time of a real epoch time."""
         return self.story_start + (real_ts - self.real_start) * self.speed
 
     def __call__(self) -> float:
@@ -134,13 +151,14 @@ async def run_demo(
 
     await asyncio.to_thread(_fresh_demo_database, Path(db_path))
     store = await asyncio.to_thread(open_store, f"sqlite:///{Path(db_path)}")  # before the clock
-    await asyncio.to_thread(importlib.import_module, "apprise")  # its first import takes ~1 s
-    washer = EmulatedPlug("HS110v2", alias="washer", power=_per_minute(washer_power), speed=speed)
-    tv = EmulatedHttpDevice("shelly2", alias="tv", power=_per_minute(tv_power), speed=speed)
+    await asyncio.to_thread(_warm_apprise)
+    clock = EmulatedClock(speed, duration_s)  # the plugs' time stands still until sampling runs
+    washer = EmulatedPlug("HS110v2", alias="washer", power=_per_minute(washer_power), speed=speed,
+                          clock=clock.elapsed)
+    tv = EmulatedHttpDevice("shelly2", alias="tv", power=_per_minute(tv_power), speed=speed,
+                            clock=clock.elapsed)
     fridge = EmulatedHttpDevice("tasmota", alias="fridge", power=_per_minute(fridge_power),
-                                speed=speed)
-    started = time.time()
-    clock = EmulatedClock(started, started + duration_s, speed)
+                                speed=speed, clock=clock.elapsed)
     emulator, http_emulator = Emulator(), HttpEmulator()
     ports = [*await emulator.start([washer]), *await http_emulator.start([tv, fridge])]
     counts = {"transitions": 0, "runs": 0, "notifications": 0}
@@ -185,6 +203,9 @@ async def run_demo(
                           kv_state=alerting.kv_state, listeners=[on_event])
     tasks = [asyncio.create_task(service.run(stop)), asyncio.create_task(alerting.run(stop))]
     try:
+        await _wait_any(stop, service.started)
+        clock.start()
+        started = clock.real_start
         offline = [started + m * 60.0 / speed for m in OFFLINE_MIN]
         await _script(http_emulator, fridge, offline, started + duration_s, stop)
     finally:
@@ -218,8 +239,18 @@ class DemoService(Service):
         self.emulated = clock
 
     def handle_sample(self, plug: str, sample: Sample) -> None:
-        """Re-stamp the sample in emulated time, then handle it as the service does."""
-        super().handle_sample(plug, dataclasses.replace(sample, ts=self.emulated.at(sample.ts)))
+        """Re-stamp the sample in emulated time, then handle it as the service does (a sample
+        taken before the story began is dropped)."""
+        if self.emulated.running and sample.ts >= self.emulated.real_start:
+            super().handle_sample(plug, dataclasses.replace(sample, ts=self.emulated.at(sample.ts)))
+
+
+def _warm_apprise() -> None:
+    """Import apprise and load its json:// plugin now (about a second) rather than when the
+    first message is due, which at x60 would be a minute late."""
+    import apprise
+
+    apprise.Apprise().add("json://127.0.0.1/")
 
 
 def _fresh_demo_database(path: Path) -> None:
@@ -252,6 +283,16 @@ async def _script(
             return
         await emulator.set_online(flaky, online)
     await _wait(stop, end - time.time())
+
+
+async def _wait_any(*events: asyncio.Event) -> None:
+    """Return as soon as one of `events` is set."""
+    waits = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:
