@@ -51,7 +51,8 @@ def demo_settings(speed: float) -> tuple[float, DetectorSettings]:
     """(real sampling interval s, detector settings in emulated time) for a `speed`.
 
     A sample every 30 emulated seconds (divided by the speed for the real interval); on must hold
-    90 s, standby 6 min, off 2 min, all in emulated time, so the story is the same at any speed.
+    90 s, standby 6 min, off 2 min, averaged over a minute, all in emulated time, so the story is
+    the same at any speed.
     """
     interval = max(0.05, 30.0 / speed)
     return interval, DetectorSettings(
