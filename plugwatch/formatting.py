@@ -176,4 +176,6 @@ def run_json(r: RunSummary) -> dict[str, Any]:
         "duration_s": round(r.duration_s, 3),
         "energy_wh": round(r.energy_wh, 3),
         "peak_w": round(r.peak_w, 3),
+        "cost": _rounded(r.cost, 4),
+        "currency": r.currency,
     }

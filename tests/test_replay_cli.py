@@ -52,7 +52,9 @@ def test_json_lines_have_the_documented_fields(tmp_path: Path, capsys) -> None:
     assert (up["plug"], up["from"], up["to"], up["reason"]) == ("heater", "off", "on", "power")
     assert up["ts"] == "2026-01-01T00:10:00+00:00"  # stamped when the level began, not confirmed
     assert (down["from"], down["to"], down["reason"]) == ("on", "off", "no_load")
-    assert set(run_) == {"type", "plug", "start", "end", "duration_s", "energy_wh", "peak_w"}
+    assert set(run_) == {"type", "plug", "start", "end", "duration_s", "energy_wh", "peak_w",
+                         "cost", "currency"}
+    assert (run_["cost"], run_["currency"]) == (None, None)  # no `price:` without a config
     assert run_["start"] == "2026-01-01T00:10:00+00:00"
     assert 1200 <= run_["duration_s"] <= 1230  # the 5-sample average takes <= 20 s to drain
     assert run_["energy_wh"] == pytest.approx(500 * 1200 / 3600, rel=0.01)

@@ -118,25 +118,29 @@ def replay_command(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)  # the flags are checked before the trace is read
     config = None
-    if args.rules:  # a broken rule file fails before the detector runs
+    if args.config is not None:
         from plugwatch.config import load_config
+
+        config = load_config(args.config, need_targets=False)
+    if args.rules:  # a broken rule file fails before the detector runs
         from plugwatch.rules import load_checked
         from plugwatch.rules.replay import replay_rules_lines
 
-        config = load_config(args.config) if args.config else None
         load_checked(args.rules)
     options = csv_options_from_args(args)
-    if options.max_power_w is None and args.config is not None and args.plug is not None:
-        from plugwatch.config import load_config
-
-        plug_config = load_config(args.config, need_targets=False).plug(args.plug)
-        options = dataclasses.replace(options, max_power_w=plug_config.max_power_w)
+    if options.max_power_w is None and config is not None and args.plug is not None:
+        options = dataclasses.replace(options, max_power_w=config.plug(args.plug).max_power_w)
     trace = read_trace(args.trace, options, strict=args.strict)
     _report_problems(trace.problems, sys.stderr)
     if args.window is not None and args.window.strip().isdigit():
         settings = settings_from_args(args, median_step(trace.ts))
     plug = args.plug or args.trace.stem
     events = replay(plug, trace, settings)
+    if config is not None and config.price is not None:
+        from plugwatch.rules.cost import run_pricer
+
+        pricer = run_pricer(config.price, config.tz)
+        events = pricer(events) if pricer is not None else events
     if args.json:
         _print_json(events, sys.stdout)
     else:
@@ -199,7 +203,7 @@ def print_table(
     plug: str, events: list[Any], trace: Any, settings: Any, tz_name: str | None, out: TextIO
 ) -> None:
     """The events as a table for people, with a header about the trace and a closing summary."""
-    from plugwatch.formatting import format_duration, format_power
+    from plugwatch.formatting import format_duration, format_money, format_power
     from plugwatch.model import RunSummary, State, Transition
     from plugwatch.traces.timeparse import zone
 
@@ -221,8 +225,10 @@ def print_table(
                       f"{format_power(event.power_w)}\n")
         elif isinstance(event, RunSummary):
             runs += 1
+            cost = ("" if event.cost is None
+                    else f"  {format_money(event.cost, event.currency or '')}")
             out.write(f"{'':<21} {'run ' + format_duration(event.duration_s):<22} "
-                      f"{event.energy_wh:.1f} Wh{'':<4} peak {format_power(event.peak_w)}\n")
+                      f"{event.energy_wh:.1f} Wh{'':<4} peak {format_power(event.peak_w)}{cost}\n")
     transitions = [e for e in events if isinstance(e, Transition)]
     final = transitions[-1] if transitions else None
     out.write(f"\n{_count(len(transitions), 'transition')}, {_count(runs, 'run')}")

@@ -209,14 +209,15 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def describe(event: Any, tz: Any) -> str:
     """One human line for a Transition or a RunSummary, times in zone `tz`."""
-    from plugwatch.formatting import clock, format_duration, format_energy
+    from plugwatch.formatting import clock, format_duration, format_energy, format_money
 
     if hasattr(event, "to_state"):
         power = "" if event.power_w is None else f" at {event.power_w:.1f} W"
         return (f"{clock(event.ts, tz)}  {event.plug:<16} {event.from_state} -> "
                 f"{event.to_state} ({event.reason}){power}")
+    cost = "" if event.cost is None else f", {format_money(event.cost, event.currency or '')}"
     return (f"{clock(event.end, tz)}  {event.plug:<16} run of "
-            f"{format_duration(event.duration_s)}, {format_energy(event.energy_wh)}, "
+            f"{format_duration(event.duration_s)}, {format_energy(event.energy_wh)}{cost}, "
             f"peak {event.peak_w:.0f} W (started {clock(event.start, tz)})")
 
 

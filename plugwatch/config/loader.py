@@ -27,6 +27,7 @@ from plugwatch.errors import ConfigError
 from plugwatch.formatting import machine_zone, zone_named
 from plugwatch.model import DetectorSettings
 from plugwatch.redact import redact
+from plugwatch.rules.cost import Price
 from plugwatch.sources.validate import DEFAULT_LIMITS, Limits
 
 _BUILTIN = DetectorSettings()
@@ -89,6 +90,7 @@ class Config:
     http: HttpSection | None = None  # the /metrics, /healthz and status page endpoint; None: off
     influxdb: InfluxSection | None = None  # None: no InfluxDB output
     timezone: str = field(default_factory=machine_zone)  # IANA name: times as people read them
+    price: Price | None = None  # `price:`: what a kWh costs (None: runs carry no cost)
 
     @property
     def tz(self) -> tzinfo:
@@ -166,7 +168,7 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
         database=resolve_database(raw.database, base), plugs=plugs,
         targets={name: Target(url) for name, url in raw.targets.items()},
         rules_path=rules, retention_s=raw.retention, path=path, http=raw.http,
-        influxdb=raw.influxdb, timezone=raw.timezone or machine_zone(),
+        influxdb=raw.influxdb, timezone=raw.timezone or machine_zone(), price=raw.price,
     )
 
 

@@ -15,6 +15,7 @@ from plugwatch.config.durations import parse_duration
 from plugwatch.config.outputs import HttpSection, InfluxSection
 from plugwatch.config.plugs import AnyPlug, describe_tag_error
 from plugwatch.config.tuning import Strict, Tuning
+from plugwatch.rules.cost import PriceField
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
@@ -46,6 +47,7 @@ class ConfigFile(Strict):
     http: HttpSection | None = None
     influxdb: InfluxSection | None = None
     timezone: str | None = None  # IANA name for display; None: the machine's zone
+    price: PriceField | None = None  # per kWh, flat or a time-of-day tariff: each run's cost
 
     @field_validator("timezone")
     @classmethod

@@ -41,7 +41,8 @@ class _Episode:
             "fire_at": self.fire_at, "n": self.n,
             "trigger": [t.ts, t.from_state.value, t.to_state.value, t.reason, t.power_w],
             "run": None if self.run is None else [self.run.start, self.run.end,
-                                                 self.run.energy_wh, self.run.peak_w],
+                                                 self.run.energy_wh, self.run.peak_w,
+                                                 self.run.cost, self.run.currency],
         }
 
     @classmethod

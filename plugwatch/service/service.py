@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from plugwatch.detect import Detector
 from plugwatch.model import Event, Reading, Sample, State
+from plugwatch.rules.cost import run_pricer
 from plugwatch.service.sampler import SampledPlug, Sampler
 from plugwatch.service.writer import Writer
 from plugwatch.sources import make_driver
@@ -70,6 +71,8 @@ class Service:
         self.writer = Writer(store, flush_s=flush_s)
         self.detectors = {p.name: Detector(p.name, p.detector) for p in config.plugs}
         self.plug_configs = {p.name: p for p in config.plugs}  # as running now (retune())
+        # `price:` -> each run carries its cost to the rules, the database and the listeners
+        self.price_runs = run_pricer(config.price, config.tz)
         self._last_ts: dict[str, float] = {}
         self._snap_ts: dict[str, float] = {}
         self._snap_state: dict[str, State] = {}  # the state in the last snapshot queued
@@ -120,6 +123,8 @@ class Service:
         and its events were maybe announced before the restart: listeners hear only live ones."""
         detector = self.detectors[plug]
         events = detector.feed(sample)
+        if events and self.price_runs is not None:
+            events = self.price_runs(events)
         ts = sample.ts
         self._last_ts[plug] = ts
         reading = sample if live and isinstance(sample, Reading) else None

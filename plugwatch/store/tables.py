@@ -86,6 +86,8 @@ class RunRow(Base):
     duration_s: Mapped[float] = mapped_column(Double)
     energy_wh: Mapped[float] = mapped_column(Double)
     peak_w: Mapped[float] = mapped_column(Double)
+    cost: Mapped[float | None] = mapped_column(Double)  # from `price:`; None without one
+    currency: Mapped[str | None] = mapped_column(String(8))
     __table_args__ = (UniqueConstraint("plug_id", "start"), Index(None, "end"))
 
 

@@ -96,7 +96,7 @@ def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
     if batch.runs:
         conn.execute(insert_for(conn, RunRow).on_conflict_do_nothing(), [{
             "plug_id": ids[r.plug], "start": r.start, "end": r.end, "duration_s": r.duration_s,
-            "energy_wh": r.energy_wh, "peak_w": r.peak_w,
+            "energy_wh": r.energy_wh, "peak_w": r.peak_w, "cost": r.cost, "currency": r.currency,
         } for r in batch.runs])
     if batch.snapshots:
         stmt = insert_for(conn, SnapshotRow)
