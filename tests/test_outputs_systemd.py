@@ -162,3 +162,36 @@ async def test_plugwatch_run_under_a_notify_socket(tmp_path: Path) -> None:
         sock.close()
         await emulator.stop()
     assert {"ts", "level", "logger", "message"} <= set(logs[0])
+
+
+async def test_run_workers_children_notify_and_ping_themselves(tmp_path: Path) -> None:
+    """`run --workers 2` under systemd (NotifyAccess=all): each worker says READY and pings the
+    watchdog, although WATCHDOG_PID names the parent; SIGTERM stops all with exit 0."""
+    emulator = Emulator()
+    ports = await emulator.start([EmulatedPlug("HS110v2", alias=f"p{i}", power=5.0)
+                                  for i in range(2)])
+    config = tmp_path / "plugwatch.yaml"
+    config.write_text(f"database: sqlite:///{tmp_path / 'pw.db'}\ndefaults: {{interval: 0.2}}\n"
+                      "plugs:\n" + "".join(f"  - {{name: p{i}, host: \"127.0.0.1:{port}\"}}\n"
+                                           for i, port in enumerate(ports)))
+    sock = notify_socket(tmp_path / "notify")
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "300000",
+           "WATCHDOG_PID": "1"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "plugwatch", "run", "--workers", "2", "--config", str(config),
+        env=env, cwd=tmp_path)
+    try:
+        messages: list[set[str]] = []
+        async with asyncio.timeout(40):
+            while sum("READY=1" in m for m in messages) < 2 or \
+                    sum("WATCHDOG=1" in m for m in messages) < 4:
+                messages.append(await next_message(sock, 40))
+        assert sum("STATUS=sampling 1 plugs" in m for m in messages) == 2
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        sock.close()
+        await emulator.stop()

@@ -9,6 +9,7 @@ i, i+K, i+2K... of the config; all write to the same database; only child 0 send
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -39,9 +40,16 @@ def shard_of(items: Sequence[T], shard: tuple[int, int] | None) -> list[T]:
 
 
 def run_workers(argv: list[str], count: int) -> int:
-    """Run `plugwatch <argv> --shard i/count` for each i until they all end; the worst status."""
+    """Run `plugwatch <argv> --shard i/count` for each i until they all end; the worst status.
+
+    Under systemd the children notify it themselves (the unit needs NotifyAccess=all): each
+    sends READY once it samples and pings the watchdog while it is healthy, so WATCHDOG_PID (the
+    parent's) is not passed on.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "WATCHDOG_PID"}
     children = [
-        subprocess.Popen([sys.executable, "-m", "plugwatch", *argv, "--shard", f"{i}/{count}"])
+        subprocess.Popen([sys.executable, "-m", "plugwatch", *argv, "--shard", f"{i}/{count}"],
+                         env=env)
         for i in range(count)
     ]
 
