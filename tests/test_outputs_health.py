@@ -14,7 +14,7 @@ from tests.helpers import wait_for
 from tests.observe_helpers import fetch, running_app, scrape
 from tests.tcp_proxy import TcpProxy
 
-FAST = DetectorSettings(window=2, unreachable_after=3, gap_s=5.0)
+FAST = DetectorSettings(window_s=0.1, unreachable_after=3, gap_s=5.0)
 
 
 @pytest.fixture
