@@ -1,5 +1,7 @@
 """Emulator: serves EmulatedPlugs over the real Kasa wire protocol, one TCP listener per plug.
 
+With `udp=True` each plug also answers datagrams on the UDP port of the same number, as a real
+plug answers on TCP and UDP 9999 (`tcp=False`: UDP only, for benches of thousands of UDP plugs).
 Also answers UDP discovery (encrypted JSON, no length prefix) for all its plugs on one UDP port.
 asyncio BufferedProtocols (no per-receive allocation) keep the per-request cost small enough for
 thousands of plugs per process.
@@ -8,13 +10,15 @@ thousands of plugs per process.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import resource
 import socket
-from typing import Any, cast
+from typing import Any
 
 from plugwatch.emulator.answers import answer
+from plugwatch.emulator.datagrams import DiscoveryDatagrams, PlugDatagrams
 from plugwatch.emulator.plug import EmulatedPlug
 from plugwatch.sources.kasa import protocol as wire
 
@@ -94,70 +98,37 @@ class _PlugProtocol(asyncio.BufferedProtocol):
         self.buf = buf
 
 
-_BURST = 32  # discovery replies sent at once ...
-_BURST_GAP_S = 0.005  # ... and the pause between bursts
-
-
-class _DiscoveryProtocol(asyncio.DatagramProtocol):
-    """Answers a UDP sysinfo query once per online plug."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            request = json.loads(wire.decrypt(data))
-        except ValueError:
-            return
-        if not isinstance(request, dict) or "system" not in request:
-            return
-        replies = []
-        for plug, port in self.emulator.online():
-            if plug.hung:
-                continue
-            reply: dict[str, Any] = answer(plug, {"system": {"get_sysinfo": {}}})
-            # Not in real firmware: tells a client on 127.0.0.1 which TCP port this plug uses.
-            reply["system"]["get_sysinfo"]["emulated_port"] = port
-            replies.append(wire.encode_datagram(reply))
-        # Real plugs answer independently; thousands of replies at once would overflow the
-        # client's socket buffer, so they go out in small bursts.
-        loop = asyncio.get_running_loop()
-        for k in range(0, len(replies), _BURST):
-            loop.call_later(k / _BURST * _BURST_GAP_S, self._send, replies[k : k + _BURST], addr)
-
-    def _send(self, datagrams: list[bytes], addr: tuple[str, int]) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            for datagram in datagrams:
-                self.transport.sendto(datagram, addr)
+_Listening = tuple[asyncio.Server | None, asyncio.DatagramTransport | None]
 
 
 class Emulator:
-    """Serves emulated plugs; `start()` returns their TCP ports in the order given."""
+    """Serves emulated plugs; `start()` returns their ports in the order given."""
 
     def __init__(self) -> None:
         self.plugs: list[EmulatedPlug] = []
         self._indexes: dict[int, int] = {}  # id(plug) -> index, for set_online with 5,000 plugs
         self.ports: list[int] = []
         self.host = "127.0.0.1"
-        self._servers: dict[int, asyncio.Server] = {}  # index -> listener, while online
+        self.tcp, self.udp = True, False
+        self._servers: dict[int, _Listening] = {}  # index -> listeners, while online
         self._conns: list[set[asyncio.Transport]] = []
         self._udp: asyncio.DatagramTransport | None = None
 
     async def start(
         self, plugs: list[EmulatedPlug], host: str = "127.0.0.1", port: int = 0,
-        discovery_port: int | None = None,
+        discovery_port: int | None = None, *, udp: bool = False, tcp: bool = True,
     ) -> list[int]:
         """Listen for every plug (port 0: OS-chosen ports; port P: P..P+N-1); returns the ports.
 
-        With `discovery_port`, UDP discovery is answered on that port (0: OS-chosen, see
-        `discovery_address`).
+        `udp=True`: each plug answers datagrams on UDP at its (TCP) port number too; `tcp=False`
+        leaves TCP out. With `discovery_port`, UDP discovery is answered on that port (0:
+        OS-chosen, see `discovery_address`).
         """
+        if not (tcp or udp):
+            raise ValueError("an emulator needs tcp or udp (or both)")
         raise_open_file_limit()
         self.host = host
+        self.tcp, self.udp = tcp, udp
         try:
             for i, plug in enumerate(plugs):
                 self._indexes[id(plug)] = len(self.plugs)
@@ -168,7 +139,7 @@ class Emulator:
             if discovery_port is not None:
                 loop = asyncio.get_running_loop()
                 self._udp, _ = await loop.create_datagram_endpoint(
-                    lambda: _DiscoveryProtocol(self), local_addr=(host, discovery_port)
+                    lambda: DiscoveryDatagrams(self.online), local_addr=(host, discovery_port)
                 )
         except BaseException:
             await self.stop()
@@ -193,7 +164,11 @@ class Emulator:
         if online and index not in self._servers:
             await self._listen(index)
         elif not online and index in self._servers:
-            self._servers.pop(index).close()
+            server, datagrams = self._servers.pop(index)
+            if server is not None:
+                server.close()
+            if datagrams is not None:
+                datagrams.close()
             for transport in list(self._conns[index]):
                 transport.abort()
             self._conns[index].clear()
@@ -207,24 +182,54 @@ class Emulator:
             self._udp = None
 
     async def _listen(self, index: int) -> None:
+        """Open the plug's TCP listener and/or UDP port (the same number for both)."""
+        loop = asyncio.get_running_loop()
         plug, conns = self.plugs[index], self._conns[index]
-        # A socket bound here (not a host name given to create_server) skips an executor
-        # round trip for getaddrinfo per plug: 5,000 listeners start several times faster.
+        # Sockets bound here (not a host name given to create_server) skip an executor round
+        # trip for getaddrinfo per plug: 5,000 listeners start several times faster.
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        for _ in range(20):  # an OS-chosen TCP port may be taken on UDP: choose again
+            tcp = udp = None
+            try:
+                port = self.ports[index]
+                if self.tcp:
+                    tcp = socket.socket(family, socket.SOCK_STREAM)
+                    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    tcp.bind((self.host, port))
+                    port = tcp.getsockname()[1]
+                if self.udp:
+                    udp = socket.socket(family, socket.SOCK_DGRAM)
+                    udp.bind((self.host, port))
+                    port = udp.getsockname()[1]
+            except OSError as exc:
+                for sock in (tcp, udp):
+                    if sock is not None:
+                        sock.close()
+                if exc.errno == errno.EADDRINUSE and self.ports[index] == 0 and self.udp:
+                    continue
+                raise
+            break
+        else:
+            raise OSError(errno.EADDRINUSE, "no port free on both TCP and UDP")
+        server = datagrams = None
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.ports[index]))
-            sock.listen(128)
-            sock.setblocking(False)
-            server = await asyncio.get_running_loop().create_server(
-                lambda: _PlugProtocol(plug, conns), sock=sock
-            )
+            if tcp is not None:
+                tcp.listen(128)
+                tcp.setblocking(False)
+                server = await loop.create_server(lambda: _PlugProtocol(plug, conns), sock=tcp)
+            if udp is not None:
+                udp.setblocking(False)
+                datagrams, _ = await loop.create_datagram_endpoint(
+                    lambda: PlugDatagrams(plug, answer_body), sock=udp)
         except BaseException:
-            sock.close()
+            for sock in (tcp, udp):
+                if sock is not None:
+                    sock.close()
+            if server is not None:
+                server.close()
             raise
-        self.ports[index] = server.sockets[0].getsockname()[1]
-        self._servers[index] = server
+        self.ports[index] = port
+        self._servers[index] = (server, datagrams)
 
     def _index(self, plug: EmulatedPlug) -> int:
         index = self._indexes.get(id(plug))
