@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="Shelly/Tasmota: read the plug's password from environment variable NAME")
     p.add_argument("--timeout", type=float, default=2.0, metavar="S", help="seconds (default 2)")
     p.add_argument("--json", action="store_true", help="one JSON object per outlet, one per line")
+    p.add_argument("--udp", action="store_true",
+                   help="ask over UDP (the same JSON, no length header) instead of TCP")
     p.set_defaults(func=read_command)
 
     p = sub.add_parser("discover", help="find Kasa plugs on the local network (UDP broadcast)")
@@ -63,6 +65,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--discovery-port", type=int, default=9999, metavar="P",
                    help="UDP port answering discovery (default 9999)")
     p.add_argument("--no-discovery", action="store_true", help="do not answer UDP discovery")
+    p.add_argument("--udp", action="store_true",
+                   help="each plug also answers requests on UDP at its port number, as real plugs "
+                        "do on 9999 (use a --discovery-port outside P..P+N-1)")
     from plugwatch.traces.options import add_csv_arguments
 
     add_csv_arguments(p)
@@ -106,10 +111,11 @@ def reading_text(driver: Any, reading: Any) -> str:
            f"{', '.join(parts)}"
 
 
-async def _read(host: str, port: int, outlet: str | None, timeout: float) -> list[Any]:
+async def _read(host: str, port: int, outlet: str | None, timeout: float,
+                transport: str = "tcp") -> list[Any]:
     from plugwatch.sources.kasa.driver import KasaDriver
 
-    probe = KasaDriver(host, port, outlet, timeout)
+    probe = KasaDriver(host, port, outlet, timeout, transport)
     drivers = [probe]
     try:
         if outlet is None:
@@ -117,7 +123,8 @@ async def _read(host: str, port: int, outlet: str | None, timeout: float) -> lis
             if isinstance(children, list) and children:
                 # the whole-strip probe only looked; it stays open (closed last, below) so the
                 # outlets reuse its connection
-                drivers = [KasaDriver(host, port, i, timeout) for i in range(len(children))]
+                drivers = [KasaDriver(host, port, i, timeout, transport)
+                           for i in range(len(children))]
         results = []
         for driver in drivers:
             results.append((driver, await driver.read(time.time())))
@@ -161,8 +168,11 @@ def read_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--outlet is for Kasa strips; a {args.driver} plug has --channel")
     if args.channel < 0:
         raise ConfigError(f"--channel starts at 0, got {args.channel}")
-    results = asyncio.run(_read(host, port, args.outlet, args.timeout) if args.driver == "kasa"
-                          else _read_http(args, host, port))
+    if args.driver != "kasa" and args.udp:
+        raise ConfigError(f"--udp is for Kasa plugs; a {args.driver} plug is read over HTTP")
+    transport = "udp" if args.udp else "tcp"
+    results = asyncio.run(_read(host, port, args.outlet, args.timeout, transport)
+                          if args.driver == "kasa" else _read_http(args, host, port))
     from plugwatch.sources.validate import check_reading
 
     for driver, raw in results:
@@ -225,15 +235,19 @@ async def _emulate(args: argparse.Namespace) -> None:
     emulator = Emulator()
     udp = None if args.no_discovery else args.discovery_port
     try:
-        ports = await emulator.start(plugs, args.host, args.port, discovery_port=udp)
+        ports = await emulator.start(plugs, args.host, args.port, discovery_port=udp,
+                                     udp=args.udp)
     except OSError as exc:
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise PlugwatchError(
-            f"cannot listen on {args.host} (TCP {args.port}..{args.port + args.count - 1}"
+            f"cannot listen on {args.host} ({'TCP and UDP' if args.udp else 'TCP'} "
+            f"{args.port}..{args.port + args.count - 1}"
             f"{'' if udp is None else f', UDP {udp}'}): {reason}; choose other "
             "ports with --port / --discovery-port (or --no-discovery)"
         ) from None
     discovery = "no discovery" if udp is None else f"discovery on UDP {udp}"
+    if args.udp:
+        discovery = f"TCP and UDP, {discovery}"
     print(f"serving {len(plugs)} emulated {args.model} plug(s) on {args.host}:{ports[0]}"
           f"..{ports[-1]} ({discovery}); Ctrl-C stops", flush=True)
     try:

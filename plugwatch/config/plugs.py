@@ -62,10 +62,12 @@ class NetworkPlug(PlugEntry):
 
 
 class KasaPlug(NetworkPlug):
-    """`driver: kasa`: a TP-Link Kasa plug on the legacy XOR protocol (TCP 9999)."""
+    """`driver: kasa`: a TP-Link Kasa plug on the legacy XOR protocol (TCP 9999; `transport:
+    udp` polls it with datagrams on UDP 9999 instead)."""
 
     driver: Literal["kasa"] = "kasa"
     outlet: Annotated[int | str, BeforeValidator(_outlet)] | None = None
+    transport: Literal["tcp", "udp"] = "tcp"
 
     @property
     def address(self) -> str:

@@ -1,10 +1,19 @@
-"""The driver interface: a driver turns one plug (or one outlet of a strip) into readings."""
+"""The polled-driver interface: a driver turns one plug (or one outlet of a strip) into readings.
+
+Every polled driver has the async `read()`. A driver may also offer the task-free fast path of
+`CallbackDriver` (Kasa does); the sampler uses it when it is there and `read()` otherwise.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
+from plugwatch.errors import DeviceError
 from plugwatch.model import Reading
+
+ReadResult = Reading | DeviceError
+ReadDone = Callable[[ReadResult], None]
 
 
 class Driver(Protocol):
@@ -19,3 +28,21 @@ class Driver(Protocol):
     async def read(self, now: float) -> Reading: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class CallbackDriver(Driver, Protocol):
+    """A Driver that can also read without a task, a lock or a timer per read.
+
+    `begin(now, done)` sends one request and returns; `done(result)` is then called exactly once
+    from the event loop with the Reading stamped `now`, or with the DeviceError that says why
+    the read failed. One read at a time per driver. The caller owns the clock: when `timeout`
+    seconds have passed without `done`, it calls `expire()`, which ends the read at once (calling
+    `done` with a DeviceTimeout) and drops the connection, so the next read starts afresh.
+    """
+
+    timeout: float
+
+    def begin(self, now: float, done: ReadDone) -> None: ...
+
+    def expire(self) -> None: ...

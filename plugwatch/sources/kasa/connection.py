@@ -1,168 +1,282 @@
-"""One persistent TCP connection to a Kasa device, one request in flight, reconnect after errors.
+"""One TCP connection to a Kasa device, shared by the outlets of a strip, with no task per read.
 
-Outlets of one power strip share a connection: `shared_connection()` hands out one per
-(event loop, host, port) with a reference count. Every failure is mapped here, in one place, to a
-DeviceError whose one-line message names host:port (and the outlet, when there is one).
+A KasaLink owns a non-blocking socket watched with `loop.add_reader`. `ask(asker)` writes the
+asker's pre-built request frame at once when the connection is open and idle; otherwise the asker
+waits its turn (another outlet of the strip is in flight, or the connection is being opened by a
+task: the only task on this path, once per connection). The answer is framed and decrypted in the
+reader callback and handed to `asker.answered(obj)`. Every failure is mapped here, in one place,
+to a DeviceError whose one-line message names host:port (and the outlet), handed to
+`asker.failed(error)`; the owner of the read decides when it has timed out and calls `expire`.
+
+Receiving is bounded by the frame: the first bytes of an answer go into a shared per-thread
+buffer; a frame that does not arrive whole gets a buffer of exactly its announced length, and the
+socket is read into the rest of it and no further. Bytes nobody asked for, a length header above
+MAX_FRAME and a frame that does not decrypt to JSON close the connection (the next read
+reconnects), so a plug that floods or talks garbage costs one connection per read, never a
+growing buffer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
+import socket
 import weakref
-from typing import Any, cast
+from typing import Any, Protocol
 
 from plugwatch.errors import BadAnswer, DeviceError, DeviceTimeout, DeviceUnreachable
 from plugwatch.sources.kasa import protocol as wire
 
 
-class _FrameProtocol(asyncio.BufferedProtocol):
-    """Collects one length-prefixed answer frame per request into a waiting future.
+class Asker(Protocol):
+    """Who a request is sent for: its frame, its name in messages, its timeout, two callbacks."""
 
-    A BufferedProtocol: the transport receives into a reused buffer instead of allocating (and
-    shrinking) a 256 KiB bytes object per answer, which was a quarter of the CPU of a read.
-    """
+    frame: bytes
+    where: str
+    timeout: float
 
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buf = b""
-        self.waiter: asyncio.Future[bytes] | None = None
-        self.lost = False
+    def answered(self, answer: dict[str, Any]) -> None: ...
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return wire.receive_buffer()
-
-    def buffer_updated(self, nbytes: int) -> None:
-        # Called right after the receive into get_buffer()'s buffer, before any other callback.
-        self.data_received(wire.receive_buffer()[:nbytes].tobytes())
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf = self.buf + data if self.buf else data
-        waiter = self.waiter
-        if waiter is None or waiter.done() or len(buf) < 4:
-            return
-        (length,) = wire.HEADER.unpack_from(buf)
-        if length > wire.MAX_FRAME:
-            waiter.set_exception(_FrameTooLong(length))
-        elif len(buf) >= 4 + length:
-            self.buf = b""
-            waiter.set_result(buf[4 : 4 + length])
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            if isinstance(exc, OSError) and not self.buf:
-                waiter.set_exception(exc)
-            else:
-                waiter.set_exception(_ClosedEarly(self.buf))
+    def failed(self, error: DeviceError) -> None: ...
 
 
-class _FrameTooLong(Exception):
-    def __init__(self, length: int) -> None:
-        self.length = length
+class KasaLink:
+    """A lazily opened connection to host:port with one request in flight at a time."""
 
+    __slots__ = ("__weakref__", "_connecting", "_current", "_filled", "_frame", "_loop", "_sock",
+                 "_waiting", "host", "port", "users")
 
-class _ClosedEarly(Exception):
-    def __init__(self, partial: bytes) -> None:
-        self.partial = partial
-
-
-class KasaConnection:
-    """A lazily opened connection to host:port; `query()` sends one request, returns its answer."""
-
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, loop: asyncio.AbstractEventLoop) -> None:
         self.host = host
         self.port = port
         self.users = 0
-        self._lock = asyncio.Lock()
-        self._proto: _FrameProtocol | None = None
+        self._loop = loop
+        self._sock: socket.socket | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._current: Asker | None = None  # the asker whose request is on the wire
+        self._waiting: list[Asker] | None = None  # askers waiting their turn, oldest first
+        self._frame: bytearray | None = None  # a partly received frame, sized to its length
+        self._filled = 0
 
-    async def query(self, frame: bytes, timeout: float, where: str) -> dict[str, Any]:
-        """Send an encoded request frame; the decoded answer object, or a DeviceError.
+    def ask(self, asker: Asker) -> None:
+        """Send `asker.frame` now if the connection is open and idle, else when its turn comes."""
+        if self._current is None and self._sock is not None:
+            self._send(asker)
+            return
+        if self._waiting is None:
+            self._waiting = [asker]
+        else:
+            self._waiting.append(asker)
+        if self._sock is None and self._connecting is None:
+            self._connecting = self._loop.create_task(self._connect())
 
-        The timeout covers waiting for the connection's turn, connecting, writing and reading.
-        After any error the connection is closed, so the next query reconnects.
-        """
+    def expire(self, asker: Asker) -> None:
+        """`asker` has waited its whole timeout: fail it now; if it was on the wire, hang up."""
+        error = DeviceTimeout(f"timeout after {asker.timeout:g} s reading {asker.where}")
+        if asker is self._current:
+            self._fail(asker, error)
+        elif self._waiting is not None and asker in self._waiting:
+            self._waiting.remove(asker)
+            if not self._waiting:
+                self._waiting = None
+                if self._connecting is not None:  # nobody waits for it: the next read retries
+                    self._connecting.cancel()
+                    self._connecting = None
+            asker.failed(error)
+
+    def close(self) -> None:
+        """Hang up and forget every request (a later `ask` reconnects)."""
+        self._waiting = None
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
+        self._close()
+
+    # -- sending and receiving, all in event-loop callbacks ------------------------------------
+
+    def _send(self, asker: Asker) -> None:
+        self._current = asker
+        assert self._sock is not None
         try:
-            proto = self._proto
-            if proto is None or proto.lost or self._lock.locked():
-                async with asyncio.timeout(timeout):
-                    async with self._lock:
-                        try:
-                            body = await self._exchange(frame)
-                        except BaseException:
-                            self._drop()
-                            raise
-            else:
-                body = await self._exchange_open(proto, frame, timeout)
-        except TimeoutError:
-            raise DeviceTimeout(f"timeout after {timeout:g} s reading {where}") from None
-        except ConnectionRefusedError:
-            raise DeviceUnreachable(f"connection refused by {where}") from None
+            sent = self._sock.send(asker.frame)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
         except OSError as exc:
-            reason = exc.strerror or errno.errorcode.get(exc.errno or 0) or str(exc) or "error"
-            raise DeviceUnreachable(f"cannot reach {where}: {reason}") from None
-        except (OverflowError, ValueError) as exc:  # a port above 65535, an invalid host name
-            raise DeviceUnreachable(f"cannot reach {where}: {exc}") from None
-        except _FrameTooLong as exc:
-            raise BadAnswer(
-                f"bad answer from {where}: length header says {exc.length} bytes, "
-                f"more than the {wire.MAX_FRAME} allowed"
-            ) from None
-        except _ClosedEarly as exc:
-            raise _closed_error(exc.partial, where) from None
+            self._broken(exc)
+            return
+        if sent != len(asker.frame):  # a request is ~60 bytes: only a plug that stopped reading
+            self._broken(OSError(errno.ENOBUFS, "the plug does not take the request"))
+
+    def _readable(self) -> None:
+        sock, frame = self._sock, self._frame
+        if sock is None:
+            return
         try:
-            return wire.parse_answer(body)
-        except ValueError as exc:
-            raise BadAnswer(f"bad answer from {where}: {exc}") from None
+            if frame is None:
+                buf = wire.receive_buffer()
+                n = sock.recv_into(buf)
+            else:
+                n = sock.recv_into(memoryview(frame)[self._filled:])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._broken(exc)
+            return
+        if n == 0:
+            self._broken(None)
+        elif frame is None:
+            self._first_bytes(buf, n)
+        else:
+            self._filled += n
+            if self._filled == len(frame):
+                if len(frame) == 4:
+                    self._header_done(frame)
+                else:
+                    self._complete(memoryview(frame)[4:], extra=False)
 
-    async def _exchange(self, frame: bytes) -> bytes:
-        loop = asyncio.get_running_loop()
-        proto = self._proto
-        if proto is None or proto.lost:
-            _, proto = await loop.create_connection(_FrameProtocol, self.host, self.port)
-            self._proto = proto
-        proto.buf = b""  # nothing may precede the answer to this request
-        waiter = proto.waiter = loop.create_future()
-        assert proto.transport is not None
-        proto.transport.write(frame)
-        return await waiter
+    def _first_bytes(self, buf: memoryview, n: int) -> None:
+        asker = self._current
+        if asker is None:  # nobody asked: a flood, or garbage between two answers
+            self._close()
+            return
+        if n < 4:
+            self._frame = bytearray(buf[:n])
+            self._frame.extend(bytes(4 - n))
+            self._filled = n
+            return
+        (length,) = wire.HEADER.unpack_from(buf)
+        if length > wire.MAX_FRAME:
+            self._fail(asker, _too_long(length, asker.where))
+            return
+        total = 4 + length
+        if n < total:
+            frame = self._frame = bytearray(total)
+            frame[:n] = buf[:n]
+            self._filled = n
+            return
+        self._complete(buf[4:total], extra=n > total)
 
-    async def _exchange_open(self, proto: _FrameProtocol, frame: bytes, timeout: float) -> bytes:
-        """The common case, an open idle connection: one timer on the answer instead of an
-        asyncio.timeout() block (its bookkeeping was a quarter of the CPU of a read)."""
-        loop = asyncio.get_running_loop()
-        async with self._lock:  # free, so taken without waiting
-            proto.buf = b""
-            waiter = proto.waiter = loop.create_future()
-            timer = loop.call_at(loop.time() + timeout, _expire, waiter)
-            try:
-                assert proto.transport is not None
-                proto.transport.write(frame)
-                return await waiter
-            except BaseException:
-                self._drop()
-                raise
-            finally:
-                timer.cancel()
+    def _header_done(self, header: bytearray) -> None:
+        (length,) = wire.HEADER.unpack_from(header)
+        asker = self._current
+        assert asker is not None
+        if length > wire.MAX_FRAME:
+            self._fail(asker, _too_long(length, asker.where))
+        elif length == 0:
+            self._complete(memoryview(b""), extra=False)
+        else:
+            frame = self._frame = bytearray(4 + length)
+            frame[:4] = header
+            self._filled = 4
 
-    def _drop(self) -> None:
-        if self._proto is not None and self._proto.transport is not None:
-            self._proto.transport.abort()
-        self._proto = None
+    def _complete(self, body: memoryview, extra: bool) -> None:
+        asker = self._current
+        assert asker is not None
+        self._current, self._frame, self._filled = None, None, 0
+        try:
+            answer = wire.parse_answer(body)
+        except ValueError as exc:  # a garbage frame: this is not a conversation worth keeping
+            self._fail(asker, BadAnswer(f"bad answer from {asker.where}: {exc}"))
+            return
+        if extra:  # more bytes than the frame announced: a real plug never does that
+            self._close()
+        elif self._waiting:
+            self._send(self._waiting.pop(0))
+            if not self._waiting:
+                self._waiting = None
+        asker.answered(answer)
 
-    async def close(self) -> None:
-        """Close the connection (a later query would reconnect)."""
-        self._drop()
+    def _broken(self, exc: BaseException | None) -> None:
+        """The socket failed (exc) or the plug hung up (None): fail the request on the wire."""
+        asker = self._current
+        partial = b"" if self._frame is None else bytes(self._frame[: self._filled])
+        self._close()
+        if asker is not None:
+            if exc is not None and not partial:
+                asker.failed(_error_of(exc, asker.where))
+            else:
+                asker.failed(_closed_error(partial, asker.where))
+
+    def _fail(self, asker: Asker, error: DeviceError) -> None:
+        self._close()
+        asker.failed(error)
+
+    def _close(self) -> None:
+        sock = self._sock
+        if sock is not None:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
+            self._sock = None
+        self._current, self._frame, self._filled = None, None, 0
+        if self._waiting and self._connecting is None:  # the others get a new connection
+            self._connecting = self._loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        me = asyncio.current_task()
+        sock = None
+        try:
+            address, family = await _resolve(self._loop, self.host, self.port)
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            await self._loop.sock_connect(sock, address)
+        except (OSError, OverflowError, ValueError) as exc:
+            if sock is not None:
+                sock.close()
+            if self._connecting is me:
+                self._connecting = None
+                waiting, self._waiting = self._waiting or [], None
+                for asker in waiting:
+                    asker.failed(_error_of(exc, asker.where))
+            return
+        except BaseException:  # cancelled: nobody waits for this connection any more
+            if sock is not None:
+                sock.close()
+            raise
+        if self._connecting is not me:
+            sock.close()
+            return
+        self._connecting = None
+        self._sock = sock
+        self._loop.add_reader(sock.fileno(), self._readable)
+        if self._waiting:
+            first = self._waiting.pop(0)
+            if not self._waiting:
+                self._waiting = None
+            self._send(first)
 
 
-def _expire(waiter: asyncio.Future[bytes]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
+async def _resolve(
+    loop: asyncio.AbstractEventLoop, host: str, port: int
+) -> tuple[tuple[Any, ...], int]:
+    """(socket address, family) of host:port; an IP literal needs no lookup."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        if not infos:
+            raise OSError(errno.EHOSTUNREACH, "no address found") from None
+        family, _, _, _, address = infos[0]
+        return address, family
+    if not 0 <= port <= 65535:
+        raise OverflowError("port must be 0-65535")
+    if ip.version == 6:
+        return (host, port, 0, 0), socket.AF_INET6
+    return (host, port), socket.AF_INET
+
+
+def _error_of(exc: BaseException, where: str) -> DeviceError:
+    if isinstance(exc, ConnectionRefusedError):
+        return DeviceUnreachable(f"connection refused by {where}")
+    if isinstance(exc, OSError):
+        reason = exc.strerror or errno.errorcode.get(exc.errno or 0) or str(exc) or "error"
+        return DeviceUnreachable(f"cannot reach {where}: {reason}")
+    return DeviceUnreachable(f"cannot reach {where}: {exc}")  # a port above 65535, a bad name
+
+
+def _too_long(length: int, where: str) -> BadAnswer:
+    return BadAnswer(f"bad answer from {where}: length header says {length} bytes, "
+                     f"more than the {wire.MAX_FRAME} allowed")
 
 
 def _closed_error(partial: bytes, where: str) -> DeviceError:
@@ -178,26 +292,27 @@ def _closed_error(partial: bytes, where: str) -> DeviceError:
     )
 
 
-_pool: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], KasaConnection]]
+_pool: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], KasaLink]]
 _pool = weakref.WeakKeyDictionary()
 
 
-def shared_connection(host: str, port: int) -> KasaConnection:
-    """The connection to host:port in the running loop, shared by all its users (refcounted)."""
-    conns = _pool.setdefault(asyncio.get_running_loop(), {})
-    conn = conns.get((host, port))
-    if conn is None:
-        conn = conns[(host, port)] = KasaConnection(host, port)
-    conn.users += 1
-    return conn
+def shared_link(host: str, port: int) -> KasaLink:
+    """The link to host:port in the running loop, shared by all its users (refcounted)."""
+    loop = asyncio.get_running_loop()
+    links = _pool.setdefault(loop, {})
+    link = links.get((host, port))
+    if link is None:
+        link = links[(host, port)] = KasaLink(host, port, loop)
+    link.users += 1
+    return link
 
 
-async def release_connection(conn: KasaConnection) -> None:
-    """Give back a connection from `shared_connection`; the last user closes it."""
-    conn.users -= 1
-    if conn.users > 0:
+def release_link(link: KasaLink) -> None:
+    """Give back a link from `shared_link`; the last user closes it."""
+    link.users -= 1
+    if link.users > 0:
         return
-    conns = _pool.get(asyncio.get_running_loop(), {})
-    if conns.get((conn.host, conn.port)) is conn:
-        del conns[(conn.host, conn.port)]
-    await conn.close()
+    links = _pool.get(link._loop, {})
+    if links.get((link.host, link.port)) is link:
+        del links[(link.host, link.port)]
+    link.close()

@@ -11,6 +11,8 @@ import struct
 import threading
 from typing import Any
 
+from plugwatch.model import Reading
+
 INITIAL_KEY = 171
 MAX_FRAME = 64 * 1024  # a length header above this is rejected before reading the body
 HEADER = struct.Struct(">I")
@@ -50,7 +52,7 @@ def encrypt(plain: bytes) -> bytes:
     return x.to_bytes(n, "big")
 
 
-def decrypt(cipher: bytes) -> bytes:
+def decrypt(cipher: bytes | memoryview) -> bytes:
     """Decrypt the autokey cipher: p[i] = c[i] ^ c[i-1], c[-1] = 171."""
     n = len(cipher)
     if n == 0:
@@ -67,11 +69,11 @@ def encode_request(request: dict[str, Any]) -> bytes:
 
 
 def encode_datagram(request: dict[str, Any]) -> bytes:
-    """A UDP discovery payload: the encrypted compact JSON, no length prefix."""
+    """A UDP payload (discovery, or a poll over UDP): the encrypted compact JSON, no length."""
     return encrypt(json.dumps(request, separators=(",", ":")).encode())
 
 
-def parse_answer(body: bytes) -> dict[str, Any]:
+def parse_answer(body: bytes | memoryview) -> dict[str, Any]:
     """Decrypt and parse an answer body into a JSON object; ValueError with a short reason."""
     plain = decrypt(body)
     if not plain.startswith(b"{"):
@@ -143,3 +145,26 @@ def normalise_emeter(realtime: dict[str, Any]) -> Emeter:
 def _opt(obj: dict[str, Any], key: str, scale: float) -> float | None:
     value = obj.get(key)
     return None if value is None else float(value) / scale
+
+
+def reading_of(answer: dict[str, Any], child_id: str | None, ts: float) -> tuple[Reading, Any]:
+    """(Reading stamped `ts`, alias) from a combined sysinfo + emeter answer; ValueError if bad.
+
+    `child_id` picks a strip's outlet (its relay state and alias); None reads a single plug.
+    """
+    sysinfo = section(answer, "system", "get_sysinfo")
+    power_w, voltage_v, current_a, energy_kwh = normalise_emeter(
+        section(answer, "emeter", "get_realtime"))
+    owner: Any = sysinfo if child_id is None else child_of(sysinfo, child_id)
+    relay = owner.get("relay_state" if child_id is None else "state") if owner else None
+    if relay not in (0, 1):
+        raise ValueError("sysinfo has no relay state 0 or 1")
+    return Reading(ts, power_w, relay == 1, energy_kwh, voltage_v, current_a), owner.get("alias")
+
+
+def child_of(sysinfo: dict[str, Any], child_id: str) -> dict[str, Any] | None:
+    """The entry of `sysinfo["children"]` whose id is `child_id`, if there is one."""
+    for child in sysinfo.get("children") or ():
+        if isinstance(child, dict) and str(child.get("id")) == child_id:
+            return child
+    return None

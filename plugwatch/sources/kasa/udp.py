@@ -1,0 +1,244 @@
+"""Kasa over UDP: every UDP-polled plug of an event loop shares one socket, drained in a loop.
+
+Legacy Kasa plugs answer the same encrypted JSON on UDP 9999 as on TCP, without the 4-byte length
+header (discovery works that way, and energy monitors poll HS110s so). KasaUdp sends an asker's
+datagram to its plug; one reader callback drains every datagram waiting on the socket and matches
+each to its plug by the sender's address. One request per address is in flight (a strip's other
+outlets wait their turn). A datagram may be lost: one without an answer after a third of its
+timeout is sent once more (a third, as first contact takes two exchanges, each may need a retry).
+The retry sweep drains the socket first, so an answer that is merely unread is not taken for a
+loss. The owner of the read calls `expire` once the whole timeout has passed, and only then does
+the read count as failed. A late answer to an expired read is dropped (counted in `strays`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import socket
+import weakref
+from typing import Any, Protocol
+
+from plugwatch.errors import BadAnswer, DeviceTimeout, DeviceUnreachable
+from plugwatch.sources.kasa import protocol as wire
+from plugwatch.sources.kasa.connection import Asker
+
+_DRAIN_MAX = 512  # datagrams read per callback before other callbacks get their turn
+RETRY_AFTER = 1 / 3  # of the timeout: an unanswered datagram is sent again this much later
+_RCVBUF = 4 * 1024 * 1024  # bursts of answers must not overflow the socket (capped by the kernel)
+
+Address = tuple[str, int]
+
+
+class UdpAsker(Asker, Protocol):
+    """An Asker that also says where its plug is."""
+
+    host: str
+    port: int
+
+
+class KasaUdp:
+    """The UDP socket(s) of one event loop, with the requests in flight and the retry sweep."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.users = 0
+        self.sent = 0  # datagrams sent, retries included
+        self.retries = 0
+        self.strays = 0  # answers nobody waited for (late, duplicated, or from a stranger)
+        self._loop = loop
+        self._socks: dict[int, socket.socket] = {}  # address family -> socket
+        self._buf = memoryview(bytearray(65536))
+        self._addresses: dict[tuple[str, int], tuple[Address, int]] = {}  # resolved, with family
+        self._resolving: dict[tuple[str, int], list[UdpAsker]] = {}
+        self._flight: dict[Address, UdpAsker] = {}  # address -> the asker whose datagram is out
+        self._queued: dict[Address, list[UdpAsker]] = {}
+        self._fresh: dict[UdpAsker, float] = {}  # not retried yet -> loop time sent, oldest first
+        self._timer: asyncio.TimerHandle | None = None
+
+    def ask(self, asker: UdpAsker) -> None:
+        """Send `asker.frame` to its plug now, or when the plug's earlier request is answered."""
+        resolved = self._addresses.get((asker.host, asker.port))
+        if resolved is None:
+            self._resolve(asker)
+            return
+        address = resolved[0]
+        if address in self._flight:
+            self._queued.setdefault(address, []).append(asker)
+            return
+        self._flight[address] = asker
+        self._fresh[asker] = self._loop.time()
+        if self._timer is None:
+            self._arm()
+        self._transmit(asker, resolved)
+
+    def expire(self, asker: UdpAsker) -> None:
+        """`asker` has waited its whole timeout: fail it now."""
+        error = DeviceTimeout(f"timeout after {asker.timeout:g} s reading {asker.where} "
+                              f"(no answer to 2 datagrams)")
+        key = (asker.host, asker.port)
+        resolved = self._addresses.get(key)
+        if resolved is None:
+            waiting = self._resolving.get(key, [])
+            if asker in waiting:
+                waiting.remove(asker)
+                asker.failed(error)
+            return
+        address = resolved[0]
+        if self._flight.get(address) is asker:
+            del self._flight[address]
+            self._fresh.pop(asker, None)
+            self._next(address)
+            asker.failed(error)
+        elif asker in self._queued.get(address, ()):
+            self._queued[address].remove(asker)
+            asker.failed(error)
+
+    def close(self) -> None:
+        """Close the sockets and forget every request."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for sock in self._socks.values():
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._socks.clear()
+        self._flight.clear()
+        self._queued.clear()
+        self._fresh.clear()
+
+    # -- in event-loop callbacks -----------------------------------------------------------------
+
+    def _transmit(self, asker: UdpAsker, resolved: tuple[Address, int]) -> None:
+        address, family = resolved
+        self.sent += 1
+        try:
+            self._socket(family).sendto(asker.frame, address)
+        except (BlockingIOError, InterruptedError):
+            pass  # the socket's buffer is full: as good as lost, the retry sends it again
+        except OSError as exc:
+            if self._flight.get(address) is asker:
+                del self._flight[address]
+                self._fresh.pop(asker, None)
+                self._next(address)
+            reason = exc.strerror or errno.errorcode.get(exc.errno or 0) or "error"
+            asker.failed(DeviceUnreachable(f"cannot reach {asker.where}: {reason}"))
+
+    def _readable(self, sock: socket.socket) -> None:
+        buf, flight = self._buf, self._flight
+        for _ in range(_DRAIN_MAX):
+            try:
+                n, sender = sock.recvfrom_into(buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            address = sender if len(sender) == 2 else sender[:2]
+            asker = flight.pop(address, None)
+            if asker is None:
+                self.strays += 1
+                continue
+            self._fresh.pop(asker, None)
+            self._next(address)
+            try:
+                answer = wire.parse_answer(buf[:n])
+            except ValueError as exc:
+                asker.failed(BadAnswer(f"bad answer from {asker.where}: {exc}"))
+                continue
+            asker.answered(answer)
+
+    def _next(self, address: Address) -> None:
+        queued = self._queued.get(address)
+        if queued:
+            asker = queued.pop(0)
+            if not queued:
+                del self._queued[address]
+            self.ask(asker)
+
+    def _arm(self) -> None:
+        for asker, sent in self._fresh.items():
+            self._timer = self._loop.call_at(sent + asker.timeout * RETRY_AFTER, self._sweep)
+            return
+
+    def _sweep(self) -> None:
+        self._timer = None
+        for sock in list(self._socks.values()):
+            self._readable(sock)  # answers already here are not losses
+        now = self._loop.time()
+        due = []
+        for asker, sent in self._fresh.items():
+            if sent + asker.timeout * RETRY_AFTER > now:
+                break
+            due.append(asker)
+        for asker in due:
+            del self._fresh[asker]
+            self.retries += 1
+            self._transmit(asker, self._addresses[(asker.host, asker.port)])
+        self._arm()
+
+    def _socket(self, family: int) -> socket.socket:
+        sock = self._socks.get(family)
+        if sock is None:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+                sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            except OSError:
+                sock.close()
+                raise
+            self._loop.add_reader(sock.fileno(), self._readable, sock)
+            self._socks[family] = sock
+        return sock
+
+    def _resolve(self, asker: UdpAsker) -> None:
+        key = (asker.host, asker.port)
+        try:
+            ip = ipaddress.ip_address(asker.host)
+        except ValueError:
+            waiting = self._resolving.setdefault(key, [])
+            waiting.append(asker)
+            if len(waiting) == 1:
+                self._loop.create_task(self._lookup(key))
+            return
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        if not 0 <= asker.port <= 65535:
+            asker.failed(DeviceUnreachable(f"cannot reach {asker.where}: port must be 0-65535"))
+            return
+        self._addresses[key] = ((str(ip), asker.port), family)
+        self.ask(asker)
+
+    async def _lookup(self, key: tuple[str, int]) -> None:
+        try:
+            infos: list[Any] = await self._loop.getaddrinfo(*key, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            for asker in self._resolving.pop(key, []):
+                reason = exc.strerror or str(exc)
+                asker.failed(DeviceUnreachable(f"cannot reach {asker.where}: {reason}"))
+            return
+        family, _, _, _, sockaddr = infos[0]
+        self._addresses[key] = ((sockaddr[0], sockaddr[1]), family)
+        for asker in self._resolving.pop(key, []):
+            self.ask(asker)
+
+
+_pool: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, KasaUdp] = weakref.WeakKeyDictionary()
+
+
+def shared_udp() -> KasaUdp:
+    """The UDP poller of the running loop, shared by all its UDP plugs (refcounted)."""
+    loop = asyncio.get_running_loop()
+    udp = _pool.get(loop)
+    if udp is None:
+        udp = _pool[loop] = KasaUdp(loop)
+    udp.users += 1
+    return udp
+
+
+def release_udp(udp: KasaUdp) -> None:
+    """Give back the poller from `shared_udp`; the last user closes its sockets."""
+    udp.users -= 1
+    if udp.users <= 0:
+        if _pool.get(udp._loop) is udp:
+            del _pool[udp._loop]
+        udp.close()

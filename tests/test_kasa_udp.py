@@ -1,0 +1,153 @@
+"""Kasa over UDP for real: the emulator answers datagrams like a plug, one socket polls them all,
+a lost datagram is retried within the interval, and only an unanswered retry is a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+
+from plugwatch.config import config_from_dict
+from plugwatch.emulator import EmulatedPlug
+from plugwatch.emulator.answers import answer
+from plugwatch.errors import DeviceTimeout
+from plugwatch.model import ReadFailure, Reading, Sample
+from plugwatch.service.sampler import SampledPlug, Sampler
+from plugwatch.sources.kasa import protocol as wire
+from plugwatch.sources.kasa.driver import KasaDriver
+from plugwatch.store import open_store
+from plugwatch.testing import running_service
+from tests.helpers import wait_for
+
+COMBINED = {"system": {"get_sysinfo": {}}, "emeter": {"get_realtime": {}}}
+
+
+async def test_an_emulated_plug_answers_a_datagram_like_a_real_plug(emulator) -> None:
+    """The encrypted JSON on UDP at the plug's port number, without the 4-byte length header."""
+    [port] = await emulator.start([EmulatedPlug("HS110v2", alias="fridge", power=80.0)], udp=True)
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        await loop.sock_sendto(sock, wire.encode_datagram(COMBINED), ("127.0.0.1", port))
+        data, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 65536), 2.0)
+    got = wire.parse_answer(data)  # no header: the datagram is the encrypted JSON itself
+    assert got["system"]["get_sysinfo"]["alias"] == "fridge"
+    assert got["emeter"]["get_realtime"]["power_mw"] == 80_000
+
+
+async def test_plugs_and_strip_outlets_read_through_one_socket(emulator) -> None:
+    """Single plugs and the six outlets of a strip, all at once over UDP, each with its value."""
+    plugs = [EmulatedPlug("HS110v1", power=12.5), EmulatedPlug("KP115", power=7.0),
+             EmulatedPlug("HS300", power=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])]
+    ports = await emulator.start(plugs, udp=True, tcp=False)
+    drivers = [KasaDriver("127.0.0.1", ports[0], transport="udp"),
+               KasaDriver("127.0.0.1", ports[1], transport="udp")]
+    drivers += [KasaDriver("127.0.0.1", ports[2], outlet=i, transport="udp") for i in range(6)]
+    for _ in range(3):
+        readings = await asyncio.gather(*(d.read(1.0) for d in drivers))
+        assert [r.power_w for r in readings] == [12.5, 7.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    udp = drivers[0]._link
+    assert udp is not None and all(d._link is udp for d in drivers)
+    assert len(udp._socks) == 1  # type: ignore[union-attr]
+    assert drivers[1].model == "KP115(EU)" and drivers[4].alias == plugs[2].outlets[2].alias
+    for d in drivers:
+        await d.close()
+
+
+class LossyPlug(asyncio.DatagramProtocol):
+    """A UDP plug that drops the first `drop` datagrams of every request it is sent."""
+
+    def __init__(self, drop: int) -> None:
+        self.drop = drop
+        self.plug = EmulatedPlug("HS110v2", power=33.0)
+        self.received = 0
+        self.transport: Any = None
+        self._seen: dict[bytes, int] = {}
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.received += 1
+        count = self._seen[data] = self._seen.get(data, 0) + 1
+        if count <= self.drop:
+            return
+        self._seen[data] = 0  # answered: the next request of this kind is dropped again
+        reply = answer(self.plug, wire.parse_answer(data))
+        self.transport.sendto(wire.encode_datagram(reply), addr)
+
+
+async def lossy(drop: int) -> tuple[Any, LossyPlug, int]:
+    loop = asyncio.get_running_loop()
+    transport, plug = await loop.create_datagram_endpoint(
+        lambda: LossyPlug(drop), local_addr=("127.0.0.1", 0))
+    return transport, plug, transport.get_extra_info("sockname")[1]
+
+
+async def test_a_lost_datagram_is_sent_again_and_the_read_succeeds() -> None:
+    """Every first datagram is lost: the retry after a third of the timeout gets the answer, and the
+    sampler counts no failure (a loss alone never makes a plug unreachable)."""
+    transport, _, port = await lossy(drop=1)
+    got: list[Sample] = []
+    driver = KasaDriver("127.0.0.1", port, timeout=0.4, transport="udp")
+    sampler = Sampler([SampledPlug("p", driver, 0.5)], lambda name, s: got.append(s))
+    sampler.start()
+    try:
+        await wait_for(lambda: len(got) >= 3, 5.0)
+    finally:
+        await sampler.drain(1.0)
+        udp = driver._link
+        await driver.close()
+        transport.close()
+    assert all(isinstance(s, Reading) and s.power_w == 33.0 for s in got), got
+    assert sampler.stats.failures == 0
+    assert udp is not None and udp.retries >= 3  # type: ignore[union-attr]
+
+
+async def test_a_plug_that_never_answers_fails_after_the_retry() -> None:
+    """No answer to the datagram nor to its retry: a DeviceTimeout naming UDP, after the
+    timeout, with exactly two datagrams sent."""
+    transport, plug, port = await lossy(drop=10**9)
+    driver = KasaDriver("127.0.0.1", port, timeout=0.3, transport="udp")
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    try:
+        with pytest.raises(DeviceTimeout) as exc:
+            await driver.read(0.0)
+    finally:
+        await driver.close()
+        transport.close()
+    assert 0.29 < loop.time() - start < 1.0
+    assert str(exc.value) == (f"timeout after 0.3 s reading 127.0.0.1:{port} over UDP "
+                              f"(no answer to 2 datagrams)")
+    assert plug.received == 2
+
+
+async def test_the_service_stores_readings_of_udp_plugs(emulator, tmp_path) -> None:
+    """`transport: udp` in the config: the real service reads over UDP and stores readings,
+    and a hung UDP plug becomes failures with their reason."""
+    plugs = [EmulatedPlug("HS110v2", power=60.0 + i) for i in range(4)]
+    plugs[3].hung = True
+    ports = await emulator.start(plugs, udp=True, tcp=False)
+    config = config_from_dict({
+        "database": f"sqlite:///{tmp_path}/udp.db",
+        "defaults": {"interval": 0.2, "timeout": 0.15},
+        "plugs": [{"name": f"u{i}", "host": f"127.0.0.1:{p}", "transport": "udp"}
+                  for i, p in enumerate(ports)],
+    })
+    seen: list[tuple[str, Sample]] = []
+    async with running_service(config) as service:
+        original = service.sampler.on_sample
+        service.sampler.on_sample = lambda n, s: (seen.append((n, s)), original(n, s))
+        await asyncio.sleep(1.2)
+    store = open_store(config.database)
+    try:
+        assert len(store.readings("u1")) >= 3
+        assert {r.power_w for r in store.readings("u2")} == {62.0}
+    finally:
+        store.close()
+    failures = [s for n, s in seen if n == "u3"]
+    assert failures and all(isinstance(s, ReadFailure) and "over UDP" in s.reason
+                            for s in failures)
