@@ -1,15 +1,19 @@
-"""The sampler reads emulated plugs over real TCP on APScheduler slots; hung plugs delay nobody."""
+"""The sampler reads emulated plugs over real TCP in phase-shifted slots; hung plugs delay none."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import time
 from collections import defaultdict
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from collections.abc import Iterator
 
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import ReadFailure, Reading, Sample
 from plugwatch.service.sampler import SampledPlug, Sampler
+from plugwatch.service.sampling_stats import KeepUp, SamplerStats
+from plugwatch.sources.kasa import protocol as wire
 from plugwatch.sources.kasa.driver import KasaDriver
 
 
@@ -19,11 +23,8 @@ async def sample_for(plugs: list[SampledPlug], seconds: float, slots: int = 3) -
     """Run a sampler over `plugs` for `seconds`; return it and the samples per plug."""
     got: dict[str, list[Sample]] = defaultdict(list)
     sampler = Sampler(plugs, lambda name, s: got[name].append(s), slots_per_interval=slots)
-    scheduler = AsyncIOScheduler()
-    sampler.schedule(scheduler)
-    scheduler.start()
+    sampler.start()
     await asyncio.sleep(seconds)
-    scheduler.shutdown(wait=False)
     await sampler.drain(2.0)
     for plug in plugs:
         await plug.driver.close()
@@ -77,9 +78,7 @@ async def test_an_offline_plug_gives_failures_then_readings_again() -> None:
     got: dict[str, list[Sample]] = defaultdict(list)
     sampler = Sampler([SampledPlug("p", KasaDriver("127.0.0.1", port, timeout=0.5), 0.1)],
                       lambda name, s: got[name].append(s))
-    scheduler = AsyncIOScheduler()
-    sampler.schedule(scheduler)
-    scheduler.start()
+    sampler.start()
     try:
         await asyncio.sleep(0.35)
         await emulator.set_online(plug, False)
@@ -87,7 +86,6 @@ async def test_an_offline_plug_gives_failures_then_readings_again() -> None:
         await emulator.set_online(plug, True)
         await asyncio.sleep(0.4)
     finally:
-        scheduler.shutdown(wait=False)
         await sampler.drain(1.0)
         await sampler.plugs[0].driver.close()
         await emulator.stop()
@@ -96,3 +94,119 @@ async def test_an_offline_plug_gives_failures_then_readings_again() -> None:
     assert "Reading" in kinds[:first_failure]
     assert "Reading" in kinds[kinds.index("ReadFailure", first_failure):]
     assert kinds[-1] == "Reading"
+
+
+@contextlib.contextmanager
+def emulated_elsewhere(plugs: list[EmulatedPlug]) -> Iterator[list[int]]:
+    """The plugs served from a thread with its own event loop: they answer while ours stalls."""
+    loop = asyncio.new_event_loop()
+    emulator = Emulator()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield asyncio.run_coroutine_threadsafe(emulator.start(plugs), loop).result(10)
+    finally:
+        asyncio.run_coroutine_threadsafe(emulator.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+async def test_a_stalled_loop_skips_ticks_but_times_nothing_out() -> None:
+    """Our loop stalls for 2.5 s (25 intervals, 2.5 timeouts) while the plugs answer: the
+    missed ticks are skipped and counted, the answers that came meanwhile are taken, and no
+    connection is torn down."""
+    plugs = [EmulatedPlug("HS110v2", power=10.0 + i) for i in range(5)]
+    got: dict[str, list[Sample]] = defaultdict(list)
+    with emulated_elsewhere(plugs) as ports:
+        drivers = [KasaDriver("127.0.0.1", port, timeout=1.0) for port in ports]
+        sampler = Sampler([SampledPlug(f"p{i}", d, 0.1) for i, d in enumerate(drivers)],
+                          lambda name, s: got[name].append(s), slots_per_interval=2)
+        sampler.start()
+        try:
+            await asyncio.sleep(0.5)
+            sockets = [d._link._sock for d in drivers]  # type: ignore[union-attr]
+            before = sum(len(v) for v in got.values())
+            time.sleep(2.5)  # this process is busy elsewhere: none of our callbacks runs
+            await asyncio.sleep(0.5)
+            after = sum(len(v) for v in got.values())
+            assert [d._link._sock for d in drivers] == sockets  # type: ignore[union-attr]
+        finally:
+            await sampler.drain(1.0)
+            for d in drivers:
+                await d.close()
+    assert sampler.stats.failures == 0
+    assert all(isinstance(s, Reading) for samples in got.values() for s in samples)
+    assert sampler.stats.behind >= 5 * 20  # ~24 ticks of each plug fell in the stall
+    assert after - before >= 5 * 3  # and sampling went on afterwards
+    assert sampler.stats.done_lateness.total == sampler.stats.done
+    assert sampler.stats.done_lateness.percentile(99) >= 2.0  # the stalled reads were late
+
+
+async def test_each_failure_reaches_the_callback_with_its_reason() -> None:
+    """Garbage, a lying length and a hang become ReadFailures carrying the driver's one-line
+    reason (the service logs it when it changes), never a bare 'failed'."""
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            body = bytes(range(1, 9))
+            writer.write(wire.HEADER.pack(len(body)) + body if data else b"")
+
+    async def lying(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(65536):
+            writer.write(b"\xff\xff\xff\xff")
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(65536):
+            pass
+
+    servers = [await asyncio.start_server(h, "127.0.0.1", 0) for h in (garbage, lying, hang)]
+    ports = [s.sockets[0].getsockname()[1] for s in servers]
+    got: dict[str, list[Sample]] = defaultdict(list)
+    drivers = [KasaDriver("127.0.0.1", port, timeout=0.2) for port in ports]
+    sampler = Sampler([SampledPlug(n, d, 0.1) for n, d in zip("glh", drivers, strict=True)],
+                      lambda name, s: got[name].append(s))
+    sampler.start()
+    try:
+        await asyncio.sleep(0.8)
+    finally:
+        await sampler.drain(1.0)
+        for d in drivers:
+            await d.close()
+        for s in servers:
+            s.close()
+    where = [f"127.0.0.1:{port}" for port in ports]
+    reasons = {name: {s.reason for s in got[name] if isinstance(s, ReadFailure)}
+               for name in "glh"}
+    assert reasons == {
+        "g": {f"bad answer from {where[0]}: answer does not decrypt to JSON (first bytes "
+              f"01 02 03 04 05 06 07 08): not a Kasa plug?"},
+        "l": {f"bad answer from {where[1]}: length header says 4294967295 bytes, more than the "
+              f"65536 allowed"},
+        "h": {f"timeout after 0.2 s reading {where[2]}"},
+    }
+    assert all(len(got[name]) >= 2 for name in "glh")
+
+
+def test_keep_up_warns_once_when_cpu_bound_and_skipping() -> None:
+    """Skipped reads at a full core warn once, with the sustained rate; skipped reads of hung
+    plugs (an idle process) never do."""
+    stats = SamplerStats()
+    clock = {"wall": 0.0, "cpu": 0.0}
+    keep_up = KeepUp(stats, 1000.0, 1000, cpu=lambda: clock["cpu"], wall=lambda: clock["wall"])
+
+    def window(cpu: float, done: int, skipped: int) -> str | None:
+        clock["wall"] += 10.0
+        clock["cpu"] += cpu
+        stats.done += done
+        stats.skipped += skipped
+        return keep_up.check()
+
+    assert window(cpu=2.0, done=8000, skipped=2000) is None  # hung plugs: the core is idle
+    assert window(cpu=9.9, done=9950, skipped=50) is None  # 0.5 % skipped: keeping up
+    warning = window(cpu=9.8, done=7000, skipped=3000)
+    assert warning is not None
+    assert warning.startswith("sampling cannot keep up: 1000 plugs plan 1000 reads/s, this "
+                              "process sustains 700 reads/s at 98 % of a core (3000 reads "
+                              "skipped in the last 10 s)")
+    assert window(cpu=10.0, done=7000, skipped=3000) is None  # once

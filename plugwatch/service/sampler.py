@@ -1,9 +1,19 @@
 """The sampler: reads every plug on its interval and hands each sample to a callback.
 
-Scheduling cost must not grow with one job per plug (10,000 plugs at 1 Hz), so plugs sharing an
-interval are spread over a handful of phase-shifted APScheduler interval jobs ("slots"). A slot's
-job only starts one asyncio task per plug and returns; it never awaits a read. Each plug has at most
-one read in flight: while a hung plug waits for its driver timeout, only its own ticks are skipped.
+Plugs sharing an interval and timeout are dealt into a handful of phase-shifted slots, each ticked
+by one event-loop timer. A slot's tick begins a read for every idle plug and returns:
+
+- a CallbackDriver (Kasa) just writes its pre-built request; the answer is parsed in the socket's
+  callback and handed straight to `on_sample`: no task, lock or timer per read. Timeouts are
+  found by one sweep per slot and tick, which runs after the loop has polled the sockets once
+  more, so an answer that arrived while the loop was busy is never taken for a timeout (and a
+  late loop never tears down connections).
+- any other Driver is read by one task per read awaiting `read()` (it owns its timeout).
+
+Each plug has at most one read in flight: while a hung plug waits out its timeout, only its own
+ticks are skipped. When the loop falls a whole interval behind, the missed ticks are skipped and
+counted, and each plug's next read is simply at the next interval. `plugwatch run` logs once when
+this process cannot keep up, with the rate it sustains (sampling_stats.KeepUp).
 """
 
 from __future__ import annotations
@@ -11,61 +21,92 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
 from plugwatch.errors import DeviceError
-from plugwatch.meters import LATENESS_BOUNDS, Histogram
-from plugwatch.model import ReadFailure, Sample
-from plugwatch.sources.base import Driver
+from plugwatch.model import ReadFailure, Reading, Sample
+from plugwatch.service.sampling_stats import KeepUp, SamplerStats
+from plugwatch.sources.base import CallbackDriver, Driver, ReadResult
 
 log = logging.getLogger(__name__)
 
 SampleCallback = Callable[[str, Sample], None]
-MAX_LATENESS_RECORDS = 2_000_000  # bounded memory for the bench's percentiles
+WATCH_S = 10.0  # the keep-up check's window
 
 
-@dataclass(eq=False, slots=True)
 class SampledPlug:
-    """One plug the sampler reads: its name, driver and interval."""
+    """One plug the sampler reads: its name, driver, interval and timeout (its driver's)."""
 
-    name: str
-    driver: Driver
-    interval_s: float
-    busy: bool = False  # a read is in flight
+    __slots__ = ("_driver", "begin", "busy", "deadline", "finish", "interval_s", "name",
+                 "planned", "sampler", "timeout_s", "ts")
 
+    def __init__(self, name: str, driver: Driver, interval_s: float,
+                 timeout_s: float | None = None) -> None:
+        self.name = name
+        self.driver = driver
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s if timeout_s is not None else float(
+            getattr(driver, "timeout", 2.0))
+        self.busy = False  # a read is in flight
+        self.ts = 0.0  # epoch time the read in flight began (its sample's stamp)
+        self.planned = 0.0  # epoch time it was planned for
+        self.deadline = 0.0  # loop time after which it has timed out (fast path)
+        self.sampler: Sampler | None = None
+        self.finish: Callable[[ReadResult], None] = self._finish  # bound once, not per read
 
-@dataclass(slots=True)
-class SamplerStats:
-    """Counters the service logs and the bench prints."""
+    @property
+    def driver(self) -> Driver:
+        """The plug's driver (it may be replaced between reads)."""
+        return self._driver
 
-    started: int = 0  # reads started
-    failures: int = 0  # reads that ended in a ReadFailure
-    skipped: int = 0  # ticks skipped because the plug's previous read was still in flight
-    lateness_s: array = field(default_factory=lambda: array("d"))  # start - planned, per read
-    lateness: Histogram = field(default_factory=lambda: Histogram(LATENESS_BOUNDS))  # /metrics
+    @driver.setter
+    def driver(self, driver: Driver) -> None:
+        self._driver = driver
+        # the fast path's begin, bound once; None: read() in a task
+        self.begin = driver.begin if isinstance(driver, CallbackDriver) else None
 
-    def lateness_percentile(self, q: float) -> float:
-        """The q-th percentile (0..100) of recorded lateness in seconds (0.0 when none)."""
-        if not self.lateness_s:
-            return 0.0
-        ordered = sorted(self.lateness_s)
-        index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-        return ordered[index]
+    @property
+    def fast(self) -> bool:
+        """Whether the plug is read through its driver's task-free `begin`."""
+        return self.begin is not None
+
+    def _finish(self, result: ReadResult) -> None:
+        """The read in flight ended with `result` (a Reading or a DeviceError)."""
+        self.busy = False
+        sampler = self.sampler
+        assert sampler is not None
+        sampler._in_flight -= 1
+        stats = sampler.stats
+        stats.done += 1
+        stats.done_lateness.add(sampler.clock() - self.planned)
+        if sampler.closed:
+            return
+        sample: Sample
+        if isinstance(result, Reading):
+            sample = result
+        else:
+            stats.failures += 1
+            sample = ReadFailure(self.ts, str(result), getattr(result, "kind", "error"))
+        try:
+            sampler.on_sample(self.name, sample)
+        except Exception:
+            log.exception("handling a sample of plug %r failed", self.name)
 
 
 @dataclass(eq=False, slots=True)
 class _Slot:
     interval_s: float
-    first_s: float  # epoch time of the first tick; tick n is planned at first_s + n * interval_s
+    timeout_s: float
+    first_s: float  # epoch time of tick 0; tick n is planned at first_s + n * interval_s
     plugs: list[SampledPlug]
+    n: int = 0  # the next tick
+    loop_first: float = 0.0  # tick 0 in loop time
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
 class Sampler:
-    """Reads plugs on APScheduler interval jobs and calls `on_sample(plug_name, sample)`."""
+    """Reads plugs on their intervals and calls `on_sample(plug_name, sample)` for each read."""
 
     def __init__(
         self, plugs: list[SampledPlug], on_sample: SampleCallback, *,
@@ -76,58 +117,60 @@ class Sampler:
         self.on_sample = on_sample
         self.clock = clock
         self.stats = SamplerStats()
-        first_s = clock() + start_delay_s
-        self._slots = _make_slots(plugs, slots_per_interval, plugs_per_slot, first_s)
+        self.closed = False  # after drain(): late results are dropped
+        self.start_delay_s = start_delay_s
+        for plug in plugs:
+            plug.sampler = self
+        self._slots = _make_slots(plugs, slots_per_interval, plugs_per_slot)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watch: asyncio.TimerHandle | None = None
+        self._keep_up = KeepUp(self.stats, sum(1 / p.interval_s for p in plugs), len(plugs))
 
-    def schedule(self, scheduler: Any) -> None:
-        """Add one APScheduler interval job per slot to `scheduler` (an AsyncIOScheduler)."""
-        for i, slot in enumerate(self._slots):
-            scheduler.add_job(
-                self._tick, "interval", args=[slot], id=f"sample-slot-{i}",
-                seconds=slot.interval_s, start_date=datetime.fromtimestamp(slot.first_s, UTC),
-                max_instances=1, coalesce=True, misfire_grace_time=max(1, int(slot.interval_s)),
-            )
+    def start(self) -> None:
+        """Begin ticking in the running event loop (the first ticks after `start_delay_s`)."""
+        loop = self._loop = asyncio.get_running_loop()
+        epoch0, loop0 = self.clock() + self.start_delay_s, loop.time() + self.start_delay_s
+        for slot in self._slots:
+            slot.first_s += epoch0
+            slot.loop_first = loop0 + (slot.first_s - epoch0)
+            slot.timer = loop.call_at(slot.loop_first, self._tick, slot)
+        self._keep_up = KeepUp(self.stats, self._keep_up.planned_per_s, len(self.plugs))
+        self._watch = loop.call_later(WATCH_S, self._check_keep_up)
 
-    async def _tick(self, slot: _Slot) -> None:
-        """Start a read for every idle plug of `slot`; never waits for them."""
-        now = self.clock()
-        ticks = round((now - slot.first_s) / slot.interval_s)
-        planned = slot.first_s + max(0, ticks) * slot.interval_s
-        for plug in slot.plugs:
-            if plug.busy:
-                self.stats.skipped += 1
-                continue
-            plug.busy = True
-            task = asyncio.create_task(self._read(plug, planned))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    def stop(self) -> None:
+        """No more ticks (reads in flight go on; `drain` waits for them)."""
+        for slot in self._slots:
+            if slot.timer is not None:
+                slot.timer.cancel()
+                slot.timer = None
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
 
-    async def _read(self, plug: SampledPlug, planned: float) -> None:
-        now = self.clock()
-        stats = self.stats
-        stats.started += 1
-        stats.lateness.observe(now - planned)
-        if len(stats.lateness_s) < MAX_LATENESS_RECORDS:
-            stats.lateness_s.append(now - planned)
-        sample: Sample
-        try:
-            sample = await plug.driver.read(now)
-        except DeviceError as exc:
-            sample = ReadFailure(now, str(exc), exc.kind)
-        except asyncio.CancelledError:
-            plug.busy = False
-            raise
-        except Exception as exc:  # a driver bug must not stop the sampling of the others
-            log.exception("driver of plug %r failed unexpectedly", plug.name)
-            sample = ReadFailure(now, f"unexpected driver error: {type(exc).__name__}")
-        plug.busy = False
-        if isinstance(sample, ReadFailure):
-            stats.failures += 1
-        try:
-            self.on_sample(plug.name, sample)
-        except Exception:
-            log.exception("handling a sample of plug %r failed", plug.name)
+    async def drain(self, timeout_s: float) -> int:
+        """Stop ticking, wait up to `timeout_s` for reads in flight, cut the rest; how many."""
+        self.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._in_flight > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        cut = self._in_flight
+        self.closed = True
+        for plug in self.plugs:
+            if plug.busy and plug.fast:
+                plug.driver.expire()  # type: ignore[attr-defined]
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=1.0)
+        return cut
+
+    @property
+    def in_flight(self) -> int:
+        """Reads currently in flight."""
+        return self._in_flight
 
     def planned_reads(self, until: float) -> int:
         """How many reads were planned from the first tick up to epoch time `until`."""
@@ -137,38 +180,100 @@ class Sampler:
                 total += (int((until - slot.first_s) / slot.interval_s) + 1) * len(slot.plugs)
         return total
 
-    @property
-    def in_flight(self) -> int:
-        """Reads currently in flight."""
-        return len(self._tasks)
+    def _tick(self, slot: _Slot) -> None:
+        """Begin a read for every idle plug of `slot`; never waits for one."""
+        loop = self._loop
+        assert loop is not None
+        loop_now = loop.time()
+        n, interval = slot.n, slot.interval_s
+        behind = loop_now - (slot.loop_first + n * interval)
+        stats = self.stats
+        if behind >= interval:  # the loop fell whole ticks behind: skip them, count them
+            missed = int(behind // interval)
+            n += missed
+            stats.behind += missed * len(slot.plugs)
+            stats.skipped += missed * len(slot.plugs)
+        planned = slot.first_s + n * interval
+        now = self.clock()
+        deadline = loop_now + slot.timeout_s
+        begun = fast = 0
+        for plug in slot.plugs:
+            if plug.busy:
+                stats.skipped += 1
+                continue
+            plug.busy = True
+            plug.ts, plug.planned = now, planned
+            begun += 1
+            begin = plug.begin
+            if begin is not None:
+                fast += 1
+                plug.deadline = deadline
+                try:
+                    begin(now, plug.finish)
+                except Exception as exc:  # a driver bug must not stop the sampling of the others
+                    log.exception("driver of plug %r failed unexpectedly", plug.name)
+                    plug.finish(DeviceError(f"unexpected driver error: {type(exc).__name__}"))
+            else:
+                task = loop.create_task(self._read(plug))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        self._in_flight += begun
+        stats.started += begun
+        if begun:
+            stats.start_lateness.add(now - planned, begun)
+        if fast:
+            loop.call_at(deadline, self._sweep, slot)
+        slot.n = n + 1
+        slot.timer = loop.call_at(slot.loop_first + slot.n * interval, self._tick, slot)
 
-    async def drain(self, timeout_s: float) -> int:
-        """Wait up to `timeout_s` for reads in flight, cancel the rest; return how many."""
-        if not self._tasks:
-            return 0
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
-        return len(pending)
+    def _sweep(self, slot: _Slot) -> None:
+        """A slot's reads are due: look once more after the loop has polled every socket."""
+        assert self._loop is not None
+        self._loop.call_at(self._loop.time(), self._expire_due, slot)
+
+    def _expire_due(self, slot: _Slot) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        for plug in slot.plugs:
+            if plug.busy and plug.begin is not None and plug.deadline <= now:
+                plug.driver.expire()  # type: ignore[attr-defined]
+
+    async def _read(self, plug: SampledPlug) -> None:
+        result: ReadResult
+        try:
+            result = await plug.driver.read(plug.ts)
+        except DeviceError as exc:
+            result = exc
+        except asyncio.CancelledError:
+            plug.busy = False
+            self._in_flight -= 1
+            raise
+        except Exception as exc:  # a driver bug must not stop the sampling of the others
+            log.exception("driver of plug %r failed unexpectedly", plug.name)
+            result = DeviceError(f"unexpected driver error: {type(exc).__name__}")
+        plug.finish(result)
+
+    def _check_keep_up(self) -> None:
+        assert self._loop is not None
+        warning = self._keep_up.check()
+        if warning is not None:
+            log.warning(warning)
+        self._watch = self._loop.call_later(WATCH_S, self._check_keep_up)
 
 
-def _make_slots(
-    plugs: list[SampledPlug], per_interval: int, per_slot: int, first_s: float,
-) -> list[_Slot]:
-    """Group plugs by interval, then deal each group round-robin into phase-shifted slots.
+def _make_slots(plugs: list[SampledPlug], per_interval: int, per_slot: int) -> list[_Slot]:
+    """Group plugs by interval and timeout, then deal each group round-robin into phase-shifted
+    slots (first_s relative to the start until `start` adds the epoch time).
 
     At least `per_interval` slots (when there are that many plugs), more when a slot would hold
     over `per_slot` plugs: a smaller burst of reads per tick keeps the lateness of the last low.
     """
-    by_interval: dict[float, list[SampledPlug]] = {}
+    groups: dict[tuple[float, float], list[SampledPlug]] = {}
     for plug in plugs:
-        by_interval.setdefault(plug.interval_s, []).append(plug)
+        groups.setdefault((plug.interval_s, plug.timeout_s), []).append(plug)
     slots = []
-    for interval, group in sorted(by_interval.items()):
+    for (interval, timeout), group in sorted(groups.items()):
         count = max(1, min(per_interval, len(group)), -(-len(group) // per_slot))
         for k in range(count):
-            phase = first_s + interval * k / count
-            slots.append(_Slot(interval, phase, group[k::count]))
+            slots.append(_Slot(interval, timeout, interval * k / count, group[k::count]))
     return slots

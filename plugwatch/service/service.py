@@ -81,7 +81,8 @@ class Service:
         self._checks = {p.name: (getattr(self.drivers[p.name], "where", p.name), p.limits)
                         for p in config.plugs}
         self.sampler = Sampler(
-            [SampledPlug(p.name, self.drivers[p.name], p.interval_s) for p in config.plugs],
+            [SampledPlug(p.name, self.drivers[p.name], p.interval_s, p.timeout_s)
+             for p in config.plugs],
             self.handle_sample, clock=clock,
         )
 
@@ -164,7 +165,6 @@ class Service:
         gc.freeze()
         self.writer.start()
         scheduler = AsyncIOScheduler()
-        self.sampler.schedule(scheduler)
         retention_s = getattr(self.config, "retention_s", None)
         if retention_s:
             scheduler.add_job(
@@ -173,14 +173,12 @@ class Service:
             )
             self._purge(retention_s)
         scheduler.start()
+        self.sampler.start()
         self.started.set()
         try:
             await stop.wait()
         finally:
             scheduler.shutdown(wait=False)
-            # Let sampling ticks the scheduler already started finish (they never await), so
-            # the loop's end does not cancel them into "Error running job" tracebacks.
-            await asyncio.sleep(0)
             await self.shutdown()
 
     async def _purge_job(self, retention_s: float) -> None:
