@@ -1,13 +1,20 @@
-"""The real service sampling N emulated plugs at 1 Hz: throughput, lateness, CPU, memory, DB rows.
+"""The real service sampling N emulated plugs at 1 Hz: readings stored, missed, lateness, CPU, RAM.
 
-    .venv/bin/python bench/bench_service.py [--plugs 1000 5000 10000] [--seconds 30]
+    .venv/bin/python bench/bench_service.py [--plugs 1000 10000] [--seconds 20] [--repeats 3]
+                                            [--transport tcp|udp] [--workers K]
 
-For each N, emulated HS110v2 plugs are served by separate processes (5,000 plugs each); this
-process runs the real Service (sampler + detectors + writer thread + SQLite in a temporary
-folder) at a 1 s interval. After a warm-up (first contact with every plug) the measurement window
-prints: samples/s, missed samples (planned reads that did not start), p50/p99 lateness (read
-start - planned time), CPU µs per sample of this process (user + system, all threads, so the
-writer's database work is included), peak RSS and the rows the writer wrote.
+For each N, emulated HS110v2 plugs are served by processes of their own, pinned to the last CPU;
+the service (sampler + detectors + writer thread + SQLite in a temporary folder) runs in a process
+pinned to CPU 0 (one process, one core), or in K processes as `plugwatch run --workers K` (not
+pinned: K processes share the box with the emulators). After a warm-up (first contact with
+every plug) the window prints, per run and as medians over --repeats:
+
+  stored/s    readings the writer committed to the database in the window, per second
+  missed      planned reads in the window that gave no reading (skipped, failed or unfinished)
+  lateness    p50/p99 of read start - planned, and of read completion - planned
+  CPU         service process CPU (all threads, writer included) per stored reading
+  emulators   the emulator processes' CPU per answer, apart
+  memory      resident memory the service added per plug (after warm-up) and peak RSS
 """
 
 from __future__ import annotations
@@ -21,19 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
-PER_EMULATOR = 5000
-EMULATOR = """
-import asyncio, json, sys
-from plugwatch.emulator import EmulatedPlug, Emulator
-async def main(n):
-    plugs = [EmulatedPlug("HS110v2", alias=f"bench {i}", power=100.0 + i % 7) for i in range(n)]
-    emulator = Emulator()
-    ports = await emulator.start(plugs)
-    print(json.dumps(ports), flush=True)
-    await asyncio.Event().wait()
-asyncio.run(main(int(sys.argv[1])))
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
 
 
 def _cpu_s() -> float:
@@ -41,126 +40,152 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _measure(ports: list[int], seconds: float, warmup: float, folder: str) -> dict:
+def _rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def _measure(ports: list[int], seconds: float, warmup: float, folder: str,
+                   transport: str) -> dict[str, Any]:
+    from plugwatch.config import config_from_dict
     from plugwatch.emulator import raise_open_file_limit
-    from plugwatch.testing import emulated_config, running_service
+    from plugwatch.testing import running_service
 
     raise_open_file_limit()
-    config = emulated_config({f"p{i}": port for i, port in enumerate(ports)},
-                             f"sqlite:///{folder}/bench.db", interval_s=1.0, timeout_s=2.0)
+    rss0 = _rss()
+    config = config_from_dict({
+        "database": f"sqlite:///{folder}/bench.db",
+        "defaults": {"interval": 1.0, "timeout": 2.0},
+        "plugs": [{"name": f"p{i}", "driver": "kasa", "host": f"127.0.0.1:{port}",
+                   "transport": transport} for i, port in enumerate(ports)],
+    })
     async with running_service(config) as service:
         await asyncio.sleep(warmup)
-        stats, writer = service.sampler.stats, service.writer
-        t0, cpu0, started0 = time.time(), _cpu_s(), stats.started
-        lateness0, rows0 = len(stats.lateness_s), writer.stats.readings
-        failures0, skipped0 = stats.failures, stats.skipped
-        planned0 = service.sampler.planned_reads(t0)
+        stats, writer, sampler = service.sampler.stats, service.writer, service.sampler
+        t0, cpu0 = time.time(), _cpu_s()
+        done0, fail0, skip0, behind0 = stats.done, stats.failures, stats.skipped, stats.behind
+        start0, end0 = stats.start_lateness.copy(), stats.done_lateness.copy()
+        rows0, planned0 = writer.stats.readings, sampler.planned_reads(t0)
+        rss1 = _rss()
         await asyncio.sleep(seconds)
-        t1, cpu1, started1 = time.time(), _cpu_s(), stats.started
-        planned1 = service.sampler.planned_reads(t1)
-        lateness = sorted(stats.lateness_s[lateness0:])
-        failures, skipped = stats.failures - failures0, stats.skipped - skipped0
-    rows = writer.stats.readings - rows0  # written by the end of the clean stop
-    samples = started1 - started0
+        t1, cpu1 = time.time(), _cpu_s()
+        rows1, planned1 = writer.stats.readings, sampler.planned_reads(t1)
+        done, failures = stats.done - done0, stats.failures - fail0
+        skipped, behind = stats.skipped - skip0, stats.behind - behind0
+        start, end = stats.start_lateness.since(start0), stats.done_lateness.since(end0)
+        queued = len(writer._items)
+    span = t1 - t0
+    stored = rows1 - rows0
+    planned = planned1 - planned0
     return {
-        "samples": samples, "seconds": t1 - t0, "cpu_s": cpu1 - cpu0, "lateness": lateness,
-        "planned": planned1 - planned0,
-        "samples_per_s": samples / (t1 - t0),
-        "missed": max(0, (planned1 - planned0) - samples),
-        "failures": failures, "skipped": skipped,
-        "p50_ms": 1000 * lateness[len(lateness) // 2] if lateness else 0.0,
-        "p99_ms": 1000 * lateness[int(len(lateness) * 0.99)] if lateness else 0.0,
-        "cpu_us_per_sample": 1e6 * (cpu1 - cpu0) / max(1, samples),
+        "n": len(ports), "seconds": span, "stored_per_s": stored / span, "stored": stored,
+        "planned": planned, "missed": max(0, planned - (done - failures)),
+        "failures": failures, "skipped": skipped, "behind": behind, "queued": queued,
+        "start_p50_ms": 1000 * start.percentile(50), "start_p99_ms": 1000 * start.percentile(99),
+        "done_p50_ms": 1000 * end.percentile(50), "done_p99_ms": 1000 * end.percentile(99),
+        "cpu_s": cpu1 - cpu0, "cpu_us": 1e6 * (cpu1 - cpu0) / max(1, stored),
+        "kb_per_plug": (rss1 - rss0) / 1024 / max(1, len(ports)),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rows": rows, "batches": writer.stats.batches,
     }
 
 
-def _worker_main(seconds: float, warmup: float, folder: str) -> None:
+def _worker_main(args: argparse.Namespace) -> None:
     """--worker: measure the ports read from stdin, print the figures as JSON."""
+    if args.workers == 1:
+        benchlib.pin(benchlib.client_cpu())
     ports = json.loads(sys.stdin.readline())
-    print(json.dumps(asyncio.run(_measure(ports, seconds, warmup, folder))), flush=True)
+    result = asyncio.run(_measure(ports, args.seconds, args.warmup, args.folder, args.transport))
+    print(json.dumps(result), flush=True)
 
 
-def _sharded(ports: list[int], workers: int, seconds: float, warmup: float, folder: str) -> dict:
-    """The service split over `workers` processes as `plugwatch run --workers` splits it (plug
-    i to worker i % K, one database); figures summed, lateness percentiles over all reads."""
-    from plugwatch.store import open_store
+def run_once(emulators: benchlib.Emulators, args: argparse.Namespace) -> dict[str, Any]:
+    """One measurement: K fresh service processes over the emulators' plugs."""
+    with tempfile.TemporaryDirectory() as folder:
+        from plugwatch.store import open_store
 
-    open_store(f"sqlite:///{folder}/bench.db").close()  # schema first, as the parent does
-    procs = [subprocess.Popen(
-        [sys.executable, __file__, "--worker", "--seconds", str(seconds), "--warmup",
-         str(warmup), "--folder", folder], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        text=True) for _ in range(workers)]
-    for i, proc in enumerate(procs):
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps(ports[i::workers]) + "\n")
-        proc.stdin.close()
-    parts = []
-    for proc in procs:
-        assert proc.stdout is not None
-        parts.append(json.loads(proc.stdout.read()))
-        proc.wait()
-    lateness = sorted(x for part in parts for x in part["lateness"])
-    samples = sum(p["samples"] for p in parts)
-    return {
-        "samples_per_s": sum(p["samples_per_s"] for p in parts),
-        "missed": sum(p["missed"] for p in parts),
-        "failures": sum(p["failures"] for p in parts), "skipped": sum(p["skipped"] for p in parts),
-        "p50_ms": 1000 * lateness[len(lateness) // 2] if lateness else 0.0,
-        "p99_ms": 1000 * lateness[int(len(lateness) * 0.99)] if lateness else 0.0,
-        "cpu_us_per_sample": 1e6 * sum(p["cpu_s"] for p in parts) / max(1, samples),
-        "peak_rss_mb": max(p["peak_rss_mb"] for p in parts),
-        "rows": sum(p["rows"] for p in parts), "batches": sum(p["batches"] for p in parts),
-    }
+        open_store(f"sqlite:///{folder}/bench.db").close()  # the schema first, as `run` does
+        e0 = emulators.cpu_seconds()
+        procs = [subprocess.Popen(
+            [sys.executable, __file__, "--worker", "--seconds", str(args.seconds), "--warmup",
+             str(args.warmup), "--folder", folder, "--transport", args.transport,
+             "--workers", str(args.workers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True) for _ in range(args.workers)]
+        for i, proc in enumerate(procs):
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(emulators.ports[i::args.workers]) + "\n")
+            proc.stdin.close()
+        parts = []
+        for proc in procs:
+            assert proc.stdout is not None
+            out = proc.stdout.read()
+            if proc.wait() != 0 or not out.strip():
+                raise SystemExit("a service process failed (its error is above)")
+            parts.append(json.loads(out))
+        emulator_s = emulators.cpu_seconds() - e0
+    return _combine(parts, emulator_s, args)
 
 
-def bench(n: int, seconds: float, warmup: float, workers: int = 1) -> dict:
-    """One measurement with `n` plugs in fresh emulator processes (at most PER_EMULATOR each:
-    a plug costs the emulator two file descriptors, a listener and a connection)."""
-    sizes = [min(PER_EMULATOR, n - i) for i in range(0, n, PER_EMULATOR)]
-    emulators = [subprocess.Popen([sys.executable, "-c", EMULATOR, str(size)],
-                                  stdout=subprocess.PIPE, text=True) for size in sizes]
-    try:
-        ports = []
-        for emulator in emulators:
-            assert emulator.stdout is not None
-            ports += json.loads(emulator.stdout.readline())
-        with tempfile.TemporaryDirectory() as folder:
-            if workers > 1:
-                return _sharded(ports, workers, seconds, warmup, folder)
-            return asyncio.run(_measure(ports, seconds, warmup, folder))
-    finally:
-        for emulator in emulators:
-            emulator.terminate()
-            emulator.wait(10)
+def _combine(parts: list[dict[str, Any]], emulator_s: float, args: argparse.Namespace
+             ) -> dict[str, Any]:
+    """Sum K processes' figures (lateness: the worst process's percentiles)."""
+    total = {k: sum(p[k] for p in parts) for k in (
+        "n", "stored_per_s", "stored", "planned", "missed", "failures", "skipped", "behind",
+        "queued", "cpu_s")}
+    for key in ("start_p50_ms", "start_p99_ms", "done_p50_ms", "done_p99_ms", "peak_rss_mb"):
+        total[key] = max(p[key] for p in parts)
+    total["kb_per_plug"] = sum(p["kb_per_plug"] * p["n"] for p in parts) / total["n"]
+    total["cpu_us"] = 1e6 * total["cpu_s"] / max(1, total["stored"])
+    total["missed_pct"] = 100 * total["missed"] / max(1, total["planned"])
+    # the emulators ran over warm-up and window both; answers over both ~ stored/s * (w + s)
+    answers = total["stored_per_s"] * (args.warmup + args.seconds + 2)
+    total["emulator_us"] = 1e6 * emulator_s / max(1.0, answers)
+    total["load"] = os.getloadavg()[0]
+    return total
+
+
+def line(n: int, r: dict[str, Any], label: str) -> str:
+    """The figures of one run (or of the medians) on one line."""
+    return (f"{n:>6} plugs {label:<9} stored {r['stored_per_s']:7.0f}/s  missed "
+            f"{r['missed_pct']:6.2f} % ({r['failures']:.0f} failed, {r['behind']:.0f} behind)  "
+            f"lateness start p50/p99 {r['start_p50_ms']:5.0f}/{r['start_p99_ms']:5.0f} ms, "
+            f"done {r['done_p50_ms']:5.0f}/{r['done_p99_ms']:5.0f} ms  CPU {r['cpu_us']:5.1f} µs "
+            f"(emulators {r['emulator_us']:4.1f})  {r['kb_per_plug']:4.1f} KB/plug, peak "
+            f"{r['peak_rss_mb']:4.0f} MB  load {r['load']:.1f}")
 
 
 def main() -> None:
-    """Run the bench for each --plugs value and print one line of figures each."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run the bench for each --plugs value, --repeats times; print each run and the medians."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--plugs", type=int, nargs="+", default=[5000])
-    parser.add_argument("--seconds", type=float, default=30.0, help="measurement window")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
+    parser.add_argument("--warmup", type=float, default=6.0, help="seconds before measuring")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--transport", choices=["tcp", "udp"], default="tcp")
     parser.add_argument("--workers", type=int, default=1,
-                        help="service processes, as `plugwatch run --workers K` (RSS: the largest)")
+                        help="service processes, as `plugwatch run --workers K`")
+    parser.add_argument("--per-emulator", type=int, default=benchlib.PER_EMULATOR,
+                        help="plugs per emulator process")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        _worker_main(args.seconds, args.warmup, args.folder)
+        _worker_main(args)
         return
-    print(f"service at 1 Hz, {args.seconds:g} s window after {args.warmup:g} s warm-up; "
-          f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at start, {args.workers} service process(es)")
+    print(benchlib.header(f"bench_service: the service at 1 Hz over {args.transport.upper()}, "
+                          f"{args.workers} service process(es), {args.seconds:g} s windows after "
+                          f"{args.warmup:g} s"))
+    udp = args.transport == "udp"
     for n in args.plugs:
-        r = bench(n, args.seconds, args.warmup, args.workers)
-        print(f"{n:>6} plugs: {r['samples_per_s']:8.0f} samples/s  missed {r['missed']:>5}  "
-              f"(in flight {r['skipped']})  failures {r['failures']:>4}  "
-              f"lateness p50 {r['p50_ms']:6.1f} ms "
-              f"p99 {r['p99_ms']:6.1f} ms  CPU {r['cpu_us_per_sample']:5.0f} µs/sample  "
-              f"peak RSS {r['peak_rss_mb']:5.0f} MB  rows {r['rows']} in {r['batches']} batches",
-              flush=True)
+        runs = []
+        with benchlib.Emulators(n, udp=udp, tcp=not udp, per_process=args.per_emulator) as emu:
+            for i in range(args.repeats):
+                runs.append(run_once(emu, args))
+                print(line(n, runs[-1], f"run {i + 1}"), flush=True)
+        if args.repeats > 1:
+            med = {k: benchlib.median([r[k] for r in runs]) for k in runs[0]}
+            print(line(n, med, "median"), flush=True)
 
 
 if __name__ == "__main__":

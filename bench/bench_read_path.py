@@ -1,0 +1,383 @@
+"""Side by side, one run: CPU per reading of plugwatch's read path and of the clients it is held to.
+
+    .venv/bin/python bench/bench_read_path.py [--plugs 1000 10000] [--seconds 10] [--repeats 3]
+
+The same emulated HS110v2 plugs (TCP and UDP, in processes of their own pinned to the last CPU)
+are polled at 1 Hz, each client in a fresh process pinned to CPU 0, ten phase-shifted slots per
+second, the rounds alternating between the clients:
+
+  epoll          a non-asyncio loop on select.epoll: the floor of Python on this kernel
+  asyncio        the minimal asyncio client: one asyncio.Protocol per plug, json.loads the answer
+  plugwatch      plugwatch's Sampler + KasaDriver fast path, each reading to a callback
+  plugwatch-read the same driver through the Sampler's generic path (a task awaiting read())
+  udp            a minimal client on one UDP socket, drained in a loop
+  plugwatch-udp  plugwatch's Sampler + KasaDriver(transport="udp")
+  python-kasa    python-kasa's Device.update() (at most --kasa-plugs plugs: it cannot keep up)
+  kasa-request   python-kasa's protocol.query() sending plugwatch's one combined request
+
+Figure: the client process's CPU time (user + system) over the window divided by the readings it
+got in it. The emulators' CPU over the same windows is printed apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
+
+from plugwatch.sources.kasa import protocol as wire
+
+COMBINED = {"system": {"get_sysinfo": {}}, "emeter": {"get_realtime": {}}}
+CLIENTS = ["epoll", "asyncio", "plugwatch", "plugwatch-read", "udp", "plugwatch-udp",
+           "python-kasa", "kasa-request"]
+SLOTS = 10
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _power(body: bytes | memoryview) -> float:
+    return float(json.loads(wire.decrypt(body))["emeter"]["get_realtime"]["power_mw"])
+
+
+class Window:
+    """Counts readings; the CPU and count between `open()` and `close()`."""
+
+    def __init__(self) -> None:
+        self.ok = 0
+        self.failed = 0
+        self.marks: list[tuple[float, float, int, int]] = []
+
+    def mark(self) -> None:
+        self.marks.append((time.monotonic(), _cpu(), self.ok, self.failed))
+
+    def result(self) -> dict[str, float]:
+        (t0, c0, ok0, f0), (t1, c1, ok1, f1) = self.marks[-2:]
+        return {"ok": ok1 - ok0, "failed": f1 - f0, "cpu_s": c1 - c0, "wall_s": t1 - t0,
+                "us": 1e6 * (c1 - c0) / max(1, ok1 - ok0)}
+
+
+def run_epoll(ports: list[int], warmup: float, seconds: float) -> dict[str, float]:
+    """A select.epoll loop: send each slot's requests, parse each answer in place."""
+    import select
+    import socket
+
+    frame = wire.encode_request(COMBINED)
+    socks = []
+    for port in ports:
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        socks.append(sock)
+    ep = select.epoll()
+    by_fd = {s.fileno(): s for s in socks}
+    for fd in by_fd:
+        ep.register(fd, select.EPOLLIN)
+    busy: dict[int, bytes] = {}
+    buf = memoryview(bytearray(65536))
+    win = Window()
+    start = time.monotonic() + 0.1
+    slots = [socks[k::SLOTS] for k in range(SLOTS)]
+    tick = 0
+    marks = [start + warmup, start + warmup + seconds]
+    while True:
+        now = time.monotonic()
+        while marks and now >= marks[0]:
+            marks.pop(0)
+            win.mark()
+        if not marks:
+            break
+        due = start + tick / SLOTS
+        if now >= due:
+            for sock in slots[tick % SLOTS]:
+                if sock.fileno() not in busy:
+                    busy[sock.fileno()] = b""
+                    sock.send(frame)
+            tick += 1
+            continue
+        for fd, _ in ep.poll(min(due, marks[0]) - now):
+            n = by_fd[fd].recv_into(buf)
+            data = busy.get(fd, b"") + bytes(buf[:n]) if busy.get(fd) else buf[:n]
+            if len(data) >= 4 and len(data) >= 4 + int.from_bytes(data[:4], "big"):
+                _power(data[4:])
+                win.ok += 1
+                del busy[fd]
+            else:
+                busy[fd] = bytes(data)
+    return win.result()
+
+
+async def run_asyncio(ports: list[int], warmup: float, seconds: float) -> dict[str, float]:
+    """One plain asyncio.Protocol per plug; ticks are loop timers, one per slot."""
+    loop = asyncio.get_running_loop()
+    frame = wire.encode_request(COMBINED)
+    win = Window()
+
+    class Client(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.buf = b""
+            self.busy = False
+            self.transport: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            buf = self.buf + data if self.buf else data
+            if len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:4], "big"):
+                self.buf = buf
+                return
+            self.buf = b""
+            self.busy = False
+            _power(buf[4:])
+            win.ok += 1
+
+    clients = []
+    for i in range(0, len(ports), 500):
+        pairs = await asyncio.gather(*(loop.create_connection(Client, "127.0.0.1", p)
+                                       for p in ports[i:i + 500]))
+        clients += [c for _, c in pairs]
+    slots = [clients[k::SLOTS] for k in range(SLOTS)]
+    start = loop.time() + 0.1
+
+    def tick(n: int) -> None:
+        for c in slots[n % SLOTS]:
+            if not c.busy:
+                c.busy = True
+                c.transport.write(frame)
+        loop.call_at(start + (n + 1) / SLOTS, tick, n + 1)
+
+    loop.call_at(start, tick, 0)
+    return await _windows(win, start, warmup, seconds)
+
+
+async def _windows(win: Window, start: float, warmup: float, seconds: float) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(start + warmup - loop.time())
+    win.mark()
+    await asyncio.sleep(seconds)
+    win.mark()
+    return win.result()
+
+
+async def run_plugwatch(ports: list[int], warmup: float, seconds: float, how: str
+                        ) -> dict[str, float]:
+    """plugwatch's Sampler over KasaDriver: the fast path, the generic path, or over UDP."""
+    from plugwatch.model import Reading
+    from plugwatch.service.sampler import SampledPlug, Sampler
+    from plugwatch.sources.kasa.driver import KasaDriver
+
+    class ReadOnly:  # hides begin(): the Sampler then awaits read() in a task per read
+        def __init__(self, driver: KasaDriver) -> None:
+            self.driver, self.timeout = driver, driver.timeout
+
+        async def read(self, now: float) -> Reading:
+            return await self.driver.read(now)
+
+        async def close(self) -> None:
+            await self.driver.close()
+
+    win = Window()
+
+    def count(name: str, sample: Any) -> None:
+        if type(sample) is Reading:
+            win.ok += 1
+        else:
+            win.failed += 1
+
+    transport = "udp" if how == "udp" else "tcp"
+    drivers: list[Any] = [KasaDriver("127.0.0.1", p, timeout=2.0, transport=transport)
+                          for p in ports]
+    if how == "read":
+        drivers = [ReadOnly(d) for d in drivers]
+    plugs = [SampledPlug(f"p{i}", d, 1.0) for i, d in enumerate(drivers)]
+    sampler = Sampler(plugs, count, slots_per_interval=SLOTS, plugs_per_slot=len(plugs))
+    sampler.start()
+    loop = asyncio.get_running_loop()
+    result = await _windows(win, loop.time() + 0.1, warmup, seconds)
+    await sampler.drain(2.0)
+    for d in drivers:
+        await d.close()
+    return result
+
+
+async def run_udp(ports: list[int], warmup: float, seconds: float) -> dict[str, float]:
+    """A minimal client on one UDP socket: sendto per plug per tick, drain on readable."""
+    import socket
+
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.setblocking(False)
+    sock.bind(("127.0.0.1", 0))
+    frame = wire.encode_datagram(COMBINED)
+    addrs = [("127.0.0.1", p) for p in ports]
+    busy: set[tuple[str, int]] = set()
+    buf = memoryview(bytearray(65536))
+    win = Window()
+
+    def readable() -> None:
+        while True:
+            try:
+                n, addr = sock.recvfrom_into(buf)
+            except BlockingIOError:
+                return
+            busy.discard(addr)
+            _power(buf[:n])
+            win.ok += 1
+
+    loop.add_reader(sock.fileno(), readable)
+    slots = [addrs[k::SLOTS] for k in range(SLOTS)]
+    start = loop.time() + 0.1
+
+    def tick(n: int) -> None:
+        for addr in slots[n % SLOTS]:
+            if addr not in busy:  # (a lost datagram would leave it busy: none on loopback)
+                busy.add(addr)
+                sock.sendto(frame, addr)
+        loop.call_at(start + (n + 1) / SLOTS, tick, n + 1)
+
+    loop.call_at(start, tick, 0)
+    return await _windows(win, start, warmup, seconds)
+
+
+async def run_python_kasa(ports: list[int], warmup: float, seconds: float, how: str
+                          ) -> dict[str, float]:
+    """python-kasa: Device.update() + its Energy module, or protocol.query(COMBINED)."""
+    from kasa import Device, DeviceConfig, Module
+
+    devices = []
+    for i in range(0, len(ports), 200):
+        devices += await asyncio.gather(*(Device.connect(config=DeviceConfig(
+            "127.0.0.1", port_override=p, timeout=10)) for p in ports[i:i + 200]))
+    win = Window()
+    busy: set[int] = set()
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def read(i: int) -> None:
+        try:
+            if how == "update":
+                await devices[i].update()
+                float(devices[i].modules[Module.Energy].current_consumption)
+            else:
+                answer = await devices[i].protocol.query(COMBINED)
+                float(answer["emeter"]["get_realtime"]["power_mw"])
+            win.ok += 1
+        except Exception:
+            win.failed += 1
+        finally:
+            busy.discard(i)
+
+    start = loop.time() + 0.1
+
+    def tick(n: int) -> None:
+        for i in range(n % SLOTS, len(devices), SLOTS):
+            if i not in busy:
+                busy.add(i)
+                task = loop.create_task(read(i))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        loop.call_at(start + (n + 1) / SLOTS, tick, n + 1)
+
+    loop.call_at(start, tick, 0)
+    return await _windows(win, start, warmup, seconds)
+
+
+def client_main(args: argparse.Namespace) -> None:
+    """--client NAME: measure one client over the ports read from stdin, print JSON."""
+    from plugwatch.emulator import raise_open_file_limit
+
+    benchlib.pin(benchlib.client_cpu())
+    raise_open_file_limit()
+    ports = json.loads(sys.stdin.readline())
+    w, s = args.warmup, args.seconds
+    runs: dict[str, Any] = {
+        "epoll": lambda: run_epoll(ports, w, s),
+        "asyncio": lambda: asyncio.run(run_asyncio(ports, w, s)),
+        "plugwatch": lambda: asyncio.run(run_plugwatch(ports, w, s, "fast")),
+        "plugwatch-read": lambda: asyncio.run(run_plugwatch(ports, w, s, "read")),
+        "udp": lambda: asyncio.run(run_udp(ports, w, s)),
+        "plugwatch-udp": lambda: asyncio.run(run_plugwatch(ports, w, s, "udp")),
+        "python-kasa": lambda: asyncio.run(run_python_kasa(ports, w, s, "update")),
+        "kasa-request": lambda: asyncio.run(run_python_kasa(ports, w, s, "request")),
+    }
+    print(json.dumps(runs[args.client]()), flush=True)
+
+
+def measure(client: str, ports: list[int], args: argparse.Namespace,
+            emulators: benchlib.Emulators) -> dict[str, float]:
+    """One client in a fresh process; its figures plus the emulators' CPU over its run."""
+    e0, t0 = emulators.cpu_seconds(), time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--client", client, "--seconds", str(args.seconds),
+         "--warmup", str(args.warmup)], input=json.dumps(ports) + "\n",
+        capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"client {client} failed:\n{proc.stderr[-2000:]}")
+    result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    e1, t1 = emulators.cpu_seconds(), time.monotonic()
+    result["emulator_us"] = 1e6 * (e1 - e0) / max(1.0, result["ok"] * (t1 - t0) / args.seconds)
+    result["load"] = os.getloadavg()[0]
+    return result
+
+
+def main() -> None:
+    """Start the emulators for each N, run every client --repeats times, print medians."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--plugs", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measurement window")
+    parser.add_argument("--warmup", type=float, default=4.0, help="seconds before the window")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clients", nargs="+", default=CLIENTS, choices=CLIENTS)
+    parser.add_argument("--kasa-plugs", type=int, default=1000,
+                        help="python-kasa polls at most this many plugs (it cannot keep up)")
+    parser.add_argument("--client", choices=CLIENTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client_main(args)
+        return
+    print(benchlib.header("bench_read_path: CPU per reading at 1 Hz, side by side"))
+    print(f"clients pinned to CPU {benchlib.client_cpu()}, emulators to {benchlib.emulator_cpu()}")
+    table: dict[tuple[int, str], list[dict[str, float]]] = {}
+    for n in args.plugs:
+        with benchlib.Emulators(n, udp=True, per_process=4000) as emulators:
+            for repeat in range(args.repeats):
+                order = args.clients if repeat % 2 == 0 else args.clients[::-1]
+                for client in order:
+                    ports = emulators.ports
+                    if client in ("python-kasa", "kasa-request"):
+                        ports = ports[: args.kasa_plugs]
+                    r = measure(client, ports, args, emulators)
+                    table.setdefault((n, client), []).append(r)
+                    print(f"{n:>6} plugs round {repeat + 1} {client:<15} {r['ok']:>7.0f} readings "
+                          f"{r['failed']:>5.0f} failed {r['us']:7.1f} µs CPU each "
+                          f"(emulators {r['emulator_us']:5.1f} µs)  load {r['load']:.1f}",
+                          flush=True)
+    print(f"\nmedians of {args.repeats} ({args.seconds:g} s windows), µs CPU per reading; "
+          f"load average now {benchlib.load()}:")
+    for n in args.plugs:
+        base = benchlib.median([r["us"] for r in table.get((n, "asyncio"), [])])
+        for client in args.clients:
+            rows = table[(n, client)]
+            us = benchlib.median([r["us"] for r in rows])
+            plugs = min(n, args.kasa_plugs) if client in ("python-kasa", "kasa-request") else n
+            ratio = f"{us / base:5.2f}x asyncio" if base else ""
+            print(f"  {plugs:>6} plugs  {client:<15} {us:7.1f} µs  {ratio}  "
+                  f"(rounds {min(r['us'] for r in rows):.1f}-{max(r['us'] for r in rows):.1f}; "
+                  f"readings/s {benchlib.median([r['ok'] for r in rows]) / args.seconds:.0f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Shared parts of the benches: emulator processes on their own core, CPU time, load, medians.
+
+Emulated plugs always run in processes of their own, pinned to the LAST CPU when the machine has
+more than one (the measured client is pinned to CPU 0), so the client's figures never include the
+cost of pretending to be the plugs, and the emulators' CPU is reported apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+PER_EMULATOR = 5000  # a TCP plug costs its emulator a listener and a connection: 2 of 20,000 fds
+
+EMULATOR = """
+import asyncio, json, os, sys
+from plugwatch.emulator import EmulatedPlug, Emulator
+async def main(n, udp, tcp):
+    plugs = [EmulatedPlug("HS110v2", alias=f"bench {i}", power=100.0 + i % 7) for i in range(n)]
+    ports = await Emulator().start(plugs, udp=udp, tcp=tcp)
+    print(json.dumps(ports), flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main(int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1"))
+"""
+
+
+def client_cpu() -> set[int] | None:
+    """The CPU the measured process is pinned to (None on a one-CPU machine)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return {cpus[0]} if len(cpus) > 1 else None
+
+
+def emulator_cpu() -> set[int] | None:
+    """The CPU the emulators are pinned to (None on a one-CPU machine)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return {cpus[-1]} if len(cpus) > 1 else None
+
+
+def pin(cpus: set[int] | None) -> None:
+    """Pin this process (all its threads) to `cpus`, if given."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+
+class Emulators:
+    """`n` emulated HS110v2 plugs in processes of at most `per_process` plugs, on their own CPU."""
+
+    def __init__(self, n: int, *, udp: bool = False, tcp: bool = True,
+                 per_process: int = PER_EMULATOR, cpus: set[int] | None = None) -> None:
+        from plugwatch.emulator import raise_open_file_limit
+
+        raise_open_file_limit()  # the children inherit the raised limit
+        cpus = emulator_cpu() if cpus is None else cpus
+        prefix = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
+        sizes = [min(per_process, n - i) for i in range(0, n, per_process)]
+        self.procs = [subprocess.Popen(
+            [*prefix, sys.executable, "-c", EMULATOR, str(size), str(int(udp)), str(int(tcp))],
+            stdout=subprocess.PIPE, text=True) for size in sizes]
+        self.ports: list[int] = []
+        try:
+            for proc in self.procs:
+                assert proc.stdout is not None
+                line = proc.stdout.readline()
+                if not line:
+                    raise SystemExit("an emulator process did not start (see its error above)")
+                self.ports += json.loads(line)
+        except BaseException:
+            self.stop()
+            raise
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of all emulator processes so far."""
+        return sum(cpu_seconds(p.pid) for p in self.procs if p.poll() is None)
+
+    def stop(self) -> None:
+        """End the emulator processes."""
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(10)
+
+    def __enter__(self) -> Emulators:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # a wrapper (taskset) execs the real program, so the pid is the emulator's own
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. '3.2 2.9 2.1'."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def header(title: str) -> str:
+    """One line naming the bench, the machine, the time and the load."""
+    return (f"{title}; python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load()} "
+            f"(a shared machine: other people's work runs beside this)")
+
+
+def median(values: Sequence[float]) -> float:
+    """The median (0.0 for none)."""
+    return statistics.median(values) if values else 0.0
