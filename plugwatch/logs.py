@@ -45,6 +45,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+def one_line(text: str) -> str:
+    """`text` with its line breaks and runs of spaces folded into single spaces."""
+    return " ".join(text.split())
+
+
+class OneLineFilter(logging.Filter):
+    """Folds a record's message into one line (for libraries whose messages span several)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "\n" in message:
+            record.msg, record.args = one_line(message), None
+        return True
+
+
 def setup_logging(level: int, fmt: str = "text") -> None:
     """Send log records of `level` and above to stderr in `fmt` ("text" or "json").
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from plugwatch import __version__
 from plugwatch.errors import PlugwatchError
-from plugwatch.logs import setup_logging
+from plugwatch.logs import OneLineFilter, setup_logging
 
 LIBRARY_LOGGERS = ("alembic", "apprise", "apscheduler", "urllib3", "asyncio", "aiohttp")
 COMMAND_MODULES = ("init", "device", "replay", "service", "db", "rules", "tune")
@@ -72,9 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose, args.quiet = _count(args, "verbose"), _count(args, "quiet")
     level = logging.ERROR if args.quiet else logging.WARNING - 10 * min(args.verbose, 2)
     setup_logging(level, getattr(args, "log_format", "text"))
-    if args.verbose < 2:  # libraries' own chatter (Alembic's plugin setup, job runs) only at -vv
-        for name in LIBRARY_LOGGERS:
-            logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    for name in LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        if not any(isinstance(f, OneLineFilter) for f in library.filters):
+            library.addFilter(OneLineFilter())  # one line per message, like ours
+        if args.verbose < 2:  # their own chatter (Alembic's plugin setup, job runs) only at -vv
+            library.setLevel(max(level, logging.WARNING))
     try:
         return int(args.func(args) or 0)
     except PlugwatchError as exc:

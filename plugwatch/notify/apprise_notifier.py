@@ -2,19 +2,36 @@
 
 The apprise call blocks (HTTP, SMTP), so `send` runs it with asyncio.to_thread: the event loop never
 waits on a notifier. Apprise failures become NotifyError with the target URL redacted.
+
+apprise's own log records are routed through plugwatch (`route_apprise_logs`): each becomes one
+redacted line on plugwatch's logger, and what apprise says while a message is being sent becomes
+the reason of that send's NotifyError instead of a second line (shown as well only at debug level).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from plugwatch.errors import NotifyError
+from plugwatch.logs import one_line
 from plugwatch.redact import redact, redact_text
 
 log = logging.getLogger(__name__)
+_send_lock = threading.Lock()  # one send at a time (the sender delivers one by one anyway) ...
+
+
+class _Sending:
+    """... so apprise's records, from whichever of its threads, belong to the send in progress."""
+
+    url: str | None = None
+    lines: list[str] | None = None
+
+
+_sending = _Sending()
 
 
 class AppriseNotifier:
@@ -22,6 +39,7 @@ class AppriseNotifier:
 
     def __init__(self, targets: Mapping[str, str]) -> None:
         self._targets = dict(targets)
+        route_apprise_logs()
 
     def __repr__(self) -> str:
         shown = {name: redact(url) for name, url in self._targets.items()}
@@ -41,22 +59,48 @@ class AppriseNotifier:
             known = ", ".join(self.targets) or "none configured"
             raise NotifyError(f"unknown target {target!r} (targets in the config: {known})")
         shown = redact(url)
-        sender = apprise.Apprise()
-        if not sender.add(url):
-            raise NotifyError(
-                f"target {target!r} ({shown}): not a valid apprise URL (see apprise's wiki)"
-            )
-        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
-            ok = sender.notify(title=title, body=body or " ")
+        with _send_lock:
+            _sending.url, _sending.lines = url, []
+            try:
+                sender = apprise.Apprise()
+                if not sender.add(url):
+                    raise NotifyError(f"target {target!r} ({shown}): not a valid apprise URL "
+                                      "(see apprise's wiki)")
+                ok = sender.notify(title=title, body=body or " ")
+                lines = _sending.lines
+            finally:
+                _sending.url = _sending.lines = None
         if not ok:
-            lines = [line for line in captured.getvalue().splitlines() if line.strip()]
-            reason = _scrub(lines[-1].strip(), url) if lines else "delivery failed"
+            reason = lines[-1] if lines else "delivery failed"
             raise NotifyError(f"target {target!r} ({shown}): {reason}")
         log.debug("delivered %r to %s (%s)", title, target, shown)
 
     async def send(self, target: str, title: str, body: str) -> None:
         """Deliver in a worker thread; raises NotifyError."""
         await asyncio.to_thread(self.send_sync, target, title, body)
+
+
+class _AppriseLog(logging.Handler):
+    """apprise's records as one redacted line each: kept as the reason of the send in progress
+    (logged too only at debug level), otherwise logged on plugwatch's logger."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        url, lines = _sending.url, _sending.lines
+        line = one_line(record.getMessage())
+        line = _scrub(line, url) if url else redact_text(line)
+        if lines is not None and record.levelno >= logging.WARNING:
+            lines.append(line)
+            if not log.isEnabledFor(logging.DEBUG):
+                return
+        log.log(record.levelno, "apprise: %s", line)
+
+
+def route_apprise_logs() -> None:
+    """Send apprise's log records through plugwatch's redaction, one line each (idempotent)."""
+    logger = logging.getLogger("apprise")
+    if not any(isinstance(handler, _AppriseLog) for handler in logger.handlers):
+        logger.addHandler(_AppriseLog())
+        logger.propagate = False
 
 
 def _scrub(text: str, url: str) -> str:
