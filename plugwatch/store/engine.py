@@ -122,9 +122,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def alembic_config(engine: Engine | None = None) -> Any:
     """An Alembic Config for our migrations; with `engine`, env.py migrates that database."""
+    import sys
+
     from alembic.config import Config
 
-    config = Config()
+    # Config's default stdout is the sys.stdout of when alembic was first imported (a default
+    # argument): pass today's, or a replaced-and-closed stream (a test's capture) breaks it.
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(migrations_dir()))
     if engine is not None:
         config.attributes["engine"] = engine
