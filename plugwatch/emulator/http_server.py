@@ -70,17 +70,26 @@ class HttpEmulator:
             status, headers, body = answer
             return web.Response(status=status, headers=headers, body=body)
 
-        web_server = web.Server(handle, access_log=None, handler_cancellation=True)
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.ports[index]))
-            sock.listen(128)
-            sock.setblocking(False)
-            listener = await asyncio.get_running_loop().create_server(web_server, sock=sock)
-        except BaseException:
-            sock.close()
-            raise
-        self.ports[index] = listener.sockets[0].getsockname()[1]
+        web_server, listener, port = await listen_http(handle, self.host, self.ports[index])
+        self.ports[index] = port
         self._servers[index] = (web_server, listener)
+
+
+async def listen_http(handle: Any, host: str, port: int) -> tuple[Any, asyncio.Server, int]:
+    """Serve the aiohttp low-level `handle` on host:port (0: OS-chosen): (web.Server, listener,
+    port). Keep-alive, no access log; a cancelled request handler is cancelled."""
+    from aiohttp import web
+
+    web_server = web.Server(handle, access_log=None, handler_cancellation=True)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+        listener = await asyncio.get_running_loop().create_server(web_server, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    return web_server, listener, listener.sockets[0].getsockname()[1]
