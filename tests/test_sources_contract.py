@@ -1,5 +1,6 @@
 """The contract every polled driver keeps, run against each family's emulator over its real
-protocol (Kasa TCP, Shelly Gen2 / PM / Gen1 HTTP, Tasmota HTTP)."""
+protocol (Kasa TCP, Shelly Gen2 / PM / Gen1 HTTP, Tasmota HTTP, Tapo / KP125M / KLAP Kasa over
+KLAP through python-kasa)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ async def test_a_hung_plug_is_one_timeout_line(family: Family) -> None:
         await driver.close()
         await device.stop()
     assert time.monotonic() - started < 1.0
-    assert str(info.value).startswith(f"timeout after 0.3 s reading 127.0.0.1:{device.port}")
+    assert str(info.value).startswith(f"timeout after 0.3 s reading {device.where}")
 
 
 async def test_an_offline_plug_is_unreachable_and_comes_back(family: Family) -> None:
@@ -92,7 +93,7 @@ async def test_an_offline_plug_is_unreachable_and_comes_back(family: Family) -> 
     finally:
         await driver.close()
         await device.stop()
-    assert f"127.0.0.1:{device.port}" in str(info.value)
+    assert device.where in str(info.value)
     assert "\n" not in str(info.value)
     assert back.power_w == pytest.approx(50.0, abs=0.5)
 
@@ -104,7 +105,7 @@ async def test_a_wrong_driver_for_the_device_is_one_line(family: Family) -> None
     from plugwatch.sources import make_driver
 
     config = config_from_dict({"defaults": {"timeout": 0.5}, "plugs": [
-        {"name": "p", "driver": other, "host": f"127.0.0.1:{device.port}"}]})
+        {"name": "p", "driver": other, "host": device.where}]})
     driver = make_driver(config.plugs[0])
     try:
         with pytest.raises((BadAnswer, DeviceUnreachable)) as info:
@@ -112,4 +113,4 @@ async def test_a_wrong_driver_for_the_device_is_one_line(family: Family) -> None
     finally:
         await driver.close()
         await device.stop()
-    assert f"127.0.0.1:{device.port}" in str(info.value) and "\n" not in str(info.value)
+    assert device.where in str(info.value) and "\n" not in str(info.value)

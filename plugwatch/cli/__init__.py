@@ -19,6 +19,9 @@ from plugwatch.errors import PlugwatchError
 from plugwatch.logs import OneLineFilter, setup_logging
 
 LIBRARY_LOGGERS = ("alembic", "apprise", "apscheduler", "urllib3", "asyncio", "aiohttp")
+# python-kasa logs a device's lost session or a discovery ICMP error as ERROR; the driver's own
+# one-line failure says what matters, so its lines show only at -vv
+QUIET_LOGGERS = ("kasa",)
 COMMAND_MODULES = ("init", "device", "replay", "service", "db", "rules", "tune")
 
 
@@ -78,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             library.addFilter(OneLineFilter())  # one line per message, like ours
         if args.verbose < 2:  # their own chatter (Alembic's plugin setup, job runs) only at -vv
             library.setLevel(max(level, logging.WARNING))
+    if args.verbose < 2:
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         return int(args.func(args) or 0)
     except PlugwatchError as exc:

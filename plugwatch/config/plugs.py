@@ -104,19 +104,33 @@ class TasmotaPlug(_Credentials):
         return f"{super().address}/{self.channel}" if self.channel else super().address
 
 
-class TapoPlug(NetworkPlug):
-    """`driver: tapo`: Tapo P110/P115, Kasa KP125M/EP25 and KLAP-firmware Kasa plugs
-    through python-kasa (the `[kasa-new]` extra); `username` is the TP-Link cloud e-mail."""
+class _PyKasaPlug(NetworkPlug):
+    """A plug read through python-kasa (the `[kasa-new]` extra): TP-Link account credentials."""
 
-    driver: Literal["tapo"]
-    username: Name
-    password: SecretStr
+    username: Name | None = None  # the TP-Link (Kasa/Tapo app) account e-mail
+    password: SecretStr | None = None
     outlet: Annotated[int | str, BeforeValidator(_outlet)] | None = None
 
     @property
     def address(self) -> str:
         where = super().address
         return where if self.outlet is None else f"{where}/{self.outlet}"
+
+
+class TapoPlug(_PyKasaPlug):
+    """`driver: tapo`: Tapo P110/P115, Kasa KP125M/EP25 (the SMART protocol) through python-kasa;
+    `username` is the TP-Link cloud e-mail."""
+
+    driver: Literal["tapo"]
+    username: Name
+    password: SecretStr
+
+
+class KasaKlapPlug(_PyKasaPlug):
+    """`driver: kasa-klap`: a Kasa plug whose newer firmware speaks KLAP (HS110 v4, KP115 v2...)
+    through python-kasa; a plug never bound to a cloud account needs no credentials."""
+
+    driver: Literal["kasa-klap"]
 
 
 def _family(entry: Any) -> Any:
@@ -131,10 +145,11 @@ AnyPlug = Annotated[
     Annotated[KasaPlug, Tag("kasa")]
     | Annotated[ShellyPlug, Tag("shelly")]
     | Annotated[TasmotaPlug, Tag("tasmota")]
-    | Annotated[TapoPlug, Tag("tapo")],
+    | Annotated[TapoPlug, Tag("tapo")]
+    | Annotated[KasaKlapPlug, Tag("kasa-klap")],
     Discriminator(_family),
 ]
-FAMILIES: tuple[str, ...] = ("kasa", "shelly", "tasmota", "tapo")  # the tags of AnyPlug
+FAMILIES: tuple[str, ...] = ("kasa", "shelly", "tasmota", "tapo", "kasa-klap")  # AnyPlug tags
 
 
 def error_loc(loc: tuple[int | str, ...], err: dict[str, Any]) -> tuple[int | str, ...]:

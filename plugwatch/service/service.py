@@ -23,7 +23,7 @@ from plugwatch.model import Event, Reading, Sample, State
 from plugwatch.rules.cost import run_pricer
 from plugwatch.service.sampler import SampledPlug, Sampler
 from plugwatch.service.writer import Writer
-from plugwatch.sources import make_driver
+from plugwatch.sources import make_driver, memory
 from plugwatch.sources.validate import checked
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class Service:
         self._snap_ts: dict[str, float] = {}
         self._snap_state: dict[str, State] = {}  # the state in the last snapshot queued
         self.drivers = {p.name: make_driver(p) for p in config.plugs}
+        memory.attach(self.drivers.values(), memory.StoreMemory(store, self.writer))
         # plug -> (who it is in a failure reason, what it may report): see sources.validate
         self._checks = {p.name: (getattr(self.drivers[p.name], "where", p.name), p.limits)
                         for p in config.plugs}

@@ -17,6 +17,8 @@ DRIVERS = {
     "kasa": "plugwatch.sources.kasa.driver:KasaDriver",
     "shelly": "plugwatch.sources.shelly:ShellyDriver",
     "tasmota": "plugwatch.sources.tasmota:TasmotaDriver",
+    "tapo": "plugwatch.sources.pykasa:PyKasaDriver",  # the [kasa-new] extra
+    "kasa-klap": "plugwatch.sources.pykasa:PyKasaDriver",
 }
 
 
