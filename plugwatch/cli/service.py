@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--workers", type=int, default=1, metavar="K",
                      help="sample in K processes, the plugs shared out among them (one process "
                           "uses at most one core: about 8,000 samples/s)")
+    run.add_argument("--cluster", nargs="?", const="", metavar="LEASE",
+                     help="share the plugs with other instances on the same PostgreSQL database "
+                          "(as `cluster:` in the config; LEASE default 15s)")
     run.add_argument("--shard", help=argparse.SUPPRESS)  # "I/K", set by --workers
     run.set_defaults(func=cmd_run)
 
@@ -106,7 +109,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard)
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    config = load_config(args.config, need_targets=True)
+    config = _clustered(load_config(args.config, need_targets=True), args.cluster)
+    if args.workers > 1 and config.cluster_lease_s is None and _is_postgresql(config.database):
+        config = _clustered(config, "")  # K processes share the plugs by leases, as instances do
     store = open_store(config.database)
     if args.workers > 1 and shard is None:
         from plugwatch.service.alerting import load_config_rules
@@ -117,8 +122,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             store.close()  # the schema is up to date before the children open the database
         tz = ["--tz", args.tz] if args.tz else []
         log_format = ["--log-format", getattr(args, "log_format", "text")]
+        cluster = [] if config.cluster_lease_s is None else [
+            "--cluster", f"{config.cluster_lease_s}s"]
         return run_workers(["-v"] * args.verbose + log_format + ["run", "--config", args.config,
-                            *tz], args.workers)
+                            *tz, *cluster], args.workers, shard=not cluster)
     tz = display_zone(args, config)
     try:
         show = [lambda event: print(describe(event, tz), flush=True)]
@@ -126,6 +133,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _is_postgresql(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql"))
+
+
+def _clustered(config: Config, lease: str | None) -> Config:
+    """`config`, clustered with `--cluster [LEASE]` (None: as the config says)."""
+    import dataclasses
+
+    from plugwatch.config.durations import duration_arg
+
+    if lease is None:
+        return config
+    if not _is_postgresql(config.database):
+        raise ConfigError("--cluster needs a PostgreSQL database (the instances share the plugs "
+                          "through leases in it); on SQLite use --workers K")
+    seconds = duration_arg("--cluster", lease) if lease else config.cluster_lease_s or 15.0
+    if seconds <= 0:
+        raise ConfigError(f"--cluster: the lease must be longer than zero, got {lease!r}")
+    return dataclasses.replace(config, cluster_lease_s=seconds)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -148,13 +176,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(json.dumps({
                 "plug": name, "state": state, "since": iso(since) if since else None,
                 "last_power_w": power, "last_contact": iso(contact) if contact else None,
+                "held_by": row.get("held_by"),
             }))
             continue
         since_text = (f"since {when(since, tz, now)} ({format_duration(now - since)})"
                       if since else "")
         power_text = f"{power:.1f} W" if power is not None else "- W"
         contact_text = f"last contact {when(contact, tz, now)}" if contact else "never contacted"
-        print(f"{name:<16} {state:<12} {power_text:>10}  {since_text}  {contact_text}")
+        held = f"  held by {row['held_by']}" if row.get("held_by") else ""
+        print(f"{name:<16} {state:<12} {power_text:>10}  {since_text}  {contact_text}{held}")
     return 0
 
 

@@ -91,6 +91,7 @@ class Config:
     influxdb: InfluxSection | None = None  # None: no InfluxDB output
     timezone: str = field(default_factory=machine_zone)  # IANA name: times as people read them
     price: Price | None = None  # `price:`: what a kWh costs (None: runs carry no cost)
+    cluster_lease_s: float | None = None  # `cluster:`: share the plugs with other instances
 
     @property
     def tz(self) -> tzinfo:
@@ -169,6 +170,7 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
         targets={name: Target(url) for name, url in raw.targets.items()},
         rules_path=rules, retention_s=raw.retention, path=path, http=raw.http,
         influxdb=raw.influxdb, timezone=raw.timezone or machine_zone(), price=raw.price,
+        cluster_lease_s=raw.cluster.lease if raw.cluster is not None else None,
     )
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from plugwatch.config.durations import parse_duration
 from plugwatch.config.outputs import HttpSection, InfluxSection
 from plugwatch.config.plugs import AnyPlug, describe_tag_error
-from plugwatch.config.tuning import Strict, Tuning
+from plugwatch.config.tuning import PositiveDuration, Strict, Tuning
 from plugwatch.rules.cost import PriceField
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
@@ -35,6 +35,12 @@ def _apprise_url(value: str) -> str:
     return value
 
 
+class ClusterSection(Strict):
+    """`cluster:`: several instances on one PostgreSQL database share the plugs by leases."""
+
+    lease: PositiveDuration = 15.0  # an instance silent this long loses its plugs to the others
+
+
 class ConfigFile(Strict):
     """The whole of plugwatch.yaml."""
 
@@ -48,6 +54,14 @@ class ConfigFile(Strict):
     influxdb: InfluxSection | None = None
     timezone: str | None = None  # IANA name for display; None: the machine's zone
     price: PriceField | None = None  # per kWh, flat or a time-of-day tariff: each run's cost
+    cluster: ClusterSection | None = None
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgresql(self) -> ConfigFile:
+        if self.cluster is not None and not self.database.startswith(("postgres", "postgresql")):
+            raise ValueError("cluster: needs a PostgreSQL database (the instances share the plugs "
+                             "through leases in it); on SQLite use `plugwatch run --workers K`")
+        return self
 
     @field_validator("timezone")
     @classmethod

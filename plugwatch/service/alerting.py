@@ -71,6 +71,7 @@ class Alerting:
         targets = {name: str(url) for name, url in config.targets.items()}
         self.sender = sender or AlertSender(store, AppriseNotifier(targets), clock=clock)
         self._dirty_at: float | None = None
+        self._sending: tuple[asyncio.Event, asyncio.Task[None]] | None = None
         # The service re-feeds stored readings in a worker thread at start while the timer loop
         # ticks in another: one lock keeps the engine's state consistent.
         self._lock = threading.Lock()
@@ -148,9 +149,19 @@ class Alerting:
             raise
         return len(alerts)
 
+    def set_sending(self, on: bool) -> None:
+        """Start or stop the outbox sender (a clustered instance sends while it holds the
+        sender's lease); needs the running event loop."""
+        if on and self._sending is None:
+            stop = asyncio.Event()
+            self._sending = (stop, asyncio.create_task(self.sender.run(stop)))
+        elif not on and self._sending is not None:
+            self._sending[0].set()  # it finishes the delivery in hand, then ends
+            self._sending = None
+
     async def run(self, stop: asyncio.Event) -> None:
         """Timers and the sender until `stop` is set."""
-        sender = asyncio.create_task(self.sender.run(stop)) if self.send else None
+        self.set_sending(self.send)
         try:
             while not stop.is_set():
                 try:
@@ -161,6 +172,8 @@ class Alerting:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.tick_s)
         finally:
-            if sender is not None:
-                await sender
+            if self._sending is not None:
+                task = self._sending[1]
+                self.set_sending(False)
+                await task
             await asyncio.to_thread(self.tick)

@@ -15,12 +15,15 @@ import signal
 from collections.abc import Sequence
 
 from plugwatch.config import Config
+from plugwatch.formatting import format_duration
 from plugwatch.outputs import Outputs
 from plugwatch.service.alerting import KV_KEY, Alerting
+from plugwatch.service.cluster import Cluster, ServiceMembers, new_instance_id, write_fence
 from plugwatch.service.reload import reload_plugs
 from plugwatch.service.service import EventListener, Service, install_stop_signals
 from plugwatch.service.workers import shard_of
 from plugwatch.store import Store
+from plugwatch.store.leases import LeaseStore
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +39,17 @@ async def run_service(
     A broken rule file raises RuleFileError before anything starts; SIGHUP reloads the rules
     and the plugs' detector tuning (a broken file is logged and the old settings stay in force).
     """
-    kv_key = KV_KEY if shard is None else f"{KV_KEY}@{shard[0]}/{shard[1]}"
+    leases = None  # clustered (`cluster:`): plugs shared with other instances by leases
+    if config.cluster_lease_s is not None:
+        leases = LeaseStore(store, new_instance_id(), config.cluster_lease_s)
+    kv_key = KV_KEY  # one rules-engine state per sampling process
+    if leases is not None:
+        kv_key = f"{KV_KEY}@{leases.owner}"
+    elif shard is not None:
+        kv_key = f"{KV_KEY}@{shard[0]}/{shard[1]}"
     alerting = await asyncio.to_thread(
-        Alerting.from_config, config, store, kv_key=kv_key, send=shard is None or shard[0] == 0,
+        Alerting.from_config, config, store, kv_key=kv_key,
+        send=leases is None and (shard is None or shard[0] == 0),
     )
     if stop is None:
         stop = asyncio.Event()
@@ -49,7 +60,7 @@ async def run_service(
     outputs = outputs or Outputs(mine, shard=shard)
     service = Service(mine, store, on_events=alerting.on_events, kv_state=alerting.kv_state,
                       listeners=[*listeners, *outputs.listeners],
-                      sample_listeners=outputs.sample_listeners)
+                      sample_listeners=outputs.sample_listeners, clustered=leases is not None)
     log.info("%d rules loaded", len(alerting.engine.rules))
 
     def reload() -> None:  # SIGHUP: rules, and the plugs' detector tuning (service/reload.py)
@@ -61,6 +72,28 @@ async def run_service(
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
     await outputs.start(service, stop)
     try:
-        await asyncio.gather(service.run(stop), alerting.run(stop))
+        if leases is None:
+            await asyncio.gather(service.run(stop), alerting.run(stop))
+        else:
+            await _run_clustered(service, alerting, leases, stop)
     finally:
         await outputs.stop()
+
+
+async def _run_clustered(service: Service, alerting: Alerting, leases: LeaseStore,
+                         stop: asyncio.Event) -> None:
+    """Sample the plugs this instance holds leases for; on stop the cluster hands every plug
+    over first, then the service and the alerting stop."""
+    service.store.fencer = write_fence(service, leases.owner)
+    cluster = Cluster(leases, list(service.detectors), ServiceMembers(service, alerting))
+    log.info("clustered as %s: leases of %s in %s", leases.owner,
+             format_duration(leases.lease_s), service.store.where)
+    stopped = asyncio.Event()
+
+    async def cluster_then_service() -> None:
+        try:
+            await cluster.run(stop)
+        finally:
+            stopped.set()
+
+    await asyncio.gather(service.run(stopped), alerting.run(stopped), cluster_then_service())

@@ -39,16 +39,17 @@ class SampledPlug:
     """One plug the sampler reads: its name, driver, interval and timeout (its driver's)."""
 
     __slots__ = ("_driver", "begin", "busy", "deadline", "finish", "interval_s", "name",
-                 "planned", "sampler", "timeout_s", "ts")
+                 "paused", "planned", "sampler", "timeout_s", "ts")
 
     def __init__(self, name: str, driver: Driver, interval_s: float,
-                 timeout_s: float | None = None) -> None:
+                 timeout_s: float | None = None, *, paused: bool = False) -> None:
         self.name = name
         self.driver = driver
         self.interval_s = interval_s
         self.timeout_s = timeout_s if timeout_s is not None else float(
             getattr(driver, "timeout", 2.0))
         self.busy = False  # a read is in flight
+        self.paused = paused  # not read at all (a plug whose lease another instance holds)
         self.ts = 0.0  # epoch time the read in flight began (its sample's stamp)
         self.planned = 0.0  # epoch time it was planned for
         self.deadline = 0.0  # loop time after which it has timed out (fast path)
@@ -167,6 +168,10 @@ class Sampler:
             await asyncio.wait(set(self._tasks), timeout=1.0)
         return cut
 
+    def busy(self, names: set[str]) -> bool:
+        """True while a read of any of these plugs is in flight."""
+        return any(plug.busy for plug in self.plugs if plug.name in names)
+
     @property
     def in_flight(self) -> int:
         """Reads currently in flight."""
@@ -198,8 +203,8 @@ class Sampler:
         deadline = loop_now + slot.timeout_s
         begun = fast = 0
         for plug in slot.plugs:
-            if plug.busy:
-                stats.skipped += 1
+            if plug.busy or plug.paused:
+                stats.skipped += not plug.paused
                 continue
             plug.busy = True
             plug.ts, plug.planned = now, planned

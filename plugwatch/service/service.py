@@ -6,6 +6,10 @@ On start every detector is restored from its snapshot (time S) and the readings 
 fed again, so a kill -9 at any moment neither loses nor duplicates transitions (events re-emitted by
 that re-feed are no-ops thanks to the idempotent `Store.write_batch`). On stop: no new reads, the
 reads in flight are awaited (bounded), every snapshot is saved and the writer flushed.
+
+Clustered (several instances on one PostgreSQL, service.cluster), every plug starts paused: `take`
+restores a plug exactly as a start does and begins sampling it, `drop` stops it; `fences` holds
+the lease generation of every plug taken, which the store checks on every write (store.leases).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class Service:
         kv_state: KvState | None = None, listeners: Iterable[EventListener] = (),
         sample_listeners: Iterable[SampleListener] = (), clock: Callable[[], float] = time.time,
         flush_s: float = 0.5, snapshot_every_s: float = 10.0, drain_s: float | None = None,
+        clustered: bool = False,
     ) -> None:
         self.config = config
         self.store = store
@@ -81,18 +86,22 @@ class Service:
         # plug -> (who it is in a failure reason, what it may report): see sources.validate
         self._checks = {p.name: (getattr(self.drivers[p.name], "where", p.name), p.limits)
                         for p in config.plugs}
-        self.sampler = Sampler(
-            [SampledPlug(p.name, self.drivers[p.name], p.interval_s, p.timeout_s)
-             for p in config.plugs],
-            self.handle_sample, clock=clock,
-        )
+        self.clustered = clustered
+        self.fences: dict[str, int] = {}  # clustered: plug -> lease generation of plugs taken
+        self._sampled = {p.name: SampledPlug(p.name, self.drivers[p.name], p.interval_s,
+                                             p.timeout_s, paused=clustered) for p in config.plugs}
+        self.sampler = Sampler(list(self._sampled.values()), self.handle_sample, clock=clock)
 
-    def restore(self) -> int:
-        """Restore detectors from snapshots, re-feed later readings; return events re-emitted."""
+    def restore(self, names: set[str] | None = None) -> int:
+        """Restore detectors from snapshots, re-feed later readings; return events re-emitted.
+        With `names`, only those plugs (a clustered instance taking them over)."""
         self.store.ensure_plugs(self.config.plugs)
         snapshots = self.store.load_snapshots()
         replayed = 0
         for plug in self.config.plugs:
+            if names is not None and plug.name not in names:
+                continue
+            self.detectors[plug.name] = Detector(plug.name, plug.detector)
             since = None
             if plug.name in snapshots:
                 since, snap = snapshots[plug.name]
@@ -154,12 +163,51 @@ class Service:
                     log.exception("event listener failed")
         return len(events)
 
+    async def take(self, plugs: dict[str, int]) -> None:
+        """Clustered: start sampling these plugs (name -> lease generation), each restored from
+        its snapshot and the readings stored after it, whoever wrote them."""
+        await self.started.wait()
+        self.fences.update(plugs)
+        replayed = await asyncio.to_thread(self.restore, set(plugs))
+        for name in plugs:
+            self._sampled[name].paused = False
+        log.debug("took %d plugs (%d events re-fed)", len(plugs), replayed)
+
+    async def drop(self, names: list[str], *, flush: bool) -> None:
+        """Clustered: stop sampling these plugs. With flush (a hand-over), wait for their reads
+        in flight, save their snapshots and write everything queued before returning; without
+        (the lease is already lost), stop at once: their queued writes are fenced out."""
+        for name in names:
+            self._sampled[name].paused = True
+        if flush:
+            wanted, deadline = set(names), time.monotonic() + self._drain_s()
+            while self.sampler.busy(wanted) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            for name in names:
+                if name in self._last_ts:
+                    snapshot = (self._last_ts[name], self.detectors[name].snapshot())
+                    self.writer.put((name, None, [], [], snapshot, None))
+            if not await asyncio.to_thread(self.writer.flush, 30.0):
+                log.error("handing over %d plugs: the database writer did not flush in time",
+                          len(names))
+        for name in names:
+            self.fences.pop(name, None)
+            self._last_ts.pop(name, None)
+
+    def _drain_s(self) -> float:
+        if self.drain_s is not None:
+            return self.drain_s
+        return max((p.timeout_s for p in self.config.plugs), default=2.0) + 0.5
+
     async def run(self, stop: asyncio.Event) -> None:
         """Sample until `stop` is set, then shut down cleanly."""
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-        replayed = await asyncio.to_thread(self.restore)
-        log.info("restored %d detectors (%d events re-fed)", len(self.detectors), replayed)
+        if self.clustered:  # plugs are restored one by one as their leases are taken
+            await asyncio.to_thread(self.store.ensure_plugs, self.config.plugs)
+        else:
+            replayed = await asyncio.to_thread(self.restore)
+            log.info("restored %d detectors (%d events re-fed)", len(self.detectors), replayed)
         # Detectors, drivers and imports live as long as the service: keep them out of the
         # cyclic GC's scans, whose full passes over 10,000 plugs' objects stall the event loop.
         gc.collect()
@@ -190,10 +238,7 @@ class Service:
 
     async def shutdown(self) -> None:
         """Await in-flight reads, save every snapshot, flush the writer, close the drivers."""
-        drain = self.drain_s
-        if drain is None:
-            drain = max((p.timeout_s for p in self.config.plugs), default=2.0) + 0.5
-        cut = await self.sampler.drain(drain)
+        cut = await self.sampler.drain(self._drain_s())
         if cut:
             log.warning("%d reads were still in flight at shutdown", cut)
         for plug, detector in self.detectors.items():

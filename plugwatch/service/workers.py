@@ -1,10 +1,12 @@
 """`plugwatch run --workers K`: K sampling processes with the configured plugs shared out.
 
 One CPython process spends at most one core, about 8,000-10,000 Kasa samples per second. With
-`--workers K` the parent prepares the database once, starts K children (`run --shard i/K`),
-forwards SIGINT/SIGTERM/SIGHUP to them and waits. Child i samples the plugs at positions
-i, i+K, i+2K... of the config; all write to the same database; only child 0 sends notifications
-(the outbox is shared), each keeps its own rules-engine state.
+`--workers K` the parent prepares the database once, starts K children, forwards
+SIGINT/SIGTERM/SIGHUP to them and waits. On SQLite (`run --shard i/K`) child i samples the plugs
+at positions i, i+K, i+2K... of the config; all write to the same database; only child 0 sends
+notifications (the outbox is shared), each keeps its own rules-engine state. On PostgreSQL the
+children are clustered instances (`run --cluster`): they share the plugs by leases exactly as
+instances on several machines do (service.cluster), so a child that dies is covered by the rest.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def shard_of(items: Sequence[T], shard: tuple[int, int] | None) -> list[T]:
     return list(items[index::count])
 
 
-def run_workers(argv: list[str], count: int) -> int:
-    """Run `plugwatch <argv> --shard i/count` for each i until they all end; the worst status.
+def run_workers(argv: list[str], count: int, *, shard: bool = True) -> int:
+    """Run `plugwatch <argv> --shard i/count` for each i (without shard: `plugwatch <argv>`
+    `count` times, the children sharing the plugs by leases) until all end; the worst status.
 
     Under systemd the children notify it themselves (the unit needs NotifyAccess=all): each
     sends READY once it samples and pings the watchdog while it is healthy, so WATCHDOG_PID (the
@@ -48,8 +51,8 @@ def run_workers(argv: list[str], count: int) -> int:
     """
     env = {k: v for k, v in os.environ.items() if k != "WATCHDOG_PID"}
     children = [
-        subprocess.Popen([sys.executable, "-m", "plugwatch", *argv, "--shard", f"{i}/{count}"],
-                         env=env)
+        subprocess.Popen([sys.executable, "-m", "plugwatch", *argv,
+                          *(["--shard", f"{i}/{count}"] if shard else [])], env=env)
         for i in range(count)
     ]
 

@@ -126,9 +126,14 @@ class LeaseStore:
     def holders(self) -> dict[str, str]:
         """{lease name: owner} for every lease held and not expired (for `status`)."""
         with self.store._guard("reading the leases in"), self.engine.connect() as conn:
-            rows = conn.execute(text(f"SELECT name, owner FROM leases WHERE owner IS NOT NULL "
-                                     f"AND expires_at > {NOW}")).all()
-        return dict(rows)
+            return live_holders(conn)
+
+
+def live_holders(conn: Connection) -> dict[str, str]:
+    """{lease name: owner} of every lease held and not expired (PostgreSQL)."""
+    rows = conn.execute(text(
+        f"SELECT name, owner FROM leases WHERE owner IS NOT NULL AND expires_at > {NOW}")).all()
+    return {name: owner for name, owner in rows}
 
 
 def fence(conn: Connection, owner: str, held: Mapping[str, int]) -> set[str]:

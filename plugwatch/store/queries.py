@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, select
 
 from plugwatch.model import Reading, RunSummary, State, Transition
+from plugwatch.store.leases import live_holders
 from plugwatch.store.tables import (
     AlertRow,
     KvRow,
@@ -25,9 +26,11 @@ if TYPE_CHECKING:  # numpy is imported only by the query that returns arrays (re
 
 
 def status(conn: Connection) -> list[dict[str, Any]]:
-    """Per plug: state, since, last power and last contact (snapshot, else last transition)."""
+    """Per plug: state, since, last power and last contact (snapshot, else last transition);
+    `held_by`: the instance whose lease it is, when several instances share the plugs."""
     snaps = {pid: (ts, st) for pid, ts, st in conn.execute(
         select(SnapshotRow.plug_id, SnapshotRow.ts, SnapshotRow.state))}
+    holders = live_holders(conn) if conn.dialect.name == "postgresql" else {}
     rows = []
     for pid, name in conn.execute(select(Plug.id, Plug.name).order_by(Plug.name)).all():
         last = conn.execute(select(ReadingRow.ts, ReadingRow.power_w)
@@ -45,6 +48,7 @@ def status(conn: Connection) -> list[dict[str, Any]]:
         rows.append({
             "plug": name, "state": str(state), "since": since, "last_power_w": power,
             "last_contact": max(contacts) if contacts else None, "snapshot_ts": snap_ts,
+            "held_by": holders.get(f"plug:{name}"),
         })
     return rows
 

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, update
@@ -76,6 +76,8 @@ class Store:
         self.where = redact(url)
         self._ids: dict[str, int] = {}
         self._ids_lock = threading.Lock()
+        # clustered: (connection, plug names) -> the names this instance may still write
+        self.fencer: Callable[[Connection, set[str]], set[str]] | None = None
 
     def __repr__(self) -> str:
         return f"Store({self.where!r})"
@@ -113,10 +115,18 @@ class Store:
         return dict(ids)
 
     def write_batch(self, batch: writes.Batch) -> None:
-        """Write everything in `batch` in ONE transaction; already stored items are skipped."""
+        """Write everything in `batch` in ONE transaction; already stored items are skipped.
+        With a `fencer` (a clustered instance), only the plugs it still holds are written."""
         names = {p for p, _ in batch.readings} | set(batch.snapshots)
         names |= {t.plug for t in batch.transitions} | {r.plug for r in batch.runs}
+        names |= {str(a["plug"]) for a in batch.alerts}
         with self._tx("writing to") as conn:
+            if self.fencer is not None:
+                held = self.fencer(conn, names)
+                if held != names:
+                    log.warning("dropped the writes of %d plugs whose leases moved on: %s",
+                                len(names - held), ", ".join(sorted(names - held)[:5]))
+                    batch, names = writes.only(batch, held), held
             ids = self._ids
             if not names <= ids.keys():
                 ids = writes.plug_ids(conn, names - ids.keys())

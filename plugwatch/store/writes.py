@@ -136,3 +136,15 @@ def alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
     row = {c: alert[c] for c in ALERT_COLUMNS}
     row.update(status=status, attempts=0)
     return row
+
+
+def only(batch: Batch, plugs: set[str]) -> Batch:
+    """The part of `batch` that concerns `plugs` (kv rows are the instance's own: kept)."""
+    return Batch(
+        readings=[(p, r) for p, r in batch.readings if p in plugs],
+        transitions=[t for t in batch.transitions if t.plug in plugs],
+        runs=[r for r in batch.runs if r.plug in plugs],
+        snapshots={p: s for p, s in batch.snapshots.items() if p in plugs},
+        alerts=[a for a in batch.alerts if a["plug"] in plugs],
+        kv=batch.kv,
+    )
