@@ -119,9 +119,9 @@ class Store:
         With a `fencer` (a clustered instance), only the plugs it still holds are written."""
         names = {p for p, _ in batch.readings} | set(batch.snapshots)
         names |= {t.plug for t in batch.transitions} | {r.plug for r in batch.runs}
-        names |= {str(a["plug"]) for a in batch.alerts}
         with self._tx("writing to") as conn:
             if self.fencer is not None:
+                names |= {str(a["plug"]) for a in batch.alerts}
                 held = self.fencer(conn, names)
                 if held != names:
                     log.warning("dropped the writes of %d plugs whose leases moved on: %s",
