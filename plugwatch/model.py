@@ -89,6 +89,7 @@ class DetectorSettings:
     current level. A new level becomes the state after holding for that state's dwell.
     """
 
+    kind: str = "generic"  # the appliance kind whose preset these settings started from
     window_s: float = 20.0  # time-weighted moving average over this many seconds (0: none)
     standby_w: float = 0.5
     standby_band_w: float = 0.2

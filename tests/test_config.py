@@ -253,3 +253,31 @@ def test_example_config_loads() -> None:
     """The documented example file is valid."""
     config = load_config(EXAMPLE)
     assert [p.name for p in config.plugs] == ["washer", "tv"]
+
+
+@pytest.mark.parametrize(("defaults", "plug", "expected"), [
+    # (window, dwell on, standby, off) in seconds
+    ("", "kind: washer", (30, 60, 600, 180)),  # the preset
+    ("", "", (20, 30, 1800, 1800)),  # no kind: generic, the built-in defaults
+    ("kind: tv", "", (20, 30, 180, 180)),  # a kind for every plug
+    ("kind: tv", "kind: kettle", (5, 10, 60, 60)),  # the plug's own kind wins
+    ("", "kind: washer, dwell: {off: 5m}", (30, 60, 600, 300)),  # explicit beats the preset
+    ("kind: washer, window: 5s", "", (5, 60, 600, 180)),  # ... at the same level
+    # a plug's kind beats what defaults: give every plug; its own keys beat both
+    ("dwell: {standby: 30m}", "kind: tv", (20, 30, 180, 180)),
+    ("dwell: {standby: 30m}", "", (20, 30, 1800, 1800)),
+])
+def test_kind_is_a_preset_that_explicit_settings_override(
+    tmp_path: Path, defaults: str, plug: str, expected: tuple[float, ...]
+) -> None:
+    text = (f"defaults: {{interval: 5s{', ' + defaults if defaults else ''}}}\n"
+            f"plugs:\n  - {{name: a, host: h{', ' + plug if plug else ''}}}\n")
+    d = load_config(write(tmp_path, text)).plug("a").detector
+    assert (d.window_s, d.dwell_on_s, d.dwell_standby_s, d.dwell_off_s) == expected
+
+
+def test_an_unknown_kind_lists_the_kinds(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "plugs:\n  - {name: a, host: h, kind: toaster}\n")
+    assert message == (
+        "F:2: plugs[0].kind: unknown kind 'toaster' (valid: generic, washer, dryer, dishwasher, "
+        "tv, computer, fridge, freezer, kettle, always_on)")

@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--config", type=Path, help="plugwatch.yaml to take the plug's settings from")
     p.add_argument("--plug", help="plug name: its settings with --config; the name shown")
     tune = p.add_argument_group("detector settings (override the defaults or the plug's)")
+    tune.add_argument("--kind", metavar="KIND",
+                      help="appliance kind whose window and dwells to start from: "
+                           "washer, dryer, dishwasher, tv, computer, fridge, freezer, kettle, "
+                           "always_on, generic")
     tune.add_argument("--standby", type=float, metavar="W", help="off/standby threshold in W")
     tune.add_argument("--on", type=float, metavar="W", help="standby/on threshold in W")
     tune.add_argument("--hysteresis", metavar="W[,W]",
@@ -93,6 +97,13 @@ def settings_from_args(args: argparse.Namespace, step_s: float = 1.0) -> Any:
         base = load_config(args.config).plug(args.plug).detector
     else:
         base = DetectorSettings()
+    if args.kind is not None:
+        from plugwatch.detect.kinds import kind_named
+
+        try:
+            base = kind_named(args.kind).settings(base)
+        except ValueError as exc:
+            raise ConfigError(f"--kind: {exc}") from None
     changes: dict[str, Any] = {}
     for flag, field in (("standby", "standby_w"), ("on", "on_w")):
         if getattr(args, flag) is not None:
@@ -194,7 +205,7 @@ def describe_settings(s: Any) -> str:
     """One line with the detector settings in use."""
     from plugwatch.formatting import format_duration as d
 
-    return (f"standby {s.standby_w:g}+/-{s.standby_band_w:g} W, on {s.on_w:g}+/-{s.on_band_w:g} W,"
+    return (f"kind {s.kind}, standby {s.standby_w:g}+/-{s.standby_band_w:g} W, on {s.on_w:g}+/-{s.on_band_w:g} W,"
             f" window {d(s.window_s)}, dwell on {d(s.dwell_on_s)} / standby {d(s.dwell_standby_s)}"
             f" / off {d(s.dwell_off_s)}, gap {d(s.gap_s)}")
 

@@ -23,6 +23,7 @@ from plugwatch.config.outputs import HttpSection, InfluxSection
 from plugwatch.config.plugs import NetworkPlug, PlugEntry, error_loc
 from plugwatch.config.tuning import Tuning
 from plugwatch.config.yamlload import Loc, YamlDoc, load_yaml
+from plugwatch.detect.kinds import kind_named
 from plugwatch.errors import ConfigError
 from plugwatch.formatting import machine_zone, zone_named
 from plugwatch.model import DetectorSettings
@@ -184,11 +185,22 @@ def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugCon
         return own if own is not None else (getattr(defaults, name) if getattr(
             defaults, name) is not None else builtin)
 
-    def deep(section: str, key: str, builtin: float) -> float:
+    # A plug's own keys win, then its kind's preset, then `defaults:`, then the defaults' kind
+    # (so `kind: tv` on a plug is a TV whatever dwell `defaults:` gives every plug).
+    presets = {id(level): kind_named(level.kind).settings() if level.kind else None
+               for level in (entry, defaults)}
+
+    def preset(level: Tuning, name: str) -> float | None:
+        kind = presets[id(level)]
+        return None if kind is None else float(getattr(kind, name))
+
+    def deep(section: str, key: str, builtin: float, preset_name: str | None = None) -> float:
         for level in (entry, defaults):
             part = getattr(level, section)
             if part is not None and getattr(part, key) is not None:
                 return float(getattr(part, key))
+            if preset_name is not None and (value := preset(level, preset_name)) is not None:
+                return value
         return builtin
 
     def band(key: str, builtin: float) -> float:
@@ -198,18 +210,27 @@ def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugCon
                 return float(getattr(bands, key))
         return builtin
 
+    def window_s() -> float:
+        for level in (entry, defaults):
+            if level.window is not None:
+                return level.window.seconds_at(interval)
+            if (value := preset(level, "window_s")) is not None:
+                return value
+        return _BUILTIN.window_s
+
     interval = float(pick("interval", 5.0))
-    window = pick("window", None)
     try:
         detector = DetectorSettings(
-            window_s=_BUILTIN.window_s if window is None else window.seconds_at(interval),
+            kind=entry.kind or defaults.kind or _BUILTIN.kind,
+            window_s=window_s(),
             standby_w=deep("thresholds", "standby", _BUILTIN.standby_w),
             standby_band_w=band("standby", _BUILTIN.standby_band_w),
             on_w=deep("thresholds", "on", _BUILTIN.on_w),
             on_band_w=band("on", _BUILTIN.on_band_w),
-            dwell_on_s=deep("dwell", "on", _BUILTIN.dwell_on_s),
-            dwell_standby_s=deep("dwell", "standby", _BUILTIN.dwell_standby_s),
-            dwell_off_s=deep("dwell", "off", _BUILTIN.dwell_off_s),
+            dwell_on_s=deep("dwell", "on", _BUILTIN.dwell_on_s, "dwell_on_s"),
+            dwell_standby_s=deep("dwell", "standby", _BUILTIN.dwell_standby_s,
+                                 "dwell_standby_s"),
+            dwell_off_s=deep("dwell", "off", _BUILTIN.dwell_off_s, "dwell_off_s"),
             unreachable_after=pick("unreachable_after", _BUILTIN.unreachable_after),
             gap_s=float(pick("gap", max(_BUILTIN.gap_s, 3 * interval))),
         )

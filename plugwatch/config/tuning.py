@@ -95,9 +95,16 @@ class Dwell(Strict):
     off: Duration | None = None
 
 
+def _kind(value: object) -> object:
+    from plugwatch.detect.kinds import kind_named
+
+    return kind_named(str(value)).name
+
+
 class Tuning(Strict):
     """Sampling and detector settings, given under `defaults:` or on one plug."""
 
+    kind: Annotated[str, BeforeValidator(_kind)] | None = None
     interval: PositiveDuration | None = None
     timeout: PositiveDuration | None = None
     window: Annotated[Window, BeforeValidator(_window)] | None = None
