@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plugwatch.errors import ConfigError
-from plugwatch.model import RunSummary, Transition
+from plugwatch.model import RunSummary, State, Transition
 
 __all__ = [
     "clock", "format_duration", "format_energy", "format_money", "format_power", "iso",
@@ -154,7 +154,11 @@ def _rounded(value: float | None, digits: int) -> float | None:
 
 
 def transition_json(t: Transition) -> dict[str, Any]:
-    """A transition as a JSON-able dict (one line of `replay --json`)."""
+    """A transition as a JSON-able dict (one line of `replay --json`); the first state decided
+    for a plug (out of unknown) is `{"type": "state", "state": ..., "since": ...}`."""
+    if t.from_state is State.UNKNOWN:
+        return {"type": "state", "plug": t.plug, "state": str(t.to_state), "since": iso(t.ts),
+                "reason": t.reason, "power_w": _rounded(t.power_w, 3)}
     return {
         "type": "transition",
         "ts": iso(t.ts),
@@ -178,4 +182,6 @@ def run_json(r: RunSummary) -> dict[str, Any]:
         "peak_w": round(r.peak_w, 3),
         "cost": _rounded(r.cost, 4),
         "currency": r.currency,
+        "open": r.open,
+        "unobserved_s": round(r.unobserved_s, 3),
     }

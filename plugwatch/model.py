@@ -62,7 +62,7 @@ class Transition:
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    """One finished On spell of a plug."""
+    """One On spell of a plug: finished, or (`open`) still running when the readings ended."""
 
     plug: str
     start: float
@@ -71,6 +71,8 @@ class RunSummary:
     peak_w: float
     cost: float | None = None  # the energy's price (config `price:`), None when not configured
     currency: str | None = None
+    open: bool = False  # still running at the end of what was seen: `end` is the last reading
+    unobserved_s: float = 0.0  # time inside the run with no reading (service down, unreachable)
 
     @property
     def duration_s(self) -> float:

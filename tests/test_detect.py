@@ -68,13 +68,32 @@ SETTINGS = DetectorSettings(window_s=0, dwell_on_s=30.0, dwell_standby_s=180.0, 
 
 
 def transitions(events: list[object]) -> list[tuple[float, State, State, str]]:
-    return [(e.ts, e.from_state, e.to_state, e.reason) for e in events if isinstance(e, Transition)]
+    """The state changes (not the first state decided, which comes out of unknown)."""
+    return [(e.ts, e.from_state, e.to_state, e.reason) for e in events
+            if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
 
 
-def test_first_reading_decides_at_once_and_is_not_announced() -> None:
+def test_first_reading_decides_at_once_and_is_announced_once() -> None:
+    """A new plug's first state is an event of its own (out of unknown); a restart never
+    announces it again, even when the snapshot is unusable."""
     detector = Detector("p", SETTINGS)
-    assert detector.feed(Reading(0.0, 0.0)) == []
+    assert detector.feed(Reading(0.0, 0.0)) == [
+        Transition("p", 0.0, State.UNKNOWN, OFF, "no_load", 0.0)]
     assert (detector.state, detector.since) == (State.OFF, 0.0)
+    assert detector.feed(Reading(5.0, 0.0)) == []
+    restarted = Detector.restore("p", SETTINGS, {"v": "damaged"})
+    assert restarted.feed(Reading(10.0, 0.0)) == []
+    assert restarted.state is OFF
+
+
+def test_a_run_still_going_at_the_end_is_reported_open() -> None:
+    """The router on all day: its state at the start and its open run, with energy so far."""
+    detector = Detector("p", SETTINGS)
+    events = feed_all(detector, steady(0, 3600, 12.0))
+    assert events == [Transition("p", 0.0, State.UNKNOWN, N, "power", 12.0)]
+    run = detector.open_run()
+    assert run is not None and run.open and (run.start, run.end) == (0.0, 3595.0)
+    assert run.energy_wh == pytest.approx(12.0 * 3595 / 3600)
 
 
 def test_a_level_shorter_than_its_dwell_changes_nothing() -> None:
@@ -171,12 +190,14 @@ def test_a_run_broken_by_an_outage_ends_where_the_plug_went_silent() -> None:
     assert (run.start, run.end) == (200.0, 400.0)
 
 
-def test_unreachable_from_the_start_is_not_announced() -> None:
+def test_unreachable_from_the_start_is_the_first_state() -> None:
+    """A plug never reached is announced unreachable (from its first failure), then recovered."""
     detector = Detector("p", SETTINGS)
     fails: list[Reading | ReadFailure] = [ReadFailure(5.0 * i, "t") for i in range(5)]
-    assert feed_all(detector, fails) == []
-    assert detector.state is State.UNREACHABLE
-    assert feed_all(detector, [Reading(30.0, 50.0)]) == []
+    assert feed_all(detector, fails) == [
+        Transition("p", 0.0, State.UNKNOWN, State.UNREACHABLE, "read_failures", None)]
+    assert transitions(feed_all(detector, [Reading(30.0, 50.0)])) == [
+        (30.0, State.UNREACHABLE, N, "recovered")]
     assert detector.state is N
 
 
@@ -199,3 +220,40 @@ def test_a_reading_from_the_past_is_ignored() -> None:
     feed_all(detector, steady(0, 200, 0.0) + steady(200, 300, 800.0))
     assert detector.feed(Reading(100.0, 0.0, relay_on=False)) == []
     assert detector.state is N
+
+
+def test_a_gap_never_stretches_a_run_silently() -> None:
+    """Service down 2 h while the fridge ran: back below on, the run ended at the last reading
+    before the gap; back on, the run goes on and carries the unobserved 2 h (issue 12, case 4)."""
+    s = DetectorSettings(window_s=0, dwell_on_s=30, dwell_standby_s=120, dwell_off_s=120,
+                         gap_s=60)
+    off_after = Detector("fridge", s)
+    events = feed_all(off_after, steady(0, 200, 1.0) + steady(200, 320, 90.0)
+                      + steady(7515, 8000, 1.0))
+    (run,) = [e for e in events if isinstance(e, RunSummary)]
+    assert (run.start, run.end, run.unobserved_s) == (200.0, 315.0, 0.0)
+    assert run.energy_wh == pytest.approx(90 * 115 / 3600)
+    on_after = Detector("fridge", s)
+    events = feed_all(on_after, steady(0, 200, 1.0) + steady(200, 320, 90.0)
+                      + steady(7515, 7700, 90.0) + steady(7700, 8000, 1.0))
+    (run,) = [e for e in events if isinstance(e, RunSummary)]
+    assert (run.start, run.end, run.unobserved_s) == (200.0, 7700.0, 7200.0)
+    # nothing is counted for the unseen 2 h (no counter): 295 s at 90 W, 5 s sloping to 1 W
+    assert run.energy_wh == pytest.approx(90 * 295 / 3600 + 91 / 2 * 5 / 3600)
+
+
+def test_energy_across_a_gap_comes_from_the_counter() -> None:
+    """With a counter, the energy of the unobserved span is known and counts in the run."""
+    s = DetectorSettings(window_s=0, dwell_on_s=30, dwell_standby_s=120, dwell_off_s=120,
+                         gap_s=60)
+    d = Detector("fridge", s)
+    samples = [Reading(t, 0.0, energy_kwh=1.0) for t in range(0, 200, 5)]
+    samples += [Reading(200.0 + t, 90.0, energy_kwh=1.0 + 90 * t / 3.6e6) for t in range(0, 120, 5)]
+    samples += [Reading(3800.0 + t, 90.0, energy_kwh=1.0 + 90 * (3600 + t) / 3.6e6)
+                for t in range(0, 60, 5)]
+    samples += [Reading(3860.0 + t, 0.0, energy_kwh=1.0 + 90 * 3660 / 3.6e6)
+                for t in range(0, 300, 5)]
+    (run,) = [e for e in feed_all(d, samples) if isinstance(e, RunSummary)]
+    assert (run.start, run.end) == (200.0, 3860.0)
+    assert run.unobserved_s == 3800.0 - 315.0
+    assert run.energy_wh == pytest.approx(90 * 3660 / 3600)

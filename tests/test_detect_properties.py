@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 
 from plugwatch.detect import Detector, replay
 from plugwatch.detect.fsm import dwell_of
-from plugwatch.model import DetectorSettings, Event, ReadFailure, Reading, State, Transition
+from plugwatch.model import (
+    DetectorSettings,
+    Event,
+    ReadFailure,
+    Reading,
+    RunSummary,
+    State,
+    Transition,
+)
 
 LIMITS = settings(max_examples=150, deadline=None)
 
@@ -39,7 +47,8 @@ def stream(plug: str, samples: list[Reading | ReadFailure], s: DetectorSettings,
             snap = json.loads(json.dumps(detector.snapshot()))
             detector = Detector.restore(plug, s, snap)
         events += detector.feed(sample)
-    return events
+    run = detector.open_run()
+    return events + ([run] if run is not None else [])
 
 
 detector_settings = st.builds(
@@ -105,8 +114,11 @@ def test_snapshot_restore_anywhere_changes_nothing(
 @LIMITS
 @given(st.floats(0.0, 3000.0, allow_nan=False), st.integers(1, 300), detector_settings)
 def test_constant_input_never_transitions(watts_: float, n: int, s: DetectorSettings) -> None:
+    """Only the first state is reported (and, when on, the run still open at the end)."""
     samples = [Reading(1e9 + 5.0 * i, watts_) for i in range(n)]
-    assert stream("p", samples, s) == []
+    events = stream("p", samples, s)
+    assert [e.from_state for e in events if isinstance(e, Transition)] == [State.UNKNOWN]
+    assert all(e.open for e in events if isinstance(e, RunSummary))
 
 
 @LIMITS
@@ -120,7 +132,7 @@ def test_noise_inside_a_band_never_transitions(
     samples = [Reading(1e9 + 5.0 * i, settled) for i in range(100)]  # 500 s: every dwell passed
     samples += [Reading(1e9 + 500.0 + 5.0 * i, centre - half + 2 * half * u)
                 for i, u in enumerate(noise)]
-    assert [e for e in stream("p", samples, s) if isinstance(e, Transition)] == []
+    assert [e for e in stream("p", samples, s) if isinstance(e, Transition) and e.from_state is not State.UNKNOWN] == []
 
 
 LEVEL_W = {State.OFF: 0.0, State.STANDBY: 3.0, State.ON: 800.0}
@@ -137,7 +149,7 @@ def test_a_clean_step_gives_one_transition_at_the_step(
     samples = [Reading(s0 + step * i, LEVEL_W[before]) for i in range(int(400 / step))]
     step_at = s0 + 400.0
     samples += [Reading(step_at + step * i, LEVEL_W[after]) for i in range(int(400 / step))]
-    changes = [e for e in stream("p", samples, s) if isinstance(e, Transition)]
+    changes = [e for e in stream("p", samples, s) if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
     if before is after:
         assert changes == []
         return
@@ -151,7 +163,7 @@ def test_a_clean_step_gives_one_transition_at_the_step(
 def test_no_state_is_left_before_its_dwell(trace: tuple[list[float], list[float]],
                                            s: DetectorSettings) -> None:
     ts, powers = trace
-    changes = [e for e in stream("p", readings(ts, powers), s) if isinstance(e, Transition)]
+    changes = [e for e in stream("p", readings(ts, powers), s) if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
     for entered, left in itertools.pairwise(changes):
         assert left.ts - entered.ts >= dwell_of(s, entered.to_state)
 
@@ -178,9 +190,9 @@ def test_sense_forum_standby_does_not_flap_but_switch_off_is_seen() -> None:
     off_at = standby[-1].ts + 5.0
     off = [Reading(off_at + 5.0 * i, 0.0) for i in range(12 * 40)]  # unplugged: 0 W, 40 min
     events = stream("tv", [*standby, *off], DetectorSettings())
-    changes = [(e.from_state, e.to_state, e.reason) for e in events if isinstance(e, Transition)]
+    changes = [(e.from_state, e.to_state, e.reason) for e in events if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
     assert changes == [(State.STANDBY, State.OFF, "no_load")]
-    (change,) = [e for e in events if isinstance(e, Transition)]
+    (change,) = [e for e in events if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
     assert change.ts == off_at
 
 
@@ -197,7 +209,7 @@ def test_a_state_lasts_its_dwell_even_when_the_average_outlasts_the_load(
     powers = [100.0 if i == spike else 0.0 for i in range(len(ts))]
     readings_ = [Reading(t, p) for t, p in zip(ts, powers, strict=True)]
     events = stream("p", readings_, s)
-    changes = [e for e in events if isinstance(e, Transition)]
+    changes = [e for e in events if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
     for entered, left in itertools.pairwise(changes):
         assert left.ts - entered.ts >= dwell_of(s, entered.to_state)
     assert [(c.from_state, c.to_state) for c in changes] == [

@@ -46,15 +46,22 @@ def test_json_lines_have_the_documented_fields(tmp_path: Path, capsys) -> None:
     code, out, err = run(["replay", str(step_csv(tmp_path)), "--json", "--plug", "heater"], capsys)
     assert (code, err) == (0, "")
     records = [json.loads(line) for line in out.splitlines()]
-    assert [r["type"] for r in records] == ["transition", "transition", "run"]
-    up, down, run_ = records
+    assert [r["type"] for r in records] == ["state", "transition", "transition", "run"]
+    first, up, down, run_ = records
+    assert first == {"type": "state", "plug": "heater", "state": "off",
+                     "since": "2026-01-01T00:00:00+00:00", "reason": "no_load", "power_w": 0.0}
     assert set(up) == {"type", "ts", "plug", "from", "to", "reason", "power_w"}
     assert (up["plug"], up["from"], up["to"], up["reason"]) == ("heater", "off", "on", "power")
     assert up["ts"] == "2026-01-01T00:10:00+00:00"  # stamped when the level began, not confirmed
     assert (down["from"], down["to"], down["reason"]) == ("on", "off", "no_load")
     assert set(run_) == {"type", "plug", "start", "end", "duration_s", "energy_wh", "peak_w",
+<<<<<<< HEAD
                          "cost", "currency"}
     assert (run_["cost"], run_["currency"]) == (None, None)  # no `price:` without a config
+=======
+                         "open", "unobserved_s"}
+    assert (run_["open"], run_["unobserved_s"]) == (False, 0.0)
+>>>>>>> 1a92187 (Detector: the first state decided is announced (a transition out of unknown) by a fresh detector, never by a restored one; replay reports it ({"type": "state"}) and the run still open at the end ("open": true, energy so far); a gap never stretches a run: back below on, the run ended at the last reading before the gap; back on, it carries unobserved_s)
     assert run_["start"] == "2026-01-01T00:10:00+00:00"
     assert 1200 <= run_["duration_s"] <= 1230  # the 5-sample average takes <= 20 s to drain
     assert run_["energy_wh"] == pytest.approx(500 * 1200 / 3600, rel=0.01)
@@ -82,7 +89,21 @@ def test_bad_rows_are_reported_by_line_and_skipped(tmp_path: Path, capsys) -> No
     assert f"{path}:3: power 'lots' is not a number" in err
     assert f"{path}:6: " in err and "goes backwards" in err
     assert len(err.splitlines()) == 2
-    assert len(out.splitlines()) == 3
+    assert len(out.splitlines()) == 4
+
+
+def test_a_plug_on_all_the_time_gives_its_state_and_an_open_run(tmp_path: Path, capsys) -> None:
+    """A router on all day: the state at the start, and the run still open at the end."""
+    path = tmp_path / "router.csv"
+    path.write_text("time,power\n" + "".join(f"{T0 + 60 * i},{9 + i % 2}\n" for i in range(600)))
+    code, out, _ = run(["replay", str(path), "--json", "--kind", "always_on", "--on", "3"], capsys)
+    first, run_ = (json.loads(line) for line in out.splitlines())
+    assert code == 0 and (first["type"], first["state"]) == ("state", "on")
+    assert (run_["type"], run_["open"], run_["duration_s"]) == ("run", True, 599 * 60)
+    assert run_["energy_wh"] == pytest.approx(9.5 * 599 / 60, rel=0.01)
+    code, out, _ = run(["replay", str(path), "--kind", "always_on", "--on", "3"], capsys)
+    assert "state on" in out and "open run 9 h 59 min" in out
+    assert "0 transitions, 0 runs; at the end on since" in out
 
 
 def test_strict_stops_at_the_first_bad_row(tmp_path: Path, capsys) -> None:
@@ -149,10 +170,11 @@ def test_settings_come_from_the_config_plug(tmp_path: Path, capsys) -> None:
     code, out, _ = run(["replay", trace, "--config", str(config), "--plug", "heater", "--json"],
                        capsys)
     assert code == 0  # 500 W stays below the plug's 600 W threshold: standby, never on
-    assert [json.loads(line)["to"] for line in out.splitlines()] == ["standby", "off"]
+    assert [json.loads(line).get("to", "first: " + json.loads(line).get("state", ""))
+            for line in out.splitlines()] == ["first: off", "standby", "off"]
     code, out, _ = run(["replay", trace, "--config", str(config), "--plug", "lamp", "--json"],
                        capsys)
-    assert code == 0 and len(out.splitlines()) == 3
+    assert code == 0 and len(out.splitlines()) == 4
     code, _, err = run(["replay", trace, "--config", str(config), "--plug", "oven"], capsys)
     assert code == 1 and "heater" in err and "lamp" in err and len(err.splitlines()) == 1
 

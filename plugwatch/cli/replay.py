@@ -231,18 +231,25 @@ def print_table(
     runs = 0
     for event in events:
         if isinstance(event, Transition):
-            change = f"{event.from_state} -> {event.to_state}"
+            first_state = event.from_state is State.UNKNOWN
+            change = f"state {event.to_state}" if first_state else \
+                f"{event.from_state} -> {event.to_state}"
             out.write(f"{_clock(event.ts, tz):<21} {change:<22} {event.reason:<13} "
                       f"{format_power(event.power_w)}\n")
         elif isinstance(event, RunSummary):
-            runs += 1
+            runs += 0 if event.open else 1
+            what = ("open run " if event.open else "run ") + format_duration(event.duration_s)
             cost = ("" if event.cost is None
                     else f"  {format_money(event.cost, event.currency or '')}")
-            out.write(f"{'':<21} {'run ' + format_duration(event.duration_s):<22} "
-                      f"{event.energy_wh:.1f} Wh{'':<4} peak {format_power(event.peak_w)}{cost}\n")
+            unseen = (f", {format_duration(event.unobserved_s)} unobserved"
+                      if event.unobserved_s else "")
+            out.write(f"{'':<21} {what:<22} {event.energy_wh:.1f} Wh{'':<4} "
+                      f"peak {format_power(event.peak_w)}{cost}{unseen}
+")
     transitions = [e for e in events if isinstance(e, Transition)]
+    changes = [e for e in transitions if e.from_state is not State.UNKNOWN]
     final = transitions[-1] if transitions else None
-    out.write(f"\n{_count(len(transitions), 'transition')}, {_count(runs, 'run')}")
+    out.write(f"\n{_count(len(changes), 'transition')}, {_count(runs, 'run')}")
     if final is not None:
         still = " (a run still open at the end)" if final.to_state is State.ON else ""
         out.write(f"; at the end {final.to_state} since {_clock(final.ts, tz)}{still}")

@@ -63,9 +63,11 @@ def confirm_index(ts: FloatArray, starts: IntArray, lower: IntArray, dwell: Floa
     return c
 
 
-def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Event]:
-    """The events of feeding the whole trace to a fresh Detector (a run still open at the end
-    has not finished, so it is not reported)."""
+def replay(plug: str, trace: TraceLike, settings: DetectorSettings, *, open_run: bool = True
+           ) -> list[Event]:
+    """The events of feeding the whole trace to a fresh Detector: the first state (a transition
+    out of unknown), every change and run, and (`open_run`) the run still going at the end,
+    marked open, as Detector.open_run() gives it."""
     ts = np.ascontiguousarray(trace.ts, dtype=np.float64)
     power = np.ascontiguousarray(trace.power_w, dtype=np.float64)
     n = ts.size
@@ -84,6 +86,14 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Even
     dwell[0] = 0.0  # the first reading decides at once
     confirmed = confirm_index(ts, began_at, detected, dwell) < ends
     energies = interval_energies(ts, power, settings.gap_s)
+    after_gap = np.flatnonzero(seg_start[1:] == np.arange(1, n)) + 1  # first reading after one
+    gap_set = set(after_gap.tolist())
+
+    def unobserved(first: int, last: int) -> float:
+        """Seconds without readings inside a run from sample `first` to sample `last`."""
+        lo, hi = np.searchsorted(after_gap, [first, last], side="right")
+        k = after_gap[lo:hi]
+        return math.fsum((ts[k] - ts[k - 1]).tolist())
 
     events: list[Event] = []
     state = State.UNKNOWN
@@ -97,8 +107,8 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Even
             if target is State.ON:
                 spell = None
                 continue
-            if spell is None:
-                spell = (j, a)
+            if spell is None:  # after a gap: the drop was at the last reading before it
+                spell = (a - 1 if a in gap_set else j, a)
         if target is state:
             continue
         start, seen = spell if state is State.ON and spell is not None else (j, a)
@@ -110,17 +120,22 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings) -> list[Even
             ok = _held(ts, start, a, b, dwell_of(settings, target))
         if not ok:
             continue
-        if state is not State.UNKNOWN:
-            reason = "no_load" if target is State.OFF else "power"
-            events.append(Transition(plug, began, state, target, reason, float(smoothed[seen])))
+        reason = "no_load" if target is State.OFF else "power"
+        events.append(Transition(plug, began, state, target, reason, float(smoothed[seen])))
         if state is State.ON:
             energy = math.fsum(energies[run_start + 1 : start + 1].tolist())
             peak = float(power[run_start:seen].max())
-            events.append(RunSummary(plug, run_start_ts, began, energy, peak))
+            events.append(RunSummary(plug, run_start_ts, began, energy, peak,
+                                     unobserved_s=unobserved(run_start, start)))
         if target is State.ON:
             run_start, run_start_ts = j, began
         held_until = None if state is State.UNKNOWN else began + dwell_of(settings, target)
         state, spell = target, None
+    if open_run and state is State.ON:
+        energy = math.fsum(energies[run_start + 1 :].tolist())
+        peak = float(power[run_start:].max())
+        events.append(RunSummary(plug, run_start_ts, float(ts[-1]), energy, peak, open=True,
+                                 unobserved_s=unobserved(run_start, n - 1)))
     return events
 
 

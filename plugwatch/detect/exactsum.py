@@ -41,6 +41,10 @@ class ExactSum:
         for x in other.partials:
             self.add(x)
 
+    def total_with(self, other: ExactSum) -> float:
+        """The exact sum of both, correctly rounded (neither is changed)."""
+        return math.fsum(self.partials + other.partials)
+
     def value(self) -> float:
         """The exact sum, correctly rounded to a float."""
         return math.fsum(self.partials)

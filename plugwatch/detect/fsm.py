@@ -8,8 +8,9 @@ The rules (docs/detector.md has the full story):
 - Leaving on is measured from when the level first dropped below on (the "spell"), even if it
   wanders between standby and off meanwhile: once the spell is as old as the dwell of the level
   it is at, that level becomes the state, stamped at the spell's start (where the run ends).
-- The first reading decides the state at once, silently: nothing is announced out of `unknown`
-  (with dwells of half an hour, waiting for one would leave a new plug unknown that long).
+- The first reading decides the state at once (with dwells of half an hour, waiting for one
+  would leave a new plug unknown that long); a fresh detector announces it as a transition out
+  of `unknown`, a restored one (a restart) never does.
 - `relay_on is False` -> off at once (reason relay_off). `unreachable_after` failures in a row ->
   unreachable, stamped at the first failure; the next reading sets the state to that reading's
   level at once (reason recovered). Unreachable entered from unknown is not announced.
@@ -38,6 +39,8 @@ from plugwatch.model import Transition as T
 
 # every Transition.reason the detector gives
 REASONS = ("power", "no_load", "relay_off", "read_failures", "recovered")
+# A transition out of State.UNKNOWN is the first state decided for a plug (its reason is what
+# decided it): announced once by a fresh detector, never by one restored after a restart.
 
 
 def dwell_of(settings: DetectorSettings, state: State) -> float:
@@ -50,9 +53,11 @@ def dwell_of(settings: DetectorSettings, state: State) -> float:
 class Detector:
     """The state of one plug, updated one sample at a time."""
 
-    def __init__(self, plug: str, settings: DetectorSettings) -> None:
+    def __init__(self, plug: str, settings: DetectorSettings, announce_first: bool = True
+                 ) -> None:
         self.plug = plug
         self.settings = settings
+        self.announce_first = announce_first  # emit the first decided state (out of unknown)
         self.bands = Bands.of(settings)
         self.state = State.UNKNOWN
         self.since: float | None = None
@@ -94,27 +99,41 @@ class Detector:
         recovering = self.state is State.UNREACHABLE
         self.failures = 0
         wh = None
+        gap: tuple[float, float] | None = None  # (last reading before, seconds unobserved)
         if self.last is not None:
             t0, p0, e0 = self.last
             wh = interval_wh(t0, p0, e0, r.ts, r.power_w, r.energy_kwh, self.settings.gap_s)
             if r.ts - t0 > self.settings.gap_s:
                 self._reset_window()
+                gap = (t0, r.ts - t0)
         self.last = (r.ts, r.power_w, r.energy_kwh)
         if recovering:
-            return self._recover(r, wh)
-        if self.run is not None:
-            self.run.add_energy(wh)
+            return self._recover(r, wh, gap)
+        # Unobserved time never stretches a run: a plug on before a gap and below on after it
+        # dropped at the last reading before the gap (the gap and its energy are the tail).
+        gap_drop = (gap is not None and r.relay_on is not False and self.state is State.ON
+                    and self.run is not None and self.run.tail is None)
+        if self.run is not None and not gap_drop:
+            self._count_interval(wh, gap)
         if r.relay_on is False:
             return self._relay_off(r)
         smoothed = self.window.add(r.ts, r.power_w, r.energy_kwh)
         self.level_age += 1
         self.last_power_w = smoothed
-        self._set_level(r.ts, smoothed)
+        self._set_level(r.ts, smoothed, gap[0] if gap_drop and gap is not None else None)
+        if gap_drop and self.run is not None:
+            self._count_interval(wh, gap)
         if self.run is not None:
             self.run.add_power(r.power_w, self.level == ON)
         return self._confirm(r.ts)
 
-    def _set_level(self, ts: float, smoothed: float) -> None:
+    def _count_interval(self, wh: float | None, gap: tuple[float, float] | None) -> None:
+        assert self.run is not None
+        self.run.add_energy(wh)
+        if gap is not None:
+            self.run.add_unobserved(gap[1])
+
+    def _set_level(self, ts: float, smoothed: float, gap_from: float | None = None) -> None:
         b = self.bands
         if self.level is None:  # the very first reading sets the triggers by the thresholds
             self.on_high, self.standby_high = initial_triggers(smoothed, self.settings)
@@ -139,7 +158,7 @@ class Detector:
                 for wh in self._recent_wh(back):  # the drop began `back` readings ago
                     self.run.energy.add(-wh)
                     self.run.tail.add(wh)
-                self.spell = (start, smoothed)
+                self.spell = (start if gap_from is None else gap_from, smoothed)
         elif level == ON:  # a pending run starts with an on level and is dropped with it
             peak = max(item.watts for item in list(self.window.items)[-1 - back :])
             self.run = RunMeter(start=start, peak=peak)
@@ -194,7 +213,7 @@ class Detector:
         if self.state is not State.UNKNOWN and ts - start < dwell:
             return []
         events: list[Event] = []
-        if self.state is not State.UNKNOWN:
+        if self.state is not State.UNKNOWN or self.announce_first:
             reason = "no_load" if target is State.OFF else "power"
             events.append(T(self.plug, start, self.state, target, reason, power))
         if self.state is State.ON:
@@ -205,16 +224,29 @@ class Detector:
         self.state, self.since, self.spell = target, start, None
         return events
 
+    def open_run(self) -> RunSummary | None:
+        """The run still going (state on) as of the last reading, marked open; else None."""
+        if self.state is not State.ON or self.run is None or self.last is None:
+            return None
+        run = self.run
+        energy = run.energy.value() if run.tail is None else run.energy.total_with(run.tail)
+        peak = run.peak if run.tail_peak is None else max(run.peak, run.tail_peak)
+        unseen = run.unobserved.value() if run.tail_unobserved is None else \
+            run.unobserved.total_with(run.tail_unobserved)
+        return RunSummary(self.plug, run.start, self.last[0], energy, peak, open=True,
+                          unobserved_s=unseen)
+
     def _close_run(self, end: float) -> RunSummary:
         assert self.run is not None
         run, self.run = self.run, None
-        return RunSummary(self.plug, run.start, end, run.energy.value(), run.peak)
+        return RunSummary(self.plug, run.start, end, run.energy.value(), run.peak,
+                          unobserved_s=run.unobserved.value())
 
     def _relay_off(self, r: Reading) -> list[Event]:
         self._reset_levels(r.ts, r.power_w)
         events: list[Event] = []
         if self.state is not State.OFF:
-            if self.state is not State.UNKNOWN:
+            if self.state is not State.UNKNOWN or self.announce_first:
                 events.append(T(self.plug, r.ts, self.state, State.OFF, "relay_off", r.power_w))
             if self.state is State.ON:
                 assert self.run is not None
@@ -240,7 +272,7 @@ class Detector:
             return []
         start = self.first_failure if self.first_failure is not None else f.ts
         events: list[Event] = []
-        if self.state is not State.UNKNOWN:
+        if self.state is not State.UNKNOWN or self.announce_first:
             events.append(T(self.plug, start, self.state, State.UNREACHABLE, "read_failures", None))
         if self.state is State.ON and self.run is not None:
             self.run.merge_tail()  # the run stays open until the plug is back
@@ -251,7 +283,8 @@ class Detector:
         self.state, self.since, self.held_until = State.UNREACHABLE, start, None
         return events
 
-    def _recover(self, r: Reading, wh: float | None) -> list[Event]:
+    def _recover(self, r: Reading, wh: float | None, gap: tuple[float, float] | None
+                 ) -> list[Event]:
         self._reset_window()
         self.level_age = 0
         if r.relay_on is False:
@@ -264,11 +297,11 @@ class Detector:
         assert self.level is not None
         target = LEVEL_STATES[self.level]
         events: list[Event] = []
-        if self.before_unreachable is not State.UNKNOWN:
+        if self.before_unreachable is not State.UNKNOWN or self.announce_first:
             events.append(T(self.plug, r.ts, State.UNREACHABLE, target, "recovered", power))
         if self.run is not None:  # open since before the outage
             if target is State.ON:
-                self.run.add_energy(wh)
+                self._count_interval(wh, gap)
                 self.run.add_power(r.power_w, True)
             else:
                 assert self.since is not None
@@ -301,7 +334,7 @@ class Detector:
         """
         from plugwatch.detect.snapshot import from_snapshot
 
-        detector = cls(plug, settings)
+        detector = cls(plug, settings, announce_first=False)
         if not from_snapshot(detector, snap):
-            detector = cls(plug, settings)
+            detector = cls(plug, settings, announce_first=False)
         return detector

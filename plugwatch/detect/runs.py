@@ -48,6 +48,13 @@ class RunMeter:
     energy: ExactSum = field(default_factory=ExactSum)
     tail: ExactSum | None = None  # since an unconfirmed drop began, else None
     tail_peak: float | None = None
+    unobserved: ExactSum = field(default_factory=ExactSum)  # seconds with no reading (gaps)
+    tail_unobserved: ExactSum | None = None
+
+    def add_unobserved(self, seconds: float) -> None:
+        """Count a gap without readings (in the tail while a drop is pending)."""
+        target = self.tail_unobserved if self.tail_unobserved is not None else self.unobserved
+        target.add(seconds)
 
     def add_energy(self, wh: float | None) -> None:
         """Count the energy of one interval (in the tail while a drop is pending)."""
@@ -67,13 +74,14 @@ class RunMeter:
             self.energy.merge(self.tail)
         if self.tail_peak is not None:
             self.peak = max(self.peak, self.tail_peak)
-        self.tail = None
-        self.tail_peak = None
+        if self.tail_unobserved is not None:
+            self.unobserved.merge(self.tail_unobserved)
+        self.tail = self.tail_peak = self.tail_unobserved = None
 
     def start_tail(self) -> None:
         """A drop below on began: measure it apart until it is confirmed or cancelled."""
         self.merge_tail()
-        self.tail = ExactSum()
+        self.tail, self.tail_unobserved = ExactSum(), ExactSum()
 
     def to_dict(self) -> dict[str, Any]:
         """A small JSON-able form for snapshots."""
@@ -83,16 +91,21 @@ class RunMeter:
             "energy": self.energy.to_list(),
             "tail": None if self.tail is None else self.tail.to_list(),
             "tail_peak": self.tail_peak,
+            "unobserved": self.unobserved.to_list(),
+            "tail_unobserved": None if self.tail_unobserved is None
+            else self.tail_unobserved.to_list(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunMeter:
         """The inverse of to_dict()."""
-        tail = data.get("tail")
+        tail, tail_gaps = data.get("tail"), data.get("tail_unobserved")
         return cls(
             start=float(data["start"]),
             peak=float(data["peak"]),
             energy=ExactSum(data.get("energy", ())),
             tail=None if tail is None else ExactSum(tail),
             tail_peak=data.get("tail_peak"),
+            unobserved=ExactSum(data.get("unobserved", ())),
+            tail_unobserved=None if tail_gaps is None else ExactSum(tail_gaps),
         )
