@@ -77,6 +77,11 @@ def power_traces(draw: st.DrawFn) -> tuple[list[float], list[float]]:
     return ts, powers
 
 
+def is_change(e: Event) -> bool:
+    """A state change (not the first state decided, which comes out of unknown)."""
+    return isinstance(e, Transition) and e.from_state is not State.UNKNOWN
+
+
 def readings(ts: list[float], powers: list[float]) -> list[Reading | ReadFailure]:
     return [Reading(float(t), float(p)) for t, p in zip(ts, powers, strict=True)]
 
@@ -132,7 +137,7 @@ def test_noise_inside_a_band_never_transitions(
     samples = [Reading(1e9 + 5.0 * i, settled) for i in range(100)]  # 500 s: every dwell passed
     samples += [Reading(1e9 + 500.0 + 5.0 * i, centre - half + 2 * half * u)
                 for i, u in enumerate(noise)]
-    assert [e for e in stream("p", samples, s) if isinstance(e, Transition) and e.from_state is not State.UNKNOWN] == []
+    assert [e for e in stream("p", samples, s) if is_change(e)] == []
 
 
 LEVEL_W = {State.OFF: 0.0, State.STANDBY: 3.0, State.ON: 800.0}
@@ -149,7 +154,7 @@ def test_a_clean_step_gives_one_transition_at_the_step(
     samples = [Reading(s0 + step * i, LEVEL_W[before]) for i in range(int(400 / step))]
     step_at = s0 + 400.0
     samples += [Reading(step_at + step * i, LEVEL_W[after]) for i in range(int(400 / step))]
-    changes = [e for e in stream("p", samples, s) if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
+    changes = [e for e in stream("p", samples, s) if is_change(e)]
     if before is after:
         assert changes == []
         return
@@ -163,7 +168,7 @@ def test_a_clean_step_gives_one_transition_at_the_step(
 def test_no_state_is_left_before_its_dwell(trace: tuple[list[float], list[float]],
                                            s: DetectorSettings) -> None:
     ts, powers = trace
-    changes = [e for e in stream("p", readings(ts, powers), s) if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
+    changes = [e for e in stream("p", readings(ts, powers), s) if is_change(e)]
     for entered, left in itertools.pairwise(changes):
         assert left.ts - entered.ts >= dwell_of(s, entered.to_state)
 
@@ -190,9 +195,9 @@ def test_sense_forum_standby_does_not_flap_but_switch_off_is_seen() -> None:
     off_at = standby[-1].ts + 5.0
     off = [Reading(off_at + 5.0 * i, 0.0) for i in range(12 * 40)]  # unplugged: 0 W, 40 min
     events = stream("tv", [*standby, *off], DetectorSettings())
-    changes = [(e.from_state, e.to_state, e.reason) for e in events if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
+    changes = [(e.from_state, e.to_state, e.reason) for e in events if is_change(e)]
     assert changes == [(State.STANDBY, State.OFF, "no_load")]
-    (change,) = [e for e in events if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
+    (change,) = [e for e in events if is_change(e)]
     assert change.ts == off_at
 
 
@@ -209,7 +214,7 @@ def test_a_state_lasts_its_dwell_even_when_the_average_outlasts_the_load(
     powers = [100.0 if i == spike else 0.0 for i in range(len(ts))]
     readings_ = [Reading(t, p) for t, p in zip(ts, powers, strict=True)]
     events = stream("p", readings_, s)
-    changes = [e for e in events if isinstance(e, Transition) and e.from_state is not State.UNKNOWN]
+    changes = [e for e in events if is_change(e)]
     for entered, left in itertools.pairwise(changes):
         assert left.ts - entered.ts >= dwell_of(s, entered.to_state)
     assert [(c.from_state, c.to_state) for c in changes] == [

@@ -55,13 +55,9 @@ def test_json_lines_have_the_documented_fields(tmp_path: Path, capsys) -> None:
     assert up["ts"] == "2026-01-01T00:10:00+00:00"  # stamped when the level began, not confirmed
     assert (down["from"], down["to"], down["reason"]) == ("on", "off", "no_load")
     assert set(run_) == {"type", "plug", "start", "end", "duration_s", "energy_wh", "peak_w",
-<<<<<<< HEAD
-                         "cost", "currency"}
+                         "cost", "currency", "open", "unobserved_s"}
     assert (run_["cost"], run_["currency"]) == (None, None)  # no `price:` without a config
-=======
-                         "open", "unobserved_s"}
     assert (run_["open"], run_["unobserved_s"]) == (False, 0.0)
->>>>>>> 1a92187 (Detector: the first state decided is announced (a transition out of unknown) by a fresh detector, never by a restored one; replay reports it ({"type": "state"}) and the run still open at the end ("open": true, energy so far); a gap never stretches a run: back below on, the run ended at the last reading before the gap; back on, it carries unobserved_s)
     assert run_["start"] == "2026-01-01T00:10:00+00:00"
     assert 1200 <= run_["duration_s"] <= 1230  # the 5-sample average takes <= 20 s to drain
     assert run_["energy_wh"] == pytest.approx(500 * 1200 / 3600, rel=0.01)

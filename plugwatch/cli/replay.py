@@ -205,7 +205,8 @@ def describe_settings(s: Any) -> str:
     """One line with the detector settings in use."""
     from plugwatch.formatting import format_duration as d
 
-    return (f"kind {s.kind}, standby {s.standby_w:g}+/-{s.standby_band_w:g} W, on {s.on_w:g}+/-{s.on_band_w:g} W,"
+    return (f"kind {s.kind}, standby {s.standby_w:g}+/-{s.standby_band_w:g} W,"
+            f" on {s.on_w:g}+/-{s.on_band_w:g} W,"
             f" window {d(s.window_s)}, dwell on {d(s.dwell_on_s)} / standby {d(s.dwell_standby_s)}"
             f" / off {d(s.dwell_off_s)}, gap {d(s.gap_s)}")
 
@@ -244,8 +245,7 @@ def print_table(
             unseen = (f", {format_duration(event.unobserved_s)} unobserved"
                       if event.unobserved_s else "")
             out.write(f"{'':<21} {what:<22} {event.energy_wh:.1f} Wh{'':<4} "
-                      f"peak {format_power(event.peak_w)}{cost}{unseen}
-")
+                      f"peak {format_power(event.peak_w)}{cost}{unseen}\n")
     transitions = [e for e in events if isinstance(e, Transition)]
     changes = [e for e in transitions if e.from_state is not State.UNKNOWN]
     final = transitions[-1] if transitions else None
