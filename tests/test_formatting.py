@@ -50,7 +50,7 @@ def test_run_json_shape() -> None:
     assert run_json(r) == {
         "type": "run", "plug": "washer", "start": "2026-01-02T03:04:05+00:00",
         "end": "2026-01-02T04:16:05+00:00", "duration_s": 4320.0, "energy_wh": 812.346,
-        "peak_w": 2100.0, "cost": None, "currency": None,
+        "peak_w": 2100.0, "cost": None, "currency": None, "open": False, "unobserved_s": 0.0,
     }
     priced = RunSummary("washer", 0.0, 1.0, 812.0, 2100.0, cost=0.251723, currency="EUR")
     assert (run_json(priced)["cost"], run_json(priced)["currency"]) == (0.2517, "EUR")

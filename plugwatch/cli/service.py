@@ -243,12 +243,16 @@ def describe(event: Any, tz: Any) -> str:
 
     if hasattr(event, "to_state"):
         power = "" if event.power_w is None else f" at {event.power_w:.1f} W"
-        return (f"{clock(event.ts, tz)}  {event.plug:<16} {event.from_state} -> "
-                f"{event.to_state} ({event.reason}){power}")
+        change = (f"state {event.to_state}" if str(event.from_state) == "unknown"
+                  else f"{event.from_state} -> {event.to_state}")
+        return f"{clock(event.ts, tz)}  {event.plug:<16} {change} ({event.reason}){power}"
     cost = "" if event.cost is None else f", {format_money(event.cost, event.currency or '')}"
-    return (f"{clock(event.end, tz)}  {event.plug:<16} run of "
+    unseen = (f", {format_duration(event.unobserved_s)} of it unobserved"
+              if getattr(event, "unobserved_s", 0.0) else "")
+    what = "open run" if getattr(event, "open", False) else "run"
+    return (f"{clock(event.end, tz)}  {event.plug:<16} {what} of "
             f"{format_duration(event.duration_s)}, {format_energy(event.energy_wh)}{cost}, "
-            f"peak {event.peak_w:.0f} W (started {clock(event.start, tz)})")
+            f"peak {event.peak_w:.0f} W (started {clock(event.start, tz)}){unseen}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -112,6 +112,8 @@ def context(
             "energy_wh": run.energy_wh, "energy_kwh": run.energy_wh / 1000.0,
             "energy": format_energy(run.energy_wh), "cost": getattr(run, "cost", None),
             "peak_w": run.peak_w, "start": _clock(run.start, tz), "end": _clock(run.end, tz),
+            "unobserved_s": getattr(run, "unobserved_s", 0.0),
+            "unobserved": format_duration(getattr(run, "unobserved_s", 0.0)),
         },
         "_tz": tz or UTC, "_now": now,
     }

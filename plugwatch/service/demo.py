@@ -27,7 +27,7 @@ from typing import Any
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.emulator.http import EmulatedHttpDevice
 from plugwatch.emulator.http_server import HttpEmulator
-from plugwatch.model import DetectorSettings, Event, Sample, Transition
+from plugwatch.model import DetectorSettings, Event, Sample, State, Transition
 from plugwatch.service.service import Service, install_stop_signals
 
 DEMO_PLUGS = ("washer", "tv", "fridge")
@@ -172,7 +172,10 @@ async def run_demo(
             stop.set()
 
     def on_event(event: Event) -> None:
-        if isinstance(event, Transition):
+        if isinstance(event, Transition) and event.from_state is State.UNKNOWN:
+            show(f"[{clock.story(event.ts)}] {event.plug:<7} state {event.to_state} "
+                 f"({event.reason})")  # the first state decided for a new plug
+        elif isinstance(event, Transition):
             counts["transitions"] += 1
             show(f"[{clock.story(event.ts)}] {event.plug:<7} {event.from_state} -> "
                  f"{event.to_state} ({event.reason})")

@@ -77,11 +77,13 @@ def transitions(
 def runs(conn: Connection, plug: str | None, since: float | None) -> list[RunSummary]:
     """Runs that ended at or after `since`, oldest end first."""
     r = RunRow
-    stmt = _by_plug(select(Plug.name, r.start, r.end, r.energy_wh, r.peak_w, r.cost, r.currency),
-                    r.plug_id, plug)
+    stmt = _by_plug(select(Plug.name, r.start, r.end, r.energy_wh, r.peak_w, r.cost, r.currency,
+                           r.unobserved_s), r.plug_id, plug)
     if since is not None:
         stmt = stmt.where(r.end >= since)
-    return [RunSummary(*row) for row in conn.execute(stmt.order_by(r.end, r.id))]
+    return [RunSummary(name, start, end, wh, peak, cost, currency, unobserved_s=unseen or 0.0)
+            for name, start, end, wh, peak, cost, currency, unseen
+            in conn.execute(stmt.order_by(r.end, r.id))]
 
 
 def readings(

@@ -88,6 +88,9 @@ class RunRow(Base):
     peak_w: Mapped[float] = mapped_column(Double)
     cost: Mapped[float | None] = mapped_column(Double)  # from `price:`; None without one
     currency: Mapped[str | None] = mapped_column(String(8))
+    # seconds inside the run with no reading (service down, plug unreachable): energy there is
+    # the plug's counter's, or missing without one
+    unobserved_s: Mapped[float] = mapped_column(Double, server_default="0")
     __table_args__ = (UniqueConstraint("plug_id", "start"), Index(None, "end"))
 
 

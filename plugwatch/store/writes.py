@@ -97,7 +97,8 @@ def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
         conn.execute(insert_for(conn, RunRow).on_conflict_do_nothing(), [{
             "plug_id": ids[r.plug], "start": r.start, "end": r.end, "duration_s": r.duration_s,
             "energy_wh": r.energy_wh, "peak_w": r.peak_w, "cost": r.cost, "currency": r.currency,
-        } for r in batch.runs])
+            "unobserved_s": r.unobserved_s,
+        } for r in batch.runs if not r.open])  # an open run is not finished: nothing to store
     if batch.snapshots:
         stmt = insert_for(conn, SnapshotRow)
         conn.execute(stmt.on_conflict_do_update(
