@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plugwatch.errors import ConfigError
+
 if TYPE_CHECKING:
     from plugwatch.config import Config
 
@@ -31,15 +33,26 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     test.set_defaults(func=cmd_notify_test)
 
 
-def _config(path: str | None) -> Any | None:
-    """The config at `path`; the default file when present; None when there is none."""
+def _config(path: str | None) -> tuple[Config | None, list[str]]:
+    """(the config at `path` or the default file when present, the config's own problems).
+
+    An unset ${NAME} in `targets:` does not keep the rules from being checked (they need only
+    the targets' names): it is one of the problems. A config with other problems is None.
+    """
     from plugwatch.config import load_config
 
     if path is None:
         if not Path(DEFAULT_CONFIG).exists():
-            return None
+            return None, []
         path = DEFAULT_CONFIG
-    return load_config(path)
+    try:
+        return load_config(path), []
+    except ConfigError as exc:
+        problems = str(exc).splitlines()
+    try:
+        return load_config(path, need_targets=False), problems
+    except ConfigError:
+        return None, problems
 
 
 def plug_tags(config: Config) -> dict[str, list[str]]:
@@ -48,34 +61,41 @@ def plug_tags(config: Config) -> dict[str, list[str]]:
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
-    """`plugwatch rules check`: one line per problem (file:line, rule, field, fix); exit 1."""
+    """`plugwatch rules check`: one line per problem (file:line, rule, field, fix); exit 1.
+
+    The config's own problems are listed too, and do not stop the rules from being checked.
+    """
+    from plugwatch.formatting import plural
     from plugwatch.rules import RuleFileError, check_rules, load_rules, rule_warnings
     from plugwatch.rules.loading import rule_files
 
-    config = _config(args.config)
+    config, problems = _config(args.config)
     path = args.path or (getattr(config, "rules_path", None) if config else None) or "rules"
     try:
         loaded = load_rules(path)
-        problems = check_rules(
+        problems += check_rules(
             loaded, plug_tags(config) if config else None,
             list(config.targets) if config else None,
         )
     except RuleFileError as exc:
-        problems = exc.problems
+        problems += exc.problems
     else:
         for line in rule_warnings(loaded, plug_tags(config)) if config else []:
             print(f"warning: {line}", file=sys.stderr)
     for line in problems:
         print(line, file=sys.stderr)
+    config_name = args.config or DEFAULT_CONFIG
+    unchecked = "" if config else f" (plug and target names not checked: {config_name} is invalid)"
     if problems:
-        print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
+        where = f"{path}" if config or not Path(config_name).exists() else f"{config_name}, {path}"
+        print(f"{plural(len(problems), 'problem')} in {where}{unchecked}", file=sys.stderr)
         return 1
     files = len(rule_files(path))
     if config is not None:
-        against = f"against {args.config or DEFAULT_CONFIG}"
+        against = f"against {config_name}"
     else:
         against = f"(no {DEFAULT_CONFIG} here: plug and target names not checked; use --config)"
-    print(f"{len(loaded)} rule(s) in {files} file(s) OK {against}")
+    print(f"{plural(len(loaded), 'rule')} in {plural(files, 'file')} OK {against}")
     return 0
 
 

@@ -22,7 +22,7 @@ from plugwatch.config.models import ConfigFile, describe
 from plugwatch.config.outputs import HttpSection, InfluxSection
 from plugwatch.config.plugs import NetworkPlug, PlugEntry, error_loc
 from plugwatch.config.tuning import Tuning
-from plugwatch.config.yamlload import Loc, YamlDoc, load_yaml
+from plugwatch.config.yamlload import Loc, Problems, YamlDoc, load_yaml
 from plugwatch.detect.kinds import kind_named
 from plugwatch.errors import ConfigError
 from plugwatch.formatting import machine_zone, zone_named
@@ -150,21 +150,25 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
         doc.data = {}
     if not isinstance(doc.data, dict):
         raise doc.error((), "the config must be a mapping (database:, defaults:, plugs:, ...)")
-    doc.expand_env(optional=None if need_targets else lambda loc: loc[:1] == ("targets",))
+    # One pass finds every problem: unset ${NAME}s, field errors, duplicate names, bad bands.
+    problems = Problems(doc)
+    doc.expand_env(optional=None if need_targets else lambda loc: loc[:1] == ("targets",),
+                   problems=problems)
+    raw: ConfigFile | None = None
     try:
         raw = ConfigFile.model_validate(doc.data)
     except ValidationError as exc:
-        problems = doc.problems(exc, describe=describe, relocate=error_loc)
-        raise ConfigError("\n".join(problems)) from None
+        problems.validation(exc, describe=describe, relocate=error_loc)
+    _duplicate_names(doc, problems)
+    defaults, entries = (raw.defaults, list(enumerate(raw.plugs))) if raw else _valid_parts(doc)
     plugs: list[PlugConfig] = []
-    first_line: dict[str, int] = {}
-    for i, entry in enumerate(raw.plugs):
-        loc: Loc = ("plugs", i)
-        if entry.name in first_line:
-            raise doc.error((*loc, "name"), f"duplicate plug name {entry.name!r} (first used on "
-                            f"line {first_line[entry.name]}; plug names must be unique)")
-        first_line[entry.name] = doc.line_of((*loc, "name"))
-        plugs.append(_plug(doc, loc, raw.defaults, entry))
+    for i, entry in entries:
+        try:
+            plugs.append(_plug(doc, ("plugs", i), defaults, entry))
+        except ConfigError as exc:
+            problems.add_error(exc)
+    problems.raise_any()
+    assert raw is not None  # a model that did not validate left problems
     rules = None if raw.rules is None else _resolve(base, raw.rules)
     return Config(
         database=resolve_database(raw.database, base), plugs=plugs,
@@ -173,6 +177,47 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
         influxdb=raw.influxdb, timezone=raw.timezone or machine_zone(), price=raw.price,
         cluster_lease_s=raw.cluster.lease if raw.cluster is not None else None,
     )
+
+
+def _duplicate_names(doc: YamlDoc, problems: Problems) -> None:
+    """A problem at each plug name used before (read from the data: other errors do not hide
+    it)."""
+    entries = doc.data.get("plugs") if isinstance(doc.data, dict) else None
+    first_line: dict[str, int] = {}
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            continue
+        loc: Loc = ("plugs", i, "name")
+        if name in first_line:
+            problems.add(loc, f"duplicate plug name {name!r} (first used on line "
+                         f"{first_line[name]}; plug names must be unique)")
+        else:
+            first_line[name] = doc.line_of(loc)
+
+
+def _valid_parts(doc: YamlDoc) -> tuple[Tuning, list[tuple[int, PlugEntry]]]:
+    """When the whole file did not validate: `defaults:` and the plugs that do on their own, so
+    their further problems (bands, hosts) are reported in the same pass. No plugs when
+    `defaults:` itself is invalid (each plug's settings depend on it)."""
+    from pydantic import TypeAdapter
+
+    from plugwatch.config.plugs import AnyPlug
+
+    data = doc.data if isinstance(doc.data, dict) else {}
+    try:
+        defaults = Tuning.model_validate(data.get("defaults") or {})
+    except ValidationError:
+        return Tuning(), []
+    adapter: TypeAdapter[PlugEntry] = TypeAdapter(AnyPlug)
+    entries = data.get("plugs")
+    valid = []
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        try:
+            valid.append((i, adapter.validate_python(entry)))
+        except ValidationError:
+            continue  # its errors are already among the problems
+    return defaults, valid
 
 
 def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugConfig:

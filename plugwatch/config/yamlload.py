@@ -8,6 +8,7 @@
 
 Every value's location (a tuple of keys and list indexes) maps to the line where it was written,
 so an error deep inside a list still names the line a user must edit. Duplicate keys are errors.
+`Problems` gathers every problem of a document, so that one pass reports them all, in file order.
 """
 
 from __future__ import annotations
@@ -70,46 +71,97 @@ class YamlDoc:
 
         `relocate(loc, err)` may turn pydantic's location into the user's (e.g. drop a union tag).
         """
-        found = []
-        for err in exc.errors():
-            loc: Loc = (*prefix, *(p for p in err["loc"] if isinstance(p, int | str)))
-            if relocate is not None:
-                loc = relocate(loc, dict(err))
-            text = describe(dict(err)) if describe else describe_error(dict(err))
-            found.append((self.line_of(loc), f"{self.where(loc)}: {text}"))
-        return [text for _, text in sorted(found, key=lambda pair: pair[0])]
+        found = Problems(self)
+        found.validation(exc, prefix, describe, relocate)
+        return found.lines()
 
     def expand_env(
         self, environ: os._Environ[str] | dict[str, str] | None = None,
-        optional: Callable[[Loc], bool] | None = None,
+        optional: Callable[[Loc], bool] | None = None, problems: Problems | None = None,
     ) -> None:
         """Replace ${NAME} in every string value by the environment variable NAME.
 
-        An unset variable is a ConfigError naming the variable and where it is used, except at
-        locations where `optional(loc)` is true: there it is left as written.
+        An unset variable is a problem naming the variable and where it is used (added to
+        `problems`, else raised, all of them in one ConfigError), except at locations where
+        `optional(loc)` is true. An unset variable's text is left as written.
         """
         env = os.environ if environ is None else environ
-        self.data = self._expand(self.data, (), env, optional or (lambda loc: False))
+        found = problems if problems is not None else Problems(self)
+        self.data = self._expand(self.data, (), env, optional or (lambda loc: False), found)
+        if problems is None:
+            found.raise_any()
 
-    def _expand(self, value: Any, loc: Loc, env: Any, optional: Callable[[Loc], bool]) -> Any:
+    def _expand(
+        self, value: Any, loc: Loc, env: Any, optional: Callable[[Loc], bool], found: Problems,
+    ) -> Any:
         if isinstance(value, dict):
-            return {k: self._expand(v, (*loc, k), env, optional) for k, v in value.items()}
+            return {k: self._expand(v, (*loc, k), env, optional, found) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._expand(v, (*loc, i), env, optional) for i, v in enumerate(value)]
+            return [self._expand(v, (*loc, i), env, optional, found) for i, v in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
 
         def lookup(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name not in env and optional(loc):
-                return match.group(0)
-            if name not in env:
-                raise self.error(
-                    loc, f"environment variable {name} is not set (export {name}=... before "
-                    "starting plugwatch)")
-            return str(env[name])
+            if name not in env and not optional(loc):
+                found.add(loc, f"environment variable {name} is not set (export {name}=... "
+                          "before starting plugwatch)")
+            return str(env[name]) if name in env else match.group(0)
 
         return _ENV.sub(lookup, value)
+
+
+class Problems:
+    """Every problem found in one document, reported together in file order.
+
+        problems = Problems(doc)
+        problems.add(("plugs", 1, "name"), "duplicate plug name ...")
+        problems.raise_any()        # one ConfigError, a "file:line: field: message" line each
+    """
+
+    def __init__(self, doc: YamlDoc) -> None:
+        self.doc = doc
+        self._found: list[tuple[int, str]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+    def add(self, loc: Loc, message: str) -> None:
+        """A problem at `loc`."""
+        self._found.append((self.doc.line_of(loc), f"{self.doc.where(loc)}: {message}"))
+
+    def add_error(self, exc: ConfigError) -> None:
+        """A ConfigError raised by `doc.error` (its text already says file:line: field)."""
+        text = str(exc)
+        head = text.removeprefix(f"{self.doc.file}:").split(":", 1)[0]
+        self._found.append((int(head) if head.isdigit() else 0, text))
+
+    def validation(
+        self, exc: ValidationError, prefix: Loc = (),
+        describe: Callable[[dict[str, Any]], str] | None = None,
+        relocate: Callable[[Loc, dict[str, Any]], Loc] | None = None,
+    ) -> None:
+        """One problem per error of `exc` (see YamlDoc.problems)."""
+        for err in exc.errors():
+            loc: Loc = (*prefix, *(p for p in err["loc"] if isinstance(p, int | str)))
+            if relocate is not None:
+                loc = relocate(loc, dict(err))
+            self.add(loc, describe(dict(err)) if describe else describe_error(dict(err)))
+
+    def lines(self) -> list[str]:
+        """The problems as lines, in file order (a stable sort: same line, order found)."""
+        seen: set[str] = set()
+        out = []
+        for _, text in sorted(self._found, key=lambda pair: pair[0]):
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+        return out
+
+    def raise_any(self) -> None:
+        """Raise one ConfigError listing every problem, when there is any."""
+        if self._found:
+            raise ConfigError("\n".join(self.lines()))
 
 
 def describe_error(err: dict[str, Any]) -> str:
