@@ -17,6 +17,7 @@ from plugwatch.outputs.influx import InfluxOutput
 from plugwatch.outputs.lineproto import (
     reading_head,
     reading_line,
+    run_line,
     string_field,
     tag,
     transition_line,
@@ -185,3 +186,6 @@ def test_line_protocol_escapes_and_skips_non_finite_values() -> None:
                                             "read_failures", None))
     assert line == 'pw_state,plug=x state="unreachable",from_state="on",' \
         'reason="read_failures",code=4i 2000'
+    priced = run_line("pw", RunSummary("x", 10.0, 70.0, 50.0, 900.0, 0.0155, "EUR"))
+    assert priced == 'pw_run,plug=x duration_s=60.0,energy_wh=50.0,peak_w=900.0,start=10.0,' \
+        'cost=0.0155,currency="EUR" 70000'

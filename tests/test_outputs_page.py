@@ -71,6 +71,7 @@ async def test_status_page_in_a_real_browser(browser: Any, tmp_path: Path) -> No
                   for p, port in zip(plugs, ports, strict=True)],
         "targets": {"phone": "json://user:s3cr3t@127.0.0.1:9/"},
         "http": {"listen": "127.0.0.1:0"},
+        "price": {"per_kwh": 0.31, "currency": "EUR"},
     }, detector=FAST)
     try:
         async with running_app(config) as (outputs, base):
@@ -93,7 +94,7 @@ async def test_status_page_in_a_real_browser(browser: Any, tmp_path: Path) -> No
     assert seen["bands"]["fridge"] == {"unreachable"}
     [run] = seen["runs"]
     assert "ran 1 s" in run or "ran 2 s" in run
-    assert "peak 1200 W" in run
+    assert "peak 1200 W" in run and run.endswith(" EUR")  # priced: `price:` in the config
     assert seen["reloaded"], "the page did not reload itself"
     assert seen["updated_after"] != seen["updated_before"]
 

@@ -2,7 +2,8 @@
 
     plugwatch_reading,plug=washer power_w=812.3,energy_kwh=12.5,relay_on=true 1796158812345
     plugwatch_state,plug=washer state="on",from_state="standby",reason="power",code=3i,... <ms>
-    plugwatch_run,plug=washer duration_s=3120.5,energy_wh=812.3,peak_w=2100.0,start=... <ms end>
+    plugwatch_run,plug=washer duration_s=3120.5,energy_wh=812.3,peak_w=2100.0,start=...,
+        cost=0.25,currency="EUR" <ms end>              (cost where `price:` is configured)
 
 Timestamps are integer milliseconds (writes say precision=ms). Non-finite numbers are left out
 (a reading whose power is not finite is no line at all). Pure: values in, text out.
@@ -80,6 +81,9 @@ def transition_line(prefix: str, t: Transition) -> str:
 def run_line(prefix: str, r: RunSummary) -> str:
     """One finished run as a point of `<prefix>_run`, stamped at its end."""
     fields = [f for f in (_float("duration_s", r.duration_s), _float("energy_wh", r.energy_wh),
-                          _float("peak_w", r.peak_w), _float("start", r.start)) if f]
+                          _float("peak_w", r.peak_w), _float("start", r.start),
+                          _float("cost", r.cost)) if f]
+    if r.cost is not None and r.currency:
+        fields.append(f"currency={string_field(r.currency)}")
     return f"{prefix.translate(_MEASUREMENT)}_run,plug={tag(r.plug)} {','.join(fields)} " \
            f"{_ms(r.end)}"

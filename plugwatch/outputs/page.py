@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from plugwatch.formatting import format_duration
+from plugwatch.formatting import format_duration, format_money
 
 DAY_S = 86400.0
 MAX_CHARTS = 12  # more plugs than this: `/` lists them, each links to its own page
@@ -87,7 +87,9 @@ class StatusPage:
         return {
             "name": name, "svg": power_chart(name, ts, watts, bands, start, now, self.zone),
             "runs": [{"start": self._time(r.start), "duration": format_duration(r.duration_s),
-                      "energy": f"{r.energy_wh:.0f} Wh", "peak": f"{r.peak_w:.0f} W"}
+                      "energy": f"{r.energy_wh:.0f} Wh", "peak": f"{r.peak_w:.0f} W",
+                      "cost": format_money(r.cost, r.currency or "") if r.cost is not None
+                      else ""}
                      for r in reversed(runs)],
         }
 

@@ -63,7 +63,8 @@ line.axis { stroke: #999; } text.label { font-size: 11px; fill: #555; }
 {% if c.runs %}
 <ul class="runs">
 {% for r in c.runs %}
-<li class="run">{{ r.start }}: ran {{ r.duration }}, {{ r.energy }}, peak {{ r.peak }}</li>
+<li class="run">{{ r.start }}: ran {{ r.duration }}, {{ r.energy }}, peak {{ r.peak }}{% if
+  r.cost %}, {{ r.cost }}{% endif %}</li>
 {% endfor %}
 </ul>
 {% else %}<p class="runs none">No runs in the last 7 days.</p>{% endif %}
