@@ -151,3 +151,34 @@ def test_chart_keeps_a_short_spike_and_bands_follow_transitions() -> None:
                         0.0, 1000.0, first_seen=50.0)
     assert bands == [(50.0, 100.0, "off"), (100.0, 300.0, "on"), (300.0, 1000.0, "standby")]
     assert state_bands([], "unreachable", 0.0, 10.0, None) == [(0.0, 10.0, "unreachable")]
+
+
+async def test_many_plugs_get_a_page_each(tmp_path: Path) -> None:
+    """With more plugs than fit, `/` lists them with links and draws no chart; `/plug/<name>`
+    has that plug's chart; an unknown name is a 404 with one line."""
+    from plugwatch.outputs.page import MAX_CHARTS
+
+    emulator = Emulator()
+    plugs = [EmulatedPlug("HS110v2", alias=f"p{i}", power=3.0) for i in range(MAX_CHARTS + 1)]
+    ports = await emulator.start(plugs)
+    config = config_from_dict({
+        "database": f"sqlite:///{tmp_path}/pw.db",
+        "defaults": {"interval": 0.2, "timeout": 0.5},
+        "plugs": [{"name": p.alias, "host": f"127.0.0.1:{port}"}
+                  for p, port in zip(plugs, ports, strict=True)],
+        "http": {"listen": "127.0.0.1:0"},
+    }, detector=FAST)
+    try:
+        async with running_app(config) as (outputs, base):
+            await wait_for(lambda: all(str(d.state) == "standby"
+                                       for d in outputs.view.service.detectors.values()), 10.0)
+            overview = await fetch(f"{base}/")
+            one = await fetch(f"{base}/plug/p3")
+            missing = await fetch(f"{base}/plug/nope")
+    finally:
+        await emulator.stop()
+    assert overview[0] == 200 and 'href="plug/p12"' in overview[1]
+    assert overview[1].count('<tr class="plug"') == MAX_CHARTS + 1 and "<svg" not in overview[1]
+    assert one[0] == 200 and one[1].count("<svg") == 1 and '<tr class="plug" data-plug="p3">' \
+        in one[1] and "p4" not in one[1]
+    assert missing[:2] == (404, "no plug named 'nope'\n")
