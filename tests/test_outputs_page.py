@@ -77,8 +77,13 @@ async def test_status_page_in_a_real_browser(browser: Any, tmp_path: Path) -> No
         async with running_app(config) as (outputs, base):
             detectors = outputs.view.service.detectors
             await one_run(load, detectors, "washer", 1200.0, hold_s=1.0)
-            await wait_for(lambda: outputs.meters.plugs["washer"].runs == 1
-                           and str(detectors["fridge"].state) == "unreachable", 20.0)
+            try:
+                await wait_for(lambda: outputs.meters.plugs["washer"].runs == 1
+                               and str(detectors["fridge"].state) == "unreachable", 30.0)
+            except AssertionError:
+                raise AssertionError(
+                    f"runs {outputs.meters.plugs['washer'].runs}, states "
+                    f"{ {n: str(d.state) for n, d in detectors.items()} }") from None
             await asyncio.sleep(0.6)  # the writer has stored the run
             status, html, _ = await fetch(f"{base}/")
             seen = await asyncio.to_thread(_look_at_page, browser, f"{base}/?refresh=2",
