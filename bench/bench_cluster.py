@@ -1,0 +1,167 @@
+"""Several instances sharing plugs by leases on one PostgreSQL: what a failover costs.
+
+    .venv/bin/python bench/bench_cluster.py [--plugs 600] [--instances 3] [--lease 5]
+                                            [--interval 1] [--repeats 3] [--postgres URL]
+
+Each repeat starts `--instances` real `plugwatch run --cluster` processes over `--plugs`
+emulated Kasa plugs (in processes of their own, their CPU reported apart) in a scratch schema,
+waits until every plug is held and sampled, lets them run, kills one with SIGKILL and measures
+from the readings stored (what a user gets):
+
+- time to full coverage: from the kill until every one of the killed instance's plugs has a
+  stored reading again;
+- the longest gap between two stored readings of an orphaned plug (what the failover cost it),
+  against the interval for the plugs that did not move;
+- readings stored per second over the whole run, against the planned rate;
+- after the kill, how the plugs are spread over the survivors.
+Prints medians of the repeats with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from benchlib import Emulators, header, median
+from sqlalchemy import text
+
+from plugwatch.store import open_store
+from plugwatch.store.leases import live_holders
+from plugwatch.store.scratch import scratch_schema
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def config_text(url: str, ports: list[int], lease: float, interval: float) -> str:
+    plugs = "".join(f"  - {{name: b{i}, host: '127.0.0.1:{p}'}}\n" for i, p in enumerate(ports))
+    return (f'database: "{url}"\ncluster: {{lease: {lease}}}\nretention: forever\n'
+            f"defaults: {{interval: {interval}, timeout: {min(2.0, interval)}}}\nplugs:\n{plugs}")
+
+
+def wait(check: Callable[[], bool], timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise SystemExit(f"{what}: not within {timeout:.0f} s")
+
+
+def one_run(args: argparse.Namespace, emulators: Emulators, url: str) -> dict[str, float]:
+    names = [f"b{i}" for i in range(args.plugs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "plugwatch.yaml"
+        config.write_text(config_text(url, emulators.ports, args.lease, args.interval))
+        store = open_store(url)
+        procs = [subprocess.Popen([sys.executable, "-m", "plugwatch", "-q", "run", "--config",
+                                   str(config)], stdout=subprocess.DEVNULL)
+                 for _ in range(args.instances)]
+        try:
+            def holders() -> dict[str, str]:
+                with store.engine.connect() as conn:
+                    return live_holders(conn)
+
+            def sampled_since(ts: float) -> int:
+                with store.engine.connect() as conn:
+                    return conn.execute(text(
+                        "SELECT count(DISTINCT plug_id) FROM readings WHERE ts > :ts"),
+                        {"ts": ts}).scalar_one()
+
+            wait(lambda: len(holders()) >= args.plugs, 120, "every plug held")
+            started = time.time()
+            wait(lambda: sampled_since(started) == args.plugs, 60, "every plug sampled")
+            time.sleep(3 * args.interval)
+            owner_of = holders()
+            victim = procs[0]
+            orphans = {n for n in names if f"-{victim.pid}-" in owner_of.get(f"plug:{n}", "")}
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+            killed = time.time()
+
+            def orphans_back() -> bool:
+                with store.engine.connect() as conn:
+                    back = conn.execute(text(
+                        "SELECT count(DISTINCT p.name) FROM readings r JOIN plugs p "
+                        "ON p.id = r.plug_id WHERE r.ts > :ts AND p.name = ANY(:names)"),
+                        {"ts": killed, "names": sorted(orphans)}).scalar_one()
+                return back == len(orphans)
+
+            coverage_s = wait(orphans_back, 10 * args.lease + 60, "the orphans sampled again")
+            time.sleep(3 * args.interval)
+            ended = time.time()
+            spread = Counter(owner for name, owner in holders().items() if name.startswith("plug:"))
+            with store.engine.connect() as conn:
+                rows = conn.execute(text(
+                    "SELECT p.name, r.ts FROM readings r JOIN plugs p ON p.id = r.plug_id "
+                    "WHERE r.ts BETWEEN :a AND :b ORDER BY p.name, r.ts"),
+                    {"a": started, "b": ended}).all()
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(60)
+            store.close()
+    stamps: dict[str, list[float]] = {}
+    for name, ts in rows:
+        stamps.setdefault(name, []).append(ts)
+
+    def worst_gap(group: set[str]) -> float:
+        gaps = [b - a for n in group for a, b in itertools.pairwise(stamps.get(n, []))]
+        return max(gaps, default=0.0)
+
+    return {
+        "coverage_s": coverage_s,
+        "orphans": float(len(orphans)),
+        "orphan_gap_s": worst_gap(orphans),
+        "stayed_gap_s": worst_gap(set(names) - orphans),
+        "stored_per_s": len(rows) / (ended - started),
+        "planned_per_s": args.plugs / args.interval,
+        "survivor_min": float(min(spread.values(), default=0)),
+        "survivor_max": float(max(spread.values(), default=0)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugs", type=int, default=600)
+    parser.add_argument("--instances", type=int, default=3)
+    parser.add_argument("--lease", type=float, default=5.0, help="lease in seconds (default 5)")
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--postgres", default=os.environ.get("PLUGWATCH_BENCH_POSTGRES", PG))
+    args = parser.parse_args()
+    print(header(f"bench_cluster: {args.instances} instances x {args.plugs} plugs at "
+                 f"{1 / args.interval:g} Hz, lease {args.lease:g} s, kill -9 of one"))
+    results = []
+    with Emulators(args.plugs) as emulators:
+        for k in range(args.repeats):
+            with scratch_schema(args.postgres, prefix="pw_bench") as url:
+                before = emulators.cpu_seconds()
+                result = one_run(args, emulators, url)
+                result["emulator_cpu_s"] = emulators.cpu_seconds() - before
+            results.append(result)
+            print(f"  run {k + 1}: full coverage {result['coverage_s']:.1f} s after the kill "
+                  f"({result['orphans']:.0f} orphaned plugs), worst gap of an orphan "
+                  f"{result['orphan_gap_s']:.1f} s vs {result['stayed_gap_s']:.1f} s for the "
+                  f"others; {result['stored_per_s']:.0f} readings stored/s of "
+                  f"{result['planned_per_s']:.0f} planned; survivors hold "
+                  f"{result['survivor_min']:.0f}-{result['survivor_max']:.0f} plugs; "
+                  f"emulators {result['emulator_cpu_s']:.1f} CPU s", flush=True)
+    med = {key: median([r[key] for r in results]) for key in results[0]}
+    print(f"median of {len(results)}: full coverage {med['coverage_s']:.1f} s after the kill "
+          f"(lease {args.lease:g} s), worst orphan gap {med['orphan_gap_s']:.1f} s, "
+          f"{med['stored_per_s']:.0f}/{med['planned_per_s']:.0f} readings stored/s")
+
+
+if __name__ == "__main__":
+    main()
