@@ -76,7 +76,12 @@ def one_run(args: argparse.Namespace, emulators: Emulators, url: str) -> dict[st
                         "SELECT count(DISTINCT plug_id) FROM readings WHERE ts > :ts"),
                         {"ts": ts}).scalar_one()
 
-            wait(lambda: len(holders()) >= args.plugs, 120, "every plug held")
+            def balanced() -> bool:
+                spread = Counter(o for n, o in holders().items() if n.startswith("plug:"))
+                share = -(-args.plugs // args.instances)
+                return sum(spread.values()) == args.plugs and max(spread.values()) <= share
+
+            wait(balanced, 180, "every plug held, a fair share each")
             started = time.time()
             wait(lambda: sampled_since(started) == args.plugs, 60, "every plug sampled")
             time.sleep(3 * args.interval)

@@ -102,6 +102,15 @@ class Cluster:
         """Keep the leases until `stop`; then hand everything over at once."""
         await asyncio.to_thread(self.leases.ensure, [*map(plug_lease, self.plugs), SENDER])
         try:
+            # Be seen for one period before claiming: instances starting together then each
+            # claim their share at once, instead of the first taking everything and handing
+            # it back a step at a time.
+            try:
+                await asyncio.to_thread(self.leases.heartbeat, socket.gethostname(), os.getpid())
+            except PlugwatchError as exc:
+                log.error("cluster: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.period_s)
             while not stop.is_set():
                 try:
                     await self.step_once()
