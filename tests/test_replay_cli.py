@@ -74,7 +74,7 @@ def test_table_names_changes_runs_and_settings(capsys) -> None:
     assert "off -> on" in out
     assert out.count(" run ") == 1
     # the run ends (and off begins) where the load first fell below on, not where 0 W began
-    assert "2 transitions, 1 run; at the end off since 2012-01-08 15:37:27" in out
+    assert "2 transitions, 1 run; at the end off since 2012-01-08 15:37:09" in out
 
 
 def test_bad_rows_are_reported_by_line_and_skipped(tmp_path: Path, capsys) -> None:

@@ -57,7 +57,7 @@ def test_real_washer_recording_fires_washer_done_once_per_cycle() -> None:
     events = replay("washer", trace, DetectorSettings(on_w=10, dwell_standby_s=300))
     rules = [item.rule for item in load_rules(repo / "rules")]
     alerts = [a for a in replay_alerts(rules, events) if a.rule == "washer-done"]
-    assert [a.body.split(",")[0] for a in alerts] == ["Ran 1 h 5 min", "Ran 1 h"]
+    assert [a.body.split(",")[0] for a in alerts] == ["Ran 1 h 4 min", "Ran 1 h"]
     assert "(peak 2269 W)" in alerts[0].body
 
 

@@ -17,7 +17,14 @@ import numpy as np
 import numpy.typing as npt
 
 from plugwatch.detect.fsm import dwell_of
-from plugwatch.detect.levels import LEVEL_STATES, Bands, initial_triggers, levels_vec, raw_side
+from plugwatch.detect.levels import (
+    LEVEL_STATES,
+    ON,
+    Bands,
+    initial_triggers,
+    levels_vec,
+    raw_side,
+)
 from plugwatch.detect.smoothing import segment_starts, time_average, window_firsts
 from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 
@@ -100,9 +107,23 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings, *, open_run:
     run_start, run_start_ts = 0, 0.0
     held_until: float | None = None  # as Detector.held_until: no change dated before this
     spell: tuple[int, int] | None = None  # state on, level below: (dated start, detection)
+    pend: int | None = None  # as Detector.run while pending: where the on level first began
+    dip: float | None = None  # as Detector.dip
+    dwell_on = settings.dwell_on_s
+    was_on = False
     for j, a, b, level, ok in zip(began_at.tolist(), detected.tolist(), ends.tolist(),
                                   levels[detected].tolist(), confirmed.tolist(), strict=True):
         target = LEVEL_STATES[level]
+        previous_on, was_on = was_on, target is State.ON
+        if state is not State.ON and state is not State.UNKNOWN:
+            if target is State.ON:
+                if pend is None or dip is None or float(ts[j]) - dip >= dwell_on:
+                    pend = j
+                dip = None
+            elif previous_on and pend is not None:
+                dip = float(ts[j])
+            elif dip is None:
+                pend = None
         if state is State.ON:
             if target is State.ON:
                 spell = None
@@ -112,11 +133,15 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings, *, open_run:
         if target is state:
             continue
         start, seen = spell if state is State.ON and spell is not None else (j, a)
+        bridged = target is State.ON and pend is not None and pend != j
+        if bridged:
+            assert pend is not None
+            start = pend
         began = float(ts[start])
         if held_until is not None and began < held_until:
             began = held_until
             ok = _held_since(ts, began, a, b, dwell_of(settings, target))
-        elif state is State.ON:
+        elif state is State.ON or bridged:
             ok = _held(ts, start, a, b, dwell_of(settings, target))
         if not ok:
             continue
@@ -128,7 +153,8 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings, *, open_run:
             events.append(RunSummary(plug, run_start_ts, began, energy, peak,
                                      unobserved_s=unobserved(run_start, start)))
         if target is State.ON:
-            run_start, run_start_ts = j, began
+            run_start, run_start_ts = start, began
+        pend = dip = None
         held_until = None if state is State.UNKNOWN else began + dwell_of(settings, target)
         state, spell = target, None
     if open_run and state is State.ON:
@@ -161,13 +187,14 @@ def _date_back(power: FloatArray, firsts: IntArray, levels: npt.NDArray[np.int8]
     first_in_window = firsts[detected].tolist()
     for k in range(1, len(at)):
         a, level = at[k], kinds[k]
-        lowest = max(first_in_window[k], at[k - 1] + 1)
+        lowest = first_in_window[k] if level == ON else max(first_in_window[k], at[k - 1] + 1)
         j = a
-        if not raw_side(float(power[j]), level, bands):
-            if a - 1 < lowest or not raw_side(float(power[a - 1]), level, bands):
+        previous = kinds[k - 1]
+        if not raw_side(float(power[j]), level, bands, previous):
+            if a - 1 < lowest or not raw_side(float(power[a - 1]), level, bands, previous):
                 continue
             j = a - 1
-        while j >= lowest and raw_side(float(power[j]), level, bands):
+        while j >= lowest and raw_side(float(power[j]), level, bands, previous):
             j -= 1
         began[k] = min(j + 1, a)
     return began

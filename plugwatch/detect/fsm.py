@@ -75,6 +75,7 @@ class Detector:
         self.before_unreachable: State | None = None
         self.run: RunMeter | None = None  # open (state on) or pending (level on, not confirmed)
         self.spell: tuple[float, float] | None = None  # state on, level below: (start, power)
+        self.dip: float | None = None  # state below on, a pending run, level below since then
         # a state entered after its dwell lasts at least that dwell: the next change is never
         # dated before this time (None: the state came at once, by relay, outage or first reading)
         self.held_until: float | None = None
@@ -159,12 +160,19 @@ class Detector:
                     self.run.energy.add(-wh)
                     self.run.tail.add(wh)
                 self.spell = (start if gap_from is None else gap_from, smoothed)
-        elif level == ON:  # a pending run starts with an on level and is dropped with it
-            peak = max(item.watts for item in list(self.window.items)[-1 - back :])
-            self.run = RunMeter(start=start, peak=peak)
-            for wh in self._recent_wh(back):
-                self.run.energy.add(wh)
-        else:
+        elif level == ON:
+            if self.run is not None and self.dip is not None and \
+                    start - self.dip < self.settings.dwell_on_s:
+                self.run.merge_tail()  # a dip shorter than the on dwell: the run began earlier
+            else:  # a pending run starts with an on level
+                peak = max(item.watts for item in list(self.window.items)[-1 - back :])
+                self.run = RunMeter(start=start, peak=peak)
+                for wh in self._recent_wh(back):
+                    self.run.energy.add(wh)
+            self.dip = None
+        elif previous == ON and self.run is not None:
+            self.dip = start  # the pending run waits: the load may come back within the on dwell
+        elif self.dip is None:
             self.run = None
 
     def _back(self, level: int) -> int:
@@ -174,13 +182,15 @@ class Detector:
         The newest reading has held for no time yet: when it is not on the side, the walk
         starts at the one before it (whose held value moved the average)."""
         items = self.window.items
-        limit = min(len(items), self.level_age) - 1
+        # an on level may be dated back past a level passed on the way up (never confirmed)
+        limit = len(items) - 1 if level == ON else min(len(items), self.level_age) - 1
         back = 0
-        if not raw_side(items[-1].watts, level, self.bands):
-            if limit < 1 or not raw_side(items[-2].watts, level, self.bands):
+        b, previous = self.bands, self.level
+        if not raw_side(items[-1].watts, level, b, previous):
+            if limit < 1 or not raw_side(items[-2].watts, level, b, previous):
                 return 0
             back = 1
-        while back < limit and raw_side(items[-2 - back].watts, level, self.bands):
+        while back < limit and raw_side(items[-2 - back].watts, level, b, previous):
             back += 1
         return back
 
@@ -207,6 +217,8 @@ class Detector:
         start, power = self.level_start, self.level_power
         if self.state is State.ON and self.spell is not None:
             start, power = self.spell
+        elif target is State.ON and self.run is not None:
+            start = self.run.start  # where the load first crossed into on (dips bridged)
         if self.held_until is not None:
             start = max(start, self.held_until)
         dwell = dwell_of(self.settings, target)
@@ -220,6 +232,8 @@ class Detector:
             events.append(self._close_run(start))
         if target is State.ON and self.run is not None:
             self.run.start = start
+        if target is not State.ON:
+            self.run = self.dip = None  # a lower state confirmed: no run is pending any more
         self.held_until = None if self.state is State.UNKNOWN else start + dwell
         self.state, self.since, self.spell = target, start, None
         return events
@@ -253,7 +267,7 @@ class Detector:
                 self.run.merge_tail()
                 events.append(self._close_run(r.ts))
             self.state, self.since, self.held_until = State.OFF, r.ts, None
-        self.run = self.spell = None
+        self.run = self.spell = self.dip = None
         return events
 
     def _reset_levels(self, ts: float, watts: float) -> None:
@@ -278,7 +292,7 @@ class Detector:
             self.run.merge_tail()  # the run stays open until the plug is back
         else:
             self.run = None
-        self.spell = None
+        self.spell = self.dip = None
         self.before_unreachable = self.state
         self.state, self.since, self.held_until = State.UNREACHABLE, start, None
         return events

@@ -69,8 +69,12 @@ def triggers_vec(
     return np.where(index >= 0, high[np.maximum(index, 0)], initial)
 
 
-def raw_side(watts: float, level: int, bands: Bands) -> bool:
-    """Whether one raw reading lies clearly in `level`'s range (outside both bands)."""
+def raw_side(watts: float, level: int, bands: Bands, previous: int | None = None) -> bool:
+    """Whether one raw reading lies clearly in `level`'s range (outside both bands). Leaving on
+    (`previous` ON) only needs the reading clearly below on: a drop is where the load fell,
+    even when a coarse meter then flickers between the off and standby ranges."""
+    if previous == ON and level != ON:
+        return watts < bands.on_lo
     if level == ON:
         return watts > bands.on_hi
     if level == STANDBY:

@@ -38,6 +38,7 @@ def to_snapshot(d: Detector) -> dict[str, Any]:
         "run": None if d.run is None else d.run.to_dict(),
         "spell": None if d.spell is None else list(d.spell),
         "held_until": d.held_until,
+        "dip": d.dip,
         "announce_first": d.announce_first and d.state is State.UNKNOWN,
     }
 
@@ -67,6 +68,8 @@ def from_snapshot(d: Detector, snap: dict[str, Any]) -> bool:
         spell = snap["spell"]
         d.spell = None if spell is None else (float(spell[0]), float(spell[1]))
         d.announce_first = bool(snap.get("announce_first", False))
+        dip = snap.get("dip")
+        d.dip = None if dip is None else float(dip)
         held = snap.get("held_until")
         d.held_until = None if held is None else float(held)
     except (KeyError, ValueError, TypeError, IndexError):
