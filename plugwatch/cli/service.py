@@ -115,11 +115,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = open_store(config.database)
     if args.workers > 1 and shard is None:
         from plugwatch.service.alerting import load_config_rules
+        from plugwatch.service.summary import startup_summary
 
         try:
-            load_config_rules(config)  # a broken rule file stops here, once, not in K children
+            rules = load_config_rules(config)  # a broken rule file stops here, not in K children
         finally:
             store.close()  # the schema is up to date before the children open the database
+        for line in startup_summary(config, len(rules), workers=args.workers):
+            print(line, flush=True)
         tz = ["--tz", args.tz] if args.tz else []
         log_format = ["--log-format", getattr(args, "log_format", "text")]
         cluster = [] if config.cluster_lease_s is None else [
@@ -129,7 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     tz = display_zone(args, config)
     try:
         show = [lambda event: print(describe(event, tz), flush=True)]
-        asyncio.run(run_service(config, store, listeners=show, shard=shard))
+        asyncio.run(run_service(config, store, listeners=show, shard=shard,
+                                announce=lambda line: print(line, flush=True)))
     finally:
         store.close()
     return 0

@@ -12,15 +12,16 @@ import asyncio
 import dataclasses
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from plugwatch.config import Config
-from plugwatch.formatting import format_duration
+from plugwatch.formatting import format_duration, plural
 from plugwatch.outputs import Outputs
 from plugwatch.service.alerting import KV_KEY, Alerting
 from plugwatch.service.cluster import Cluster, ServiceMembers, new_instance_id, write_fence
 from plugwatch.service.reload import reload_plugs
 from plugwatch.service.service import EventListener, Service, install_stop_signals
+from plugwatch.service.summary import reload_summary, startup_summary
 from plugwatch.service.workers import shard_of
 from plugwatch.store import Store
 from plugwatch.store.leases import LeaseStore
@@ -31,14 +32,17 @@ log = logging.getLogger(__name__)
 async def run_service(
     config: Config, store: Store, listeners: Sequence[EventListener] = (),
     shard: tuple[int, int] | None = None, *, stop: asyncio.Event | None = None,
-    outputs: Outputs | None = None,
+    outputs: Outputs | None = None, announce: Callable[[str], None] | None = None,
 ) -> None:
     """`plugwatch run`: the service with its rules, sender and outputs until SIGINT/SIGTERM
     (or until `stop` is set, when given).
 
     A broken rule file raises RuleFileError before anything starts; SIGHUP reloads the rules
     and the plugs' detector tuning (a broken file is logged and the old settings stay in force).
+    `announce(line)` is told what runs (at start, unless sharded: the parent says it) and what
+    each SIGHUP reloaded.
     """
+    say = announce or (lambda line: None)
     leases = None  # clustered (`cluster:`): plugs shared with other instances by leases
     if config.cluster_lease_s is not None:
         leases = LeaseStore(store, new_instance_id(), config.cluster_lease_s)
@@ -61,16 +65,22 @@ async def run_service(
     service = Service(mine, store, on_events=alerting.on_events, kv_state=alerting.kv_state,
                       listeners=[*listeners, *outputs.listeners],
                       sample_listeners=outputs.sample_listeners, clustered=leases is not None)
-    log.info("%d rules loaded", len(alerting.engine.rules))
+    log.info("%s loaded", plural(len(alerting.engine.rules), "rule"))
 
     def reload() -> None:  # SIGHUP: rules, and the plugs' detector tuning (service/reload.py)
         outputs.reloading()
-        alerting.reload()
-        reload_plugs(service, config.path, shard)
+        rules_ok = alerting.reload()
+        retuned = reload_plugs(service, config.path, shard)
         outputs.reloaded()
+        prefix = "" if shard is None else f"[worker {shard[0]}/{shard[1]}] "
+        say(prefix + reload_summary(rules_ok, len(alerting.engine.rules), retuned))
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
     await outputs.start(service, stop)
+    if shard is None:
+        port = outputs.http.port if outputs.http is not None else None
+        for line in startup_summary(config, len(alerting.engine.rules), http_port=port):
+            say(line)
     try:
         if leases is None:
             await asyncio.gather(service.run(stop), alerting.run(stop))
