@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     status = sub.add_parser("status", help="each plug's state, since when, last power and contact")
     _config_arg(status, database=True)
     status.add_argument("--json", action="store_true", help="one JSON object per plug")
+    status.add_argument("--check", action="store_true",
+                        help="exit status 2 unless every plug is live and reachable (for "
+                             "scripts and monitoring); the reasons on stderr")
     status.set_defaults(func=cmd_status)
 
     history = sub.add_parser("history", help="recorded transitions (and runs)")
@@ -161,43 +164,36 @@ def _clustered(config: Config, lease: str | None) -> Config:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """`plugwatch status`: one line (or JSON object) per configured plug."""
-    from plugwatch.formatting import format_duration, iso, when
+    """`plugwatch status`: one line (or JSON object) per plug, from the running service when it
+    serves HTTP, else from the database; `--check`: exit 2 unless every plug is live."""
+    from plugwatch.cli.status import CHECK_FAILED, PlugStatus, from_database, from_service
+    from plugwatch.config import load_config
+    from plugwatch.store import open_store
 
-    config, store = _open(args)
-    tz = display_zone(args, config)
-    try:
-        rows = {row["plug"]: row for row in _status_rows(store)}
-    finally:
-        store.close()
     now = time.time()
-    names = [p.name for p in config.plugs] if config is not None else sorted(rows)
-    for name in names:
-        row = rows.get(name, {})
-        state, since = row.get("state") or "unknown", row.get("since")
-        power, contact = row.get("last_power_w"), row.get("last_contact")
-        if args.json:
-            print(json.dumps({
-                "plug": name, "state": state, "since": iso(since) if since else None,
-                "last_power_w": power, "last_contact": iso(contact) if contact else None,
-                "held_by": row.get("held_by"),
-            }))
-            continue
-        since_text = (f"since {when(since, tz, now)} ({format_duration(now - since)})"
-                      if since else "")
-        power_text = f"{power:.1f} W" if power is not None else "- W"
-        contact_text = f"last contact {when(contact, tz, now)}" if contact else "never contacted"
-        held = f"  held by {row['held_by']}" if row.get("held_by") else ""
-        print(f"{name:<16} {state:<12} {power_text:>10}  {since_text}  {contact_text}{held}")
-    return 0
-
-
-def _status_rows(store: Store) -> list[dict[str, Any]]:
-    """The store's status rows as dicts with plug, state, since, last_power_w, last_contact."""
-    rows = []
-    for row in store.status():
-        rows.append(row if isinstance(row, dict) else dict(vars(row)))
-    return rows
+    config = None if args.database else load_config(args.config, need_targets=False)
+    intervals = {p.name: p.interval_s for p in config.plugs} if config is not None else {}
+    plugs = None
+    if config is not None and config.http is not None:
+        plugs = from_service(config.http.host, config.http.port, intervals, now)
+    if plugs is None:
+        store = open_store(args.database or (config.database if config else ""))
+        try:
+            plugs = from_database(store.status(), intervals)
+        finally:
+            store.close()
+    tz = display_zone(args, config)
+    by_name = {p.plug: p for p in plugs}
+    shown = [by_name.get(name) or PlugStatus.unknown(name, intervals.get(name))
+             for name in (list(intervals) if config is not None else sorted(by_name))]
+    for plug in shown:
+        print(json.dumps(plug.json(now)) if args.json else plug.line(tz, now))
+    if not args.check:
+        return 0
+    problems = [text for plug in shown if (text := plug.problem(now))]
+    for text in problems:
+        print(f"plugwatch: check: {text}", file=sys.stderr)
+    return CHECK_FAILED if problems or not shown else 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
