@@ -25,5 +25,6 @@ def require(module: str, extra: str, needed_for: str) -> ModuleType:
 
 
 def _pipx_name(extra: str) -> str:
-    return {"plot": "matplotlib", "postgres": "'psycopg[binary]'", "kasa-new": "python-kasa"}.get(
+    return {"plot": "matplotlib", "postgres": "'psycopg[binary]'", "kasa-new": "python-kasa",
+            "mdns": "zeroconf"}.get(
         extra, f"'plugwatch[{extra}]'")

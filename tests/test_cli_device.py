@@ -182,7 +182,8 @@ def test_discover_lists_every_emulated_plug(emulated, capsys) -> None:
     found = {d["alias"]: d for d in map(json.loads, out)}
     assert code == 0 and set(found) == {"washer", "fridge", "desk"}
     desk = found["desk"]
-    assert set(desk) == {"host", "port", "model", "alias", "device_id", "outlets"}
+    assert set(desk) == {"host", "port", "driver", "model", "alias", "device_id", "outlets"}
+    assert desk["driver"] == "kasa"
     assert desk["port"] == emulated.ports[2] and desk["model"] == "HS300(US)"
     assert desk["device_id"] == emulated.plugs[2].device_id
     assert [o["alias"] for o in desk["outlets"]] == [f"desk outlet {i}" for i in range(1, 7)]

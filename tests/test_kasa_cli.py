@@ -67,12 +67,12 @@ async def test_discover_with_no_answer_says_so() -> None:
     receiver.bind(("127.0.0.1", 0))  # a UDP port that swallows the query
     port = receiver.getsockname()[1]
     try:
-        code, out, err = await plugwatch("discover", "--target", "127.0.0.1", "--port", str(port),
-                                         "--timeout", "0.3")
+        code, out, err = await plugwatch("discover", "--family", "kasa", "--target",
+                                         "127.0.0.1", "--port", str(port), "--timeout", "0.3")
     finally:
         receiver.close()
     assert (code, out) == (0, "")
-    assert err == f"no Kasa plug answered at 127.0.0.1:{port} within 0.3 s\n"
+    assert err == f"no plug answered within 0.3 s (asked: Kasa at 127.0.0.1:{port})\n"
 
 
 async def test_bad_timeout_is_one_line() -> None:

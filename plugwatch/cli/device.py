@@ -13,9 +13,10 @@ from typing import Any
 from plugwatch.errors import ConfigError, PlugwatchError
 
 MODEL_NAMES = ("HS110v1", "HS110v2", "KP115", "HS300")
-READ_DRIVERS = ("kasa", "shelly", "tasmota")
+READ_DRIVERS = ("kasa", "shelly", "tasmota", "tapo", "kasa-klap")
 FAULT_NAMES = ("garbage", "shape", "nan", "inf", "negative", "401", "500", "hung")
-EMULATED_FAMILIES = ("kasa", "shelly2", "shelly-pm", "shelly1", "tasmota")
+EMULATED_FAMILIES = ("kasa", "shelly2", "shelly-pm", "shelly1", "tasmota", "tapo", "kasa-klap")
+LAN_FAMILIES = ("kasa", "tapo", "shelly")  # plugwatch.sources.lan.FAMILIES
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -31,17 +32,24 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--channel", type=int, default=0, metavar="N",
                    help="Shelly/Tasmota channel, 0-based (default 0)")
     p.add_argument("--password-env", metavar="NAME",
-                   help="Shelly/Tasmota: read the plug's password from environment variable NAME")
+                   help="Shelly/Tasmota/Tapo: read the plug's password from environment variable "
+                        "NAME")
+    p.add_argument("--username", metavar="EMAIL",
+                   help="Tapo/KLAP Kasa: the TP-Link account e-mail")
     p.add_argument("--timeout", type=float, default=2.0, metavar="S", help="seconds (default 2)")
     p.add_argument("--json", action="store_true", help="one JSON object per outlet, one per line")
     p.add_argument("--udp", action="store_true",
                    help="ask over UDP (the same JSON, no length header) instead of TCP")
     p.set_defaults(func=read_command)
 
-    p = sub.add_parser("discover", help="find Kasa plugs on the local network (UDP broadcast)")
+    p = sub.add_parser("discover", help="find plugs on the LAN: Kasa and Tapo (UDP), Shelly (mDNS)")
+    p.add_argument("--family", action="append", choices=LAN_FAMILIES,
+                   help="only this family (repeatable; default: every one whose extra is "
+                        "installed)")
     p.add_argument("--target", default="255.255.255.255", metavar="ADDR",
-                   help="broadcast or host address to ask (default 255.255.255.255)")
-    p.add_argument("--port", type=int, default=9999, metavar="P", help="UDP port (default 9999)")
+                   help="broadcast or host address to ask (default 255.255.255.255; not mDNS)")
+    p.add_argument("--port", type=int, default=9999, metavar="P",
+                   help="UDP port of legacy Kasa discovery (default 9999)")
     p.add_argument("--timeout", type=float, default=3.0, metavar="S", help="seconds (default 3)")
     p.add_argument("--json", action="store_true", help="one JSON object per device, one per line")
     p.set_defaults(func=discover_command)
@@ -49,8 +57,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("emulate", help="serve emulated plugs on ports P..P+N-1 until stopped")
     p.add_argument("--family", choices=EMULATED_FAMILIES, default="kasa",
                    help="what to emulate: Kasa (TCP), Shelly Gen2, Shelly PM Mini Gen3, Shelly "
-                        "Gen1, Tasmota (HTTP); default kasa")
-    p.add_argument("--password", metavar="PW", help="HTTP families: require this password")
+                        "Gen1, Tasmota (HTTP), Tapo P110 or a KLAP Kasa plug (KLAP over HTTP, "
+                        "discovery on UDP 20002); default kasa")
+    p.add_argument("--password", metavar="PW", help="HTTP families: require this password; "
+                   "tapo/kasa-klap: the account's (default: none, a plug never bound to one)")
+    p.add_argument("--username", default="", metavar="EMAIL",
+                   help="tapo/kasa-klap: the account e-mail (with --password)")
+    p.add_argument("--mdns", action="store_true",
+                   help="Shelly families: announce the devices over mDNS (the [mdns] extra)")
     p.add_argument("--fault", choices=FAULT_NAMES, help="HTTP families: answer badly this way")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, required=True, metavar="P", help="TCP port of plug 1")
@@ -86,9 +100,12 @@ def parse_address(text: str, default_port: int = 9999) -> tuple[str, int]:
 
 def reading_json(driver: Any, reading: Any) -> dict[str, Any]:
     """The `read --json` object of one outlet's reading."""
-    where = ({"host": driver.host, "port": driver.port, "outlet": driver.child_id}
-             if hasattr(driver, "child_id") else
-             {"host": driver.http.host, "port": driver.http.port, "channel": driver.channel})
+    if hasattr(driver, "child_id"):
+        where = {"host": driver.host, "port": driver.port, "outlet": driver.child_id}
+    elif hasattr(driver, "http"):
+        where = {"host": driver.http.host, "port": driver.http.port, "channel": driver.channel}
+    else:  # python-kasa's families
+        where = {"host": driver.host, "port": driver.port, "firmware": driver.firmware}
     return {
         **where, "alias": driver.alias, "model": driver.model, "power_w": reading.power_w,
         "voltage_v": reading.voltage_v, "current_a": reading.current_a,
@@ -143,10 +160,15 @@ async def _read_http(args: argparse.Namespace, host: str, port: int) -> list[Any
             raise ConfigError(f"--password-env {args.password_env}: the variable is not set "
                               f"(export {args.password_env}=...)")
         password = os.environ[args.password_env]
-    if args.driver == "shelly":
+    if args.driver in ("tapo", "kasa-klap"):
+        from plugwatch.sources.pykasa import PyKasaDriver
+
+        given = port if args.address.rpartition(":")[0] else None  # else python-kasa's (80)
+        driver: Any = PyKasaDriver(host, given, args.username, password, args.timeout)
+    elif args.driver == "shelly":
         from plugwatch.sources.shelly import ShellyDriver
 
-        driver: Any = ShellyDriver(host, port, args.channel, args.timeout, password=password)
+        driver = ShellyDriver(host, port, args.channel, args.timeout, password=password)
     else:
         from plugwatch.sources.tasmota import TasmotaDriver
 
@@ -185,17 +207,23 @@ def read_command(args: argparse.Namespace) -> int:
 
 
 def discover_command(args: argparse.Namespace) -> int:
-    """`plugwatch discover`: list the plugs that answer a UDP broadcast."""
+    """`plugwatch discover`: list the plugs of every LAN family that answer (sources/lan.py)."""
     import asyncio
 
-    from plugwatch.sources.kasa.discovery import describe, discover
+    from plugwatch.sources.lan import discover_lan
 
-    found = asyncio.run(discover(args.target, args.port, args.timeout))
+    families = args.family or LAN_FAMILIES
+    found, notes = asyncio.run(discover_lan(list(dict.fromkeys(families)), args.target, args.port,
+                                            args.timeout, explicit=bool(args.family)))
+    for note in notes:
+        print(note, file=sys.stderr)
     for device in found:
-        print(json.dumps(device.to_json()) if args.json else describe(device))
+        print(json.dumps(device.to_json()) if args.json else device.line())
     if not found and not args.json:
-        print(f"no Kasa plug answered at {args.target}:{args.port} within {args.timeout:g} s",
-              file=sys.stderr)
+        where = {"kasa": f"Kasa at {args.target}:{args.port}",
+                 "tapo": f"Tapo at {args.target}:20002", "shelly": "Shelly over mDNS"}
+        asked = ", ".join(where[f] for f in dict.fromkeys(families))
+        print(f"no plug answered within {args.timeout:g} s (asked: {asked})", file=sys.stderr)
     return 0
 
 
@@ -224,6 +252,11 @@ async def _emulate(args: argparse.Namespace) -> None:
         from plugwatch.traces.options import csv_options_from_args
 
         power = load_trace_power(args.trace, csv_options_from_args(args))
+    if args.family in ("tapo", "kasa-klap"):
+        from plugwatch.cli.device_klap import emulate_klap
+
+        await emulate_klap(args, power, _until_stopped)
+        return
     if args.family != "kasa":
         await _emulate_http(args, power)
         return
@@ -273,13 +306,22 @@ async def _emulate_http(args: argparse.Namespace, power: Any) -> None:
         raise PlugwatchError(f"cannot listen on {args.host} (TCP {args.port}.."
                              f"{args.port + args.count - 1}): {reason}; choose other ports with "
                              "--port") from None
+    announcer = None
+    if args.mdns:
+        from plugwatch.emulator.mdns import MdnsAnnouncer
+
+        announcer = MdnsAnnouncer()
+        await announcer.start(devices, args.host, ports)
     extra = "".join([", password required" if args.password else "",
-                     f", answering {args.fault}" if args.fault else ""])
+                     f", answering {args.fault}" if args.fault else "",
+                     ", announced over mDNS" if announcer else ""])
     print(f"serving {len(devices)} emulated {args.family} device(s) over HTTP on {args.host}:"
           f"{ports[0]}..{ports[-1]}{extra}; Ctrl-C stops", flush=True)
     try:
         await _until_stopped()
     finally:
+        if announcer is not None:
+            await announcer.stop()
         await emulator.stop()
 
 

@@ -114,7 +114,11 @@ class KlapEmulator:
             udp = None
             try:
                 if self.discovery:
-                    udp = await self._discovery(device, host, index)
+                    try:
+                        udp = await self._discovery(device, host, index)
+                    except OSError as exc:  # one device per address answers, as on a LAN
+                        if not (self.hosts[index] and index and exc.errno == errno.EADDRINUSE):
+                            raise
                 web_server, listener, port = await listen_http(
                     _handler(device), host, self.ports[index])
             except OSError as exc:
