@@ -113,6 +113,11 @@ def test_init_writes_a_config_and_rules_that_check_and_never_overwrites(
     assert "wrote" in capsys.readouterr().out
     assert main(["rules", "check", "--config", str(folder / "plugwatch.yaml")]) == 0
     capsys.readouterr()
+    from plugwatch.config import load_config
+
+    written_config = load_config(folder / "plugwatch.yaml")  # a plug of every polled family
+    assert {p.driver for p in written_config.plugs} == {"kasa", "shelly", "tasmota", "kasa-klap"}
+    assert "#   driver: tapo" in (folder / "plugwatch.yaml").read_text(encoding="utf-8")
     (folder / "rules" / "left-on.yaml").write_text("# mine\n", encoding="utf-8")
     (folder / "plugwatch.yaml").unlink()
     assert main(["init", str(folder)]) == 1

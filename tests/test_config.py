@@ -252,7 +252,7 @@ def test_retention_forever_and_gap_follows_slow_intervals(tmp_path: Path) -> Non
 def test_example_config_loads() -> None:
     """The documented example file is valid."""
     config = load_config(EXAMPLE)
-    assert [p.name for p in config.plugs] == ["washer", "tv"]
+    assert [p.name for p in config.plugs] == ["washer", "tv", "dryer", "freezer", "desk"]
 
 
 @pytest.mark.parametrize(("defaults", "plug", "expected"), [
