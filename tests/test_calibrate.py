@@ -97,7 +97,7 @@ def test_yaml_snippet_and_json_carry_the_same_settings() -> None:
     data = proposal.to_json()["settings"]
     snippet = proposal.yaml_snippet()
     assert f"on: {data['on_w']:g}, hysteresis: {{standby: " in snippet
-    assert snippet.startswith("window: 20s\ngap: 70s\nthresholds: {standby: ")
+    assert snippet.startswith("kind: washer\nwindow: 20s\ngap: 70s\nthresholds: {standby: ")
     assert "dwell: {on: 1m, " in snippet
 
 
@@ -113,3 +113,21 @@ def test_yaml_snippet_pasted_under_a_plug_gives_the_proposed_settings(tmp_path) 
         "database: sqlite:///plugwatch.db\nplugs:\n  - name: washer\n    host: 127.0.0.1\n" + pasted
     )
     assert load_config(config).plug("washer").detector == proposal.settings
+
+
+@pytest.mark.parametrize(("path", "column", "kind"), [
+    ("tracebase/Washingmachine__dev_7297E3_2012.01.08.csv", None, "washer"),
+    ("refit_day/house_2_day.csv", "Appliance3", "dishwasher"),  # a 24-min drying pause
+    ("refit_day/house_7_day.csv", "Appliance1", "fridge"),  # tens of compressor cycles
+    ("refit_day/house_7_day.csv", "Appliance2", "fridge"),  # a freezer: the same physics
+    ("refit_day/house_2_day.csv", "Appliance8", "kettle"),
+    ("refit_day/house_2_day.csv", "Appliance4", "tv"),
+])
+def test_calibrate_proposes_a_kind(path: str, column: str | None, kind: str) -> None:
+    """The kind is read from the runs: heater + programme, compressor cycles, boils, sessions."""
+    from plugwatch.traces.reader import CsvOptions, read_trace
+
+    trace = read_trace(TRACES / path, CsvOptions(power_col=column) if column else None)
+    proposal = propose(trace.ts, trace.power_w)
+    assert proposal.settings.kind == kind
+    assert any(line.startswith(f"kind {kind}: ") for line in proposal.reasons)

@@ -5,10 +5,12 @@ PURE: numpy arrays in, a Proposal out. No I/O, no clock. `plugwatch calibrate` p
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,6 +60,7 @@ class Proposal:
         """The settings as plugwatch.yaml keys (under a plug or `defaults:`), ready to paste."""
         s = self.settings
         return (
+            f"kind: {s.kind}\n"
             f"window: {_dur(s.window_s)}\n"
             f"gap: {_dur(s.gap_s)}\n"
             f"thresholds: {{standby: {_num(s.standby_w)}, on: {_num(s.on_w)}, "
@@ -71,6 +74,7 @@ class Proposal:
         s = self.settings
         return {
             "settings": {
+                "kind": s.kind,
                 "window_s": s.window_s,
                 "standby_w": s.standby_w,
                 "standby_band_w": s.standby_band_w,
@@ -224,7 +228,26 @@ def propose(ts: np.ndarray, power_w: np.ndarray, window_s: float = 20.0) -> Prop
         dwell_off_s=dwell_off,
         gap_s=gap_s,
     )
+    kind, why = _kind_of(ts, power_w, settings, longest)
+    reasons.append(f"kind {kind}: {why}")
+    settings = dataclasses.replace(settings, kind=kind)
     return Proposal(settings, hist.off_share, standby, active, pauses, reasons)
+
+
+def _kind_of(ts: np.ndarray, power_w: np.ndarray, settings: DetectorSettings,
+             longest_pause_s: float) -> tuple[str, str]:
+    """The appliance kind the runs found with `settings` look like (detect/kindguess.py)."""
+    from plugwatch.detect.batch import replay
+    from plugwatch.detect.kindguess import guess_kind
+    from plugwatch.traces.reader import Trace
+
+    trace = Trace(path=Path("calibrate"), ts=ts, power_w=power_w)
+    short_dwells = dataclasses.replace(settings, window_s=30.0, dwell_on_s=60.0,
+                                       dwell_standby_s=120.0, dwell_off_s=120.0)
+    found = [[e for e in replay("calibrate", trace, s) if isinstance(e, RunSummary)]
+             for s in (short_dwells, settings)]
+    span = float(ts[-1] - ts[0]) if len(ts) > 1 else 0.0
+    return guess_kind(found[0], found[1], span, longest_pause_s)
 
 
 def smoothed(ts: np.ndarray, power_w: np.ndarray, window_s: float, gap_s: float) -> np.ndarray:
