@@ -128,3 +128,24 @@ async def test_retention_purges_old_readings(tmp_path: Path) -> None:
     assert service.sampler.stats.started >= 20
     # purges run at start and every second: without them the oldest would be ~2.5 s old
     assert kept and min(r.ts for r in kept) > read_at - 2.1
+
+
+def test_history_runs_show_the_run_still_going(
+    recorded: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A plug on right now: its run so far comes from the detector's snapshot, marked open."""
+    from plugwatch.detect import Detector
+
+    now = time.time()
+    detector = Detector("tv", DetectorSettings(window_s=0, dwell_on_s=0))
+    for i in range(60):
+        detector.feed(Reading(now - 600 + 10 * i, 80.0))
+    store = open_store(f"sqlite:///{recorded.parent}/plugwatch.db")
+    try:
+        store.write_batch(Batch(snapshots={"tv": (now - 10, detector.snapshot())}))
+    finally:
+        store.close()
+    assert main(["history", "--config", str(recorded), "--json", "--runs", "--plug", "tv"]) == 0
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert (line["type"], line["open"], line["duration_s"]) == ("run", True, 590.0)
+    assert line["energy_wh"] == round(80 * 590 / 3600, 3)

@@ -225,6 +225,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         events: list[Any] = list(store.transitions(plug=args.plug, since=since))
         if args.runs:
             events += store.runs(plug=args.plug, since=since)
+            events += _open_runs(store.load_snapshots(), config, args.plug)
     finally:
         store.close()
     events.sort(key=lambda e: (getattr(e, "ts", None) or e.end))
@@ -235,6 +236,21 @@ def cmd_history(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(describe(event, tz) + "\n")
     return 0
+
+
+def _open_runs(snapshots: dict[str, Any], config: Any, plug: str | None) -> list[Any]:
+    """The runs still going, as the detectors' snapshots hold them (`"open": true`)."""
+    from plugwatch.detect import Detector
+    from plugwatch.model import DetectorSettings
+
+    settings = {p.name: p.detector for p in config.plugs} if config is not None else {}
+    runs = []
+    for name, (_, snap) in snapshots.items():
+        if plug is None or name == plug:
+            detector = Detector.restore(name, settings.get(name, DetectorSettings()), snap)
+            if (run := detector.open_run()) is not None:
+                runs.append(run)
+    return runs
 
 
 def describe(event: Any, tz: Any) -> str:
