@@ -132,6 +132,6 @@ async def test_the_service_refuses_to_start_with_a_broken_rule_file(
     (cfg.parent / "rules.yaml").write_text("- name: x\n  when: {to: on}\n  notify: pager\n")
     config = load_config(cfg)
     store = open_store(config.database)
-    with pytest.raises(RuleFileError, match=r"rules.yaml:1: rule 'x': notify: unknown target"):
+    with pytest.raises(RuleFileError, match=r"rules.yaml:3: rule 'x': notify: unknown target"):
         await asyncio.wait_for(run_service(config, store), 10)
     store.close()

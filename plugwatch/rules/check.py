@@ -35,7 +35,8 @@ def check_rules(
         rule = item.rule
 
         def bad(field: str, msg: str, item: LoadedRule = item) -> None:
-            problems.append(f"{item.file}:{item.line}: rule '{item.rule.name}': {field}: {msg}")
+            at = item.line_of(field)
+            problems.append(f"{item.file}:{at}: rule '{item.rule.name}': {field}: {msg}")
 
         if target_names is not None:
             for target in rule.notify:

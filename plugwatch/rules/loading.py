@@ -7,7 +7,7 @@ problems of all files are reported together in one RuleFileError.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,11 @@ class LoadedRule:
     rule: Rule
     file: str
     line: int
+    key_lines: dict[str, int] = field(default_factory=dict)  # top-level key -> its line
+
+    def line_of(self, key: str) -> int:
+        """The line of the rule's key `key` (e.g. "title"; "when.to" is taken as "when")."""
+        return self.key_lines.get(key.split(".")[0], self.line)
 
 
 def rule_files(path: str | os.PathLike[str]) -> list[Path]:
@@ -90,7 +95,8 @@ def load_rule_file(file: Path) -> tuple[list[LoadedRule], list[str]]:
             continue
         label = f"rule '{raw['name']}'" if isinstance(raw.get("name"), str) else f"rule #{i + 1}"
         try:
-            rules.append(LoadedRule(Rule.model_validate(raw), str(file), line))
+            key_lines = {key: doc.line_of((*base, i, key)) for key in raw if isinstance(key, str)}
+            rules.append(LoadedRule(Rule.model_validate(raw), str(file), line, key_lines))
         except ValidationError as exc:
             for err in sorted(exc.errors(), key=lambda e: doc.line_of((*base, i, *e["loc"]))):
                 at = doc.line_of((*base, i, *err["loc"]))

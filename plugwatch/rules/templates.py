@@ -75,8 +75,9 @@ def check_template(source: str) -> str | None:
     """None when `source` compiles and uses only known names, else a one-line problem."""
     try:
         names = meta.find_undeclared_variables(_ENV.parse(source))
-    except TemplateError as exc:
-        return f"template error: {exc} (see docs/rules.md, Templates)"
+    except TemplateError as exc:  # its str() adds a line 'File "<introspection>", line 1'
+        first = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).splitlines()
+        return f"template error: {first[0]} (see docs/rules.md, Templates)"
     unknown = sorted(names - CONTEXT_NAMES)
     if unknown:
         return f"unknown name {unknown[0]!r} (use: {', '.join(sorted(CONTEXT_NAMES))})"
