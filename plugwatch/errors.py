@@ -7,7 +7,9 @@
     │   └── BadAnswer              the plug answered, but unusable answer: frame, JSON, err_code
     ├── ConfigError                plugwatch.yaml or a rule file is wrong (names file, line, field)
     ├── TraceError                 a CSV trace cannot be read (names file and line)
-    ├── StoreError                 the database failed (URL passwords redacted)
+    ├── StoreError                 the database failed (URL passwords redacted): retry later
+    │   └── StoreRejected          the database refused a value written (a constraint, a type):
+    │                              retrying the same rows cannot help; the writer sets them aside
     ├── NotifyError                a notification target failed (apprise URL redacted)
     └── MissingExtra               an optional part is not installed (names the pip extra)
 
@@ -55,6 +57,10 @@ class TraceError(PlugwatchError):
 
 class StoreError(PlugwatchError):
     """The database failed."""
+
+
+class StoreRejected(StoreError):
+    """The database refused what was written (a constraint or a value it cannot hold)."""
 
 
 class NotifyError(PlugwatchError):

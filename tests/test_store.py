@@ -97,7 +97,7 @@ def test_status_of_a_plug_never_seen(store: Store) -> None:
     rows = {row["plug"]: row for row in store.status()}
     assert rows["washer"] == {"plug": "washer", "state": "unknown", "since": None,
                               "last_power_w": None, "last_contact": None, "snapshot_ts": None,
-                              "held_by": None}
+                              "held_by": None, "last_failure": None, "last_failure_at": None}
 
 
 def test_snapshots_never_go_back_in_time(store: Store) -> None:

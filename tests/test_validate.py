@@ -61,14 +61,15 @@ def test_other_values_must_be_physical_too(field: str, value: float, reason: str
 
 @pytest.mark.parametrize("fault", ["nan", "inf", "negative", "huge", "too_much"])
 async def test_a_plug_reporting_impossible_power_is_unreachable_not_on(
-    fault: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    fault: str, db_url: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Live: the faulty plug's reads are failures (so it turns unreachable, never on, and stores
-    no reading); the normal plug next to it keeps every reading. No traceback is logged."""
+    """Live, on SQLite and PostgreSQL: the faulty plug's reads are failures (so it turns
+    unreachable, never on, and stores no reading); the normal plug next to it keeps every
+    reading (a NaN used to stop every write for good). No traceback is logged."""
     bad_name, good_name = unique(fault), unique("tv")
     faulty, normal = FaultyPlug(power_w=40.0, fault=fault), FaultyPlug(power_w=60.0)
     bad_port, good_port = await faulty.start(), await normal.start()
-    db = f"sqlite:///{tmp_path}/v.db"
+    db = db_url
     config = emulated_config({bad_name: bad_port, good_name: good_port}, db, interval_s=0.1,
                              timeout_s=0.5, detector=FAST)
     caplog.set_level(logging.INFO)

@@ -101,21 +101,44 @@ def _open(args: argparse.Namespace, need_targets: bool = False) -> tuple[Config 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """`plugwatch run`: the service until SIGINT/SIGTERM, then a clean stop (exit 0)."""
-    import asyncio
-
+    """`plugwatch run`: the service until SIGINT/SIGTERM, then a clean stop (exit 0; 1 if some
+    records could not be written). A second `run` on the same database exits with one line."""
     from plugwatch.config import load_config
-    from plugwatch.service.app import run_service
-    from plugwatch.service.workers import parse_shard, run_workers
+    from plugwatch.service.workers import parse_shard
     from plugwatch.store import open_store
+    from plugwatch.store.lock import InstanceLock, lock_instance
 
     shard = parse_shard(args.shard)
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    config = _clustered(load_config(args.config, need_targets=True), args.cluster)
+    config = _clustered(load_config(args.config, need_targets=True, check_targets=True),
+                        args.cluster)
+    if not config.plugs:
+        raise ConfigError(f"{args.config}: no plugs configured, so there is nothing to watch: "
+                          "add at least one under `plugs:` (see docs/configuration.md)")
     if args.workers > 1 and config.cluster_lease_s is None and _is_postgresql(config.database):
         config = _clustered(config, "")  # K processes share the plugs by leases, as instances do
     store = open_store(config.database)
+    try:  # one instance per database, unless they share it by leases (the lock is shared then)
+        lock = InstanceLock() if shard is not None else lock_instance(
+            store, shared=config.cluster_lease_s is not None)
+    except BaseException:
+        store.close()
+        raise
+    try:
+        return _run_locked(args, config, store, shard)
+    finally:
+        lock.release()
+
+
+def _run_locked(args: argparse.Namespace, config: Config, store: Store,
+                shard: tuple[int, int] | None) -> int:
+    """The body of `run` once this instance holds the database: workers, or the service."""
+    import asyncio
+
+    from plugwatch.service.app import run_service
+    from plugwatch.service.workers import run_workers
+
     if args.workers > 1 and shard is None:
         from plugwatch.service.alerting import load_config_rules
         from plugwatch.service.summary import startup_summary

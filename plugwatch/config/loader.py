@@ -93,6 +93,7 @@ class Config:
     timezone: str = field(default_factory=machine_zone)  # IANA name: times as people read them
     price: Price | None = None  # `price:`: what a kWh costs (None: runs carry no cost)
     cluster_lease_s: float | None = None  # `cluster:`: share the plugs with other instances
+    max_queued_readings: int | None = None  # None: 5 minutes of readings at the plugs' rate
 
     @property
     def tz(self) -> tzinfo:
@@ -115,14 +116,31 @@ class Config:
                 f"timezone={self.timezone!r})")
 
 
-def load_config(path: str | os.PathLike[str], *, need_targets: bool = True) -> Config:
+def load_config(
+    path: str | os.PathLike[str], *, need_targets: bool = True, check_targets: bool = False,
+) -> Config:
     """Read, validate and merge the config file at `path`; ConfigError names file:line: field.
 
     With need_targets=False (commands that send nothing: status, history, db), an unset ${NAME}
     inside `targets:` is not an error; such a target keeps its ${NAME} text and must not be used.
+    With check_targets=True (`run`), apprise's own parser checks every target URL (importing
+    apprise takes a moment, so commands that send nothing skip it).
     """
     doc = load_yaml(path)
-    return _build(doc, Path(path).resolve().parent, Path(path), need_targets)
+    config = _build(doc, Path(path).resolve().parent, Path(path), need_targets)
+    if check_targets:
+        _check_targets(doc, config.targets)
+    return config
+
+
+def _check_targets(doc: YamlDoc, targets: dict[str, Target]) -> None:
+    """ConfigError with a line per target URL apprise refuses (never showing the URL)."""
+    from plugwatch.notify.apprise_notifier import url_problem
+
+    problems = [f"{doc.where(('targets', name))}: apprise refuses this URL: {problem}"
+                for name, url in targets.items() if (problem := url_problem(str(url)))]
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def config_from_dict(
@@ -176,6 +194,7 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
         rules_path=rules, retention_s=raw.retention, path=path, http=raw.http,
         influxdb=raw.influxdb, timezone=raw.timezone or machine_zone(), price=raw.price,
         cluster_lease_s=raw.cluster.lease if raw.cluster is not None else None,
+        max_queued_readings=raw.max_queued_readings,
     )
 
 

@@ -55,6 +55,8 @@ class ConfigFile(Strict):
     timezone: str | None = None  # IANA name for display; None: the machine's zone
     price: PriceField | None = None  # per kWh, flat or a time-of-day tariff: each run's cost
     cluster: ClusterSection | None = None
+    # readings the writer may hold while the database is away; None: 5 minutes' worth
+    max_queued_readings: Annotated[int, Field(ge=1000)] | None = None
 
     @model_validator(mode="after")
     def _cluster_needs_postgresql(self) -> ConfigFile:

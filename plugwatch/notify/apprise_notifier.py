@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ class _Sending:
 
 
 _sending = _Sending()
+_UNPARSEABLE = re.compile(r"Unparseable (.+?) URL")
 
 
 class AppriseNotifier:
@@ -93,6 +95,34 @@ class _AppriseLog(logging.Handler):
             if not log.isEnabledFor(logging.DEBUG):
                 return
         log.log(record.levelno, "apprise: %s", line)
+
+
+def url_problem(url: str) -> str | None:
+    """None when apprise can use `url`, else apprise's reason in one line (secrets hidden).
+
+    Asks apprise's own parser (`Apprise.instantiate`), so a URL it would refuse at send time
+    (e.g. `mailtos://` with no sender it can work out) is refused when the config is loaded.
+    """
+    import apprise
+
+    route_apprise_logs()
+    with _send_lock:
+        _sending.url, _sending.lines = url, []
+        try:
+            plugin = apprise.Apprise.instantiate(url)
+            lines = _sending.lines
+        finally:
+            _sending.url = _sending.lines = None
+    if plugin is not None:
+        return None
+    reasons = [line for line in lines if not line.startswith(("Could not load", "Unparseable"))]
+    if reasons:
+        return reasons[0].rstrip(": ")
+    kind = next((m.group(1) for m in map(_UNPARSEABLE.match, lines) if m), None)
+    if kind:
+        return f"apprise cannot parse this {kind} URL (see its wiki for the {kind} URL format)"
+    scheme = url.split("://", 1)[0]
+    return f"apprise does not know the scheme {scheme + '://'!r}"
 
 
 def route_apprise_logs() -> None:

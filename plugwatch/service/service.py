@@ -23,10 +23,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from plugwatch.detect import Detector
+from plugwatch.errors import StoreError
 from plugwatch.model import Event, Reading, Sample, State
 from plugwatch.rules.cost import run_pricer
+from plugwatch.service.failures import FailureLog
 from plugwatch.service.sampler import SampledPlug, Sampler
-from plugwatch.service.writer import Writer
+from plugwatch.service.writer import Writer, counts_text, max_queued_readings
 from plugwatch.sources import make_driver, memory
 from plugwatch.sources.validate import checked
 
@@ -62,6 +64,7 @@ class Service:
         sample_listeners: Iterable[SampleListener] = (), clock: Callable[[], float] = time.time,
         flush_s: float = 0.5, snapshot_every_s: float = 10.0, drain_s: float | None = None,
         clustered: bool = False,
+        flush_timeout_s: float = 30.0,
     ) -> None:
         self.config = config
         self.store = store
@@ -73,7 +76,9 @@ class Service:
         self.clock = clock
         self.snapshot_every_s = snapshot_every_s
         self.drain_s = drain_s
-        self.writer = Writer(store, flush_s=flush_s)
+        self.flush_timeout_s = flush_timeout_s  # at stop, how long to retry an absent database
+        self.writer = Writer(store, flush_s=flush_s, max_readings=max_queued_readings(config))
+        self.failures = FailureLog(self.writer.note_failure)  # logs and stores why plugs fail
         self.detectors = {p.name: Detector(p.name, p.detector) for p in config.plugs}
         self.plug_configs = {p.name: p for p in config.plugs}  # as running now (retune())
         # `price:` -> each run carries its cost to the rules, the database and the listeners
@@ -139,8 +144,10 @@ class Service:
         ts = sample.ts
         self._last_ts[plug] = ts
         reading = sample if live and isinstance(sample, Reading) else None
+        if live:
+            self.failures.observe(plug, sample, detector.state)
         snapshot = None
-        alerts: list[dict[str, Any]] = []
+        alerts: list[dict[str, Any]] | tuple[()] = ()
         kv = None
         if events:
             try:
@@ -154,7 +161,7 @@ class Service:
             snapshot = (ts, detector.snapshot())
             self._snap_ts[plug], self._snap_state[plug] = ts, state
         if reading is not None or snapshot is not None:
-            self.writer.put((plug, reading, events, alerts, snapshot, kv))
+            self.writer.put((plug, reading, events or (), alerts, snapshot, kv))
         for event in events if live else ():
             for listener in self.listeners:
                 try:
@@ -245,10 +252,13 @@ class Service:
             if plug in self._last_ts:
                 snapshot = (self._last_ts[plug], detector.snapshot())
                 self.writer.put((plug, None, [], [], snapshot, None))
-        if not await asyncio.to_thread(self.writer.close, 30.0):
-            log.error("the database writer did not finish in time")
+        flushed = await asyncio.to_thread(self.writer.close, self.flush_timeout_s)
         for driver in self.drivers.values():
             await driver.close()
+        if not flushed:
+            raise StoreError(
+                f"stopped with {counts_text(self.writer.unwritten)} not written to "
+                f"{getattr(self.store, 'where', 'the database')} ({self.writer.stats.last_error})")
 
 
 def _stored_readings(store: Store, plug: str, since: float | None) -> Iterable[Reading]:
@@ -259,7 +269,8 @@ def _stored_readings(store: Store, plug: str, since: float | None) -> Iterable[R
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
-    """SIGINT and SIGTERM set `stop` (the service then shuts down cleanly and exits 0)."""
+    """SIGINT and SIGTERM set `stop` (the service then shuts down cleanly and exits 0, or 1 when
+    the database was unavailable until the end and something could not be written)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

@@ -10,6 +10,7 @@ from plugwatch.model import Reading, RunSummary, State, Transition
 from plugwatch.store.leases import live_holders
 from plugwatch.store.tables import (
     AlertRow,
+    DeadLetterRow,
     KvRow,
     Plug,
     ReadingRow,
@@ -32,7 +33,8 @@ def status(conn: Connection) -> list[dict[str, Any]]:
         select(SnapshotRow.plug_id, SnapshotRow.ts, SnapshotRow.state))}
     holders = live_holders(conn) if conn.dialect.name == "postgresql" else {}
     rows = []
-    for pid, name in conn.execute(select(Plug.id, Plug.name).order_by(Plug.name)).all():
+    plugs = select(Plug.id, Plug.name, Plug.last_failure, Plug.last_failure_at)
+    for pid, name, failure, failure_at in conn.execute(plugs.order_by(Plug.name)).all():
         last = conn.execute(select(ReadingRow.ts, ReadingRow.power_w)
                             .where(ReadingRow.plug_id == pid)
                             .order_by(ReadingRow.ts.desc()).limit(1)).first()
@@ -49,6 +51,7 @@ def status(conn: Connection) -> list[dict[str, Any]]:
             "plug": name, "state": str(state), "since": since, "last_power_w": power,
             "last_contact": max(contacts) if contacts else None, "snapshot_ts": snap_ts,
             "held_by": holders.get(f"plug:{name}"),
+            "last_failure": failure, "last_failure_at": failure_at,
         })
     return rows
 
@@ -157,3 +160,10 @@ def alert_counts(conn: Connection) -> tuple[dict[str, int], list[tuple[str, str,
         select(a.rule, a.target, func.count()).where(a.status == "sent")
         .group_by(a.rule, a.target).order_by(a.rule, a.target))]
     return by_status, sent
+
+
+def dead_letters(conn: Connection) -> list[dict[str, Any]]:
+    """Set-aside records as dicts (ts, kind, plug, record, error), oldest first."""
+    d = DeadLetterRow
+    stmt = select(d.ts, d.kind, d.plug, d.record, d.error).order_by(d.id)
+    return [dict(row._mapping) for row in conn.execute(stmt)]

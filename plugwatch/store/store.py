@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, update
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from plugwatch.errors import StoreError
+from plugwatch.errors import StoreError, StoreRejected
 from plugwatch.model import Reading, RunSummary, Transition
 from plugwatch.redact import redact, redact_text
 from plugwatch.store import queries, writes
@@ -89,7 +89,10 @@ class Store:
             yield
         except DBAPIError as exc:
             lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
-            raise StoreError(f"{doing} {self.where} failed: {redact_text(lines[0])}") from exc
+            # a constraint or a value the database cannot hold: retrying cannot help
+            refused = isinstance(exc, IntegrityError | DataError)
+            kind = StoreRejected if refused else StoreError
+            raise kind(f"{doing} {self.where} failed: {redact_text(lines[0])}") from exc
         except SQLAlchemyError as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise StoreError(f"{doing} {self.where} failed: {redact_text(first)}") from exc
@@ -117,8 +120,7 @@ class Store:
     def write_batch(self, batch: writes.Batch) -> None:
         """Write everything in `batch` in ONE transaction; already stored items are skipped.
         With a `fencer` (a clustered instance), only the plugs it still holds are written."""
-        names = {p for p, _ in batch.readings} | set(batch.snapshots)
-        names |= {t.plug for t in batch.transitions} | {r.plug for r in batch.runs}
+        names = batch.plugs
         with self._tx("writing to") as conn:
             if self.fencer is not None:
                 names |= {str(a["plug"]) for a in batch.alerts}
@@ -134,6 +136,11 @@ class Store:
         if ids is not self._ids:
             with self._ids_lock:
                 self._ids = ids
+
+    def set_aside(self, rows: list[dict[str, Any]]) -> None:
+        """Keep records the database refused in dead_letters (ts, kind, plug, record, error)."""
+        with self._tx("setting refused records aside in") as conn:
+            writes.set_aside(conn, rows)
 
     def record_attempt(
         self, alert_id: int, ok: bool, error: str | None, now: float, next_due: float | None,
@@ -169,7 +176,8 @@ class Store:
             return sorted(writes.plug_ids(conn))
 
     def status(self) -> list[dict[str, Any]]:
-        """Per plug: plug, state, since, last_power_w, last_contact (times as epoch floats)."""
+        """Per plug: plug, state, since, last_power_w, last_contact, last_failure (the reason its
+        latest failing spell began, or None) and last_failure_at (times as epoch floats)."""
         with self._read("reading status from") as conn:
             return queries.status(conn)
 
@@ -203,6 +211,11 @@ class Store:
         """plug name -> (ts, detector snapshot)."""
         with self._read("reading snapshots from") as conn:
             return queries.load_snapshots(conn)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Records the writer set aside (ts, kind, plug, record, error), oldest first."""
+        with self._read("reading dead letters from") as conn:
+            return queries.dead_letters(conn)
 
     def alerts(self, since: float | None = None) -> list[dict[str, Any]]:
         """Outbox rows created at or after `since`, oldest first."""

@@ -47,6 +47,8 @@ class Plug(Base):
     driver: Mapped[str] = mapped_column(String(32))
     address: Mapped[str] = mapped_column(String(255))
     tags: Mapped[list[str]] = mapped_column(JSON)
+    last_failure: Mapped[str | None] = mapped_column(Text)  # why the latest failing spell began
+    last_failure_at: Mapped[float | None] = mapped_column(Double)  # ... and when
 
 
 class ReadingRow(Base):
@@ -163,3 +165,16 @@ class InstanceRow(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[float] = mapped_column(Double)
     expires_at: Mapped[float] = mapped_column(Double)
+
+
+class DeadLetterRow(Base):
+    """A record the database refused (a constraint, a value it cannot hold), set aside by the
+    writer so that the rest of its batch could be written. `record` is its JSON text."""
+
+    __tablename__ = "dead_letters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[float] = mapped_column(Double)  # when it was set aside
+    kind: Mapped[str] = mapped_column(String(16))  # reading, transition, run, alert, snapshot, kv
+    plug: Mapped[str | None] = mapped_column(String(64))
+    record: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)

@@ -11,13 +11,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 
-from plugwatch.errors import StoreError
+from plugwatch.errors import StoreError, StoreRejected
 from plugwatch.model import Reading, RunSummary, Transition
 from plugwatch.store.tables import (
     AlertRow,
     Base,
+    DeadLetterRow,
     KvRow,
     Plug,
     ReadingRow,
@@ -40,6 +41,13 @@ class Batch:
     snapshots: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     alerts: Sequence[Mapping[str, Any]] = field(default_factory=list)  # Alert.as_row() dicts
     kv: dict[str, Any] = field(default_factory=dict)
+    failures: dict[str, tuple[float, str]] = field(default_factory=dict)  # plug -> (ts, reason)
+
+    @property
+    def plugs(self) -> set[str]:
+        """The names of every plug the batch refers to."""
+        names = {p for p, _ in self.readings} | set(self.snapshots) | set(self.failures)
+        return names | {t.plug for t in self.transitions} | {r.plug for r in self.runs}
 
 
 def insert_for(conn: Connection, table: type[Base]) -> Any:
@@ -109,6 +117,11 @@ def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
     if batch.alerts:
         conn.execute(insert_for(conn, AlertRow).on_conflict_do_nothing(),
                      [alert_row(a) for a in batch.alerts])
+    if batch.failures:
+        conn.execute(update(Plug).where(Plug.id == bindparam("pid")).values(
+            last_failure=bindparam("reason"), last_failure_at=bindparam("ts")), [
+            {"pid": ids[plug], "reason": reason, "ts": ts}
+            for plug, (ts, reason) in batch.failures.items()])
     if batch.kv:
         stmt = insert_for(conn, KvRow)
         now = time.time()
@@ -116,6 +129,11 @@ def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
             index_elements=["key"],
             set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
         ), [{"key": k, "value": v, "updated_at": now} for k, v in batch.kv.items()])
+
+
+def set_aside(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Keep refused records in dead_letters: dicts of ts, kind, plug, record (JSON), error."""
+    conn.execute(insert(DeadLetterRow), list(rows))
 
 
 def _insert_readings_sql(conn: Connection) -> str:
@@ -127,13 +145,14 @@ def _insert_readings_sql(conn: Connection) -> str:
 
 
 def alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
-    """An outbox row from an alert dict; StoreError naming what is missing or wrong."""
+    """An outbox row from an alert dict; StoreRejected naming what is missing or wrong."""
     missing = [c for c in ALERT_COLUMNS if alert.get(c) is None]
     if missing:
-        raise StoreError(f"alert {alert.get('dedupe_key')!r} lacks {', '.join(missing)}")
+        raise StoreRejected(f"alert {alert.get('dedupe_key')!r} lacks {', '.join(missing)}")
     status = alert.get("status") or "pending"
     if status not in ALERT_STATUSES:
-        raise StoreError(f"alert status {status!r} is not one of {', '.join(ALERT_STATUSES)}")
+        raise StoreRejected(
+            f"alert status {status!r} is not one of {', '.join(ALERT_STATUSES)}")
     row = {c: alert[c] for c in ALERT_COLUMNS}
     row.update(status=status, attempts=0)
     return row
@@ -147,5 +166,5 @@ def only(batch: Batch, plugs: set[str]) -> Batch:
         runs=[r for r in batch.runs if r.plug in plugs],
         snapshots={p: s for p, s in batch.snapshots.items() if p in plugs},
         alerts=[a for a in batch.alerts if a["plug"] in plugs],
-        kv=batch.kv,
+        kv=batch.kv, failures={p: f for p, f in batch.failures.items() if p in plugs},
     )

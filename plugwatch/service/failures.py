@@ -1,0 +1,91 @@
+"""Says why plugs fail: one log line when a plug's failure changes, never one per read.
+
+A line is logged when a plug's reads start failing (with the reason), when the reason changes,
+when the plug turns unreachable, and when it answers again. Reasons that differ only in their
+numbers or parenthesised details (a power value, the first bytes of a garbage answer) count as
+the same. At most `per_minute` such lines are
+logged a minute over all plugs; the rest are counted in one summary line. The reason a failing
+spell began is handed to `note(plug, ts, reason)` (the writer stores it for `plugwatch status`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from plugwatch.model import ReadFailure, Sample, State
+
+log = logging.getLogger("plugwatch.plugs")
+
+_DETAIL = re.compile(r"\([^)]*\)|\S*\d\S*")  # parenthesised details, words with digits
+Note = Callable[[str, float, str], None]
+
+
+@dataclass(slots=True)
+class _Spell:
+    """A plug's current run of failed reads."""
+
+    shape: str  # the kind and the reason with its numbers and details blanked
+    failures: int = 1
+    unreachable: bool = False
+
+
+class FailureLog:
+    """Logs each plug's failures when they change, rate-limited over all plugs."""
+
+    def __init__(self, note: Note | None = None, *, per_minute: int = 30) -> None:
+        self.note = note
+        self.per_minute = per_minute
+        self._spells: dict[str, _Spell] = {}
+        self._window_start = float("-inf")
+        self._lines = 0
+        self._suppressed = 0
+
+    @property
+    def failing(self) -> int:
+        """How many plugs are failing right now."""
+        return len(self._spells)
+
+    def observe(self, plug: str, sample: Sample, state: State) -> None:
+        """Account for one live sample of `plug`; `state` is its detector's state after it."""
+        spell = self._spells.get(plug)
+        if not isinstance(sample, ReadFailure):
+            if spell is not None:
+                del self._spells[plug]
+                self._say(sample.ts, "plug %s answers again after %d failed reads", plug,
+                          spell.failures)
+            return
+        shape = f"{sample.kind} {_DETAIL.sub('#', sample.reason)}"
+        if spell is None:
+            self._spells[plug] = spell = _Spell(shape)
+            self._noted(plug, sample)
+            self._say(sample.ts, "plug %s: read failed: %s", plug, sample.reason)
+        else:
+            spell.failures += 1
+            if shape != spell.shape:
+                spell.shape = shape
+                self._noted(plug, sample)
+                self._say(sample.ts, "plug %s: read failed differently now: %s", plug,
+                          sample.reason)
+        if state is State.UNREACHABLE and not spell.unreachable:
+            spell.unreachable = True
+            self._say(sample.ts, "plug %s is unreachable after %d failed reads: %s", plug,
+                      spell.failures, sample.reason)
+
+    def _noted(self, plug: str, sample: ReadFailure) -> None:
+        if self.note is not None:
+            self.note(plug, sample.ts, sample.reason)
+
+    def _say(self, ts: float, message: str, *args: object) -> None:
+        if ts - self._window_start >= 60.0:
+            if self._suppressed:
+                log.warning("%d more plug failure lines in the last minute were not logged "
+                            "(%d plugs failing now)", self._suppressed, self.failing)
+            self._window_start, self._lines, self._suppressed = ts, 0, 0
+        if self._lines < self.per_minute:
+            self._lines += 1
+            log.warning(message, *args)
+        else:
+            self._suppressed += 1
