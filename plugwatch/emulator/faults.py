@@ -30,6 +30,7 @@ VALUE_FAULTS = {
 FRAME_FAULTS = ("garbage", "lying_length", "wrong_shape", "hang", "flood")
 FAULTS = (*VALUE_FAULTS, *FRAME_FAULTS)
 _FLOOD_CHUNK = 64 * 1024
+_GARBAGE = bytes(range(48))  # decrypts to no JSON at all
 _PLACEHOLDER = 1234567.891  # a power_mw no real answer has, replaced in the JSON text
 
 
@@ -72,9 +73,8 @@ class FaultyPlug:
         fault = self.fault if "emeter" in request else None
         if fault == "hang":
             return None
-        if fault == "garbage":
-            body = os.urandom(48)
-            return wire.HEADER.pack(len(body)) + body
+        if fault == "garbage":  # the same bytes every time: the same failure every time
+            return wire.HEADER.pack(len(_GARBAGE)) + _GARBAGE
         if fault == "lying_length":
             return wire.HEADER.pack(60_000) + wire.encrypt(b'{"system":')
         if fault == "wrong_shape":
