@@ -41,6 +41,7 @@ COMBINED = {"system": {"get_sysinfo": {}}, "emeter": {"get_realtime": {}}}
 CLIENTS = ["epoll", "asyncio", "plugwatch", "plugwatch-read", "udp", "plugwatch-udp",
            "python-kasa", "kasa-request"]
 SLOTS = 10
+INTERVAL = [1.0]  # seconds between two reads of a plug (--interval; under callgrind, longer)
 
 
 def _cpu() -> float:
@@ -53,7 +54,12 @@ def _power(body: bytes | memoryview) -> float:
 
 
 class Window:
-    """Counts readings; the CPU and count between `open()` and `close()`."""
+    """Counts readings; the CPU and count between two `mark()`s.
+
+    Under --callgrind each mark first asks the parent (one line on stdout, an answer on stdin)
+    to switch callgrind's instrumentation on or off, so the instructions counted are the
+    window's.
+    """
 
     def __init__(self) -> None:
         self.ok = 0
@@ -61,6 +67,9 @@ class Window:
         self.marks: list[tuple[float, float, int, int]] = []
 
     def mark(self) -> None:
+        if os.environ.get("BENCH_CALLGRIND"):
+            print(f"callgrind {'on' if not self.marks else 'off'}", flush=True)
+            sys.stdin.readline()
         self.marks.append((time.monotonic(), _cpu(), self.ok, self.failed))
 
     def result(self) -> dict[str, float]:
@@ -98,7 +107,7 @@ def run_epoll(ports: list[int], warmup: float, seconds: float) -> dict[str, floa
             win.mark()
         if not marks:
             break
-        due = start + tick / SLOTS
+        due = start + tick * INTERVAL[0] / SLOTS
         if now >= due:
             for sock in slots[tick % SLOTS]:
                 if sock.fileno() not in busy:
@@ -156,7 +165,7 @@ async def run_asyncio(ports: list[int], warmup: float, seconds: float) -> dict[s
             if not c.busy:
                 c.busy = True
                 c.transport.write(frame)
-        loop.call_at(start + (n + 1) / SLOTS, tick, n + 1)
+        loop.call_at(start + (n + 1) * INTERVAL[0] / SLOTS, tick, n + 1)
 
     loop.call_at(start, tick, 0)
     return await _windows(win, start, warmup, seconds)
@@ -201,7 +210,7 @@ async def run_plugwatch(ports: list[int], warmup: float, seconds: float, how: st
                           for p in ports]
     if how == "read":
         drivers = [ReadOnly(d) for d in drivers]
-    plugs = [SampledPlug(f"p{i}", d, 1.0) for i, d in enumerate(drivers)]
+    plugs = [SampledPlug(f"p{i}", d, INTERVAL[0]) for i, d in enumerate(drivers)]
     sampler = Sampler(plugs, count, slots_per_interval=SLOTS, plugs_per_slot=len(plugs))
     sampler.start()
     loop = asyncio.get_running_loop()
@@ -246,7 +255,7 @@ async def run_udp(ports: list[int], warmup: float, seconds: float) -> dict[str, 
             if addr not in busy:  # (a lost datagram would leave it busy: none on loopback)
                 busy.add(addr)
                 sock.sendto(frame, addr)
-        loop.call_at(start + (n + 1) / SLOTS, tick, n + 1)
+        loop.call_at(start + (n + 1) * INTERVAL[0] / SLOTS, tick, n + 1)
 
     loop.call_at(start, tick, 0)
     return await _windows(win, start, warmup, seconds)
@@ -289,7 +298,7 @@ async def run_python_kasa(ports: list[int], warmup: float, seconds: float, how: 
                 task = loop.create_task(read(i))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-        loop.call_at(start + (n + 1) / SLOTS, tick, n + 1)
+        loop.call_at(start + (n + 1) * INTERVAL[0] / SLOTS, tick, n + 1)
 
     loop.call_at(start, tick, 0)
     return await _windows(win, start, warmup, seconds)
@@ -301,6 +310,7 @@ def client_main(args: argparse.Namespace) -> None:
 
     benchlib.pin(benchlib.client_cpu())
     raise_open_file_limit()
+    INTERVAL[0] = args.interval
     ports = json.loads(sys.stdin.readline())
     w, s = args.warmup, args.seconds
     runs: dict[str, Any] = {
@@ -320,16 +330,51 @@ def measure(client: str, ports: list[int], args: argparse.Namespace,
             emulators: benchlib.Emulators) -> dict[str, float]:
     """One client in a fresh process; its figures plus the emulators' CPU over its run."""
     e0, t0 = emulators.cpu_seconds(), time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--client", client, "--seconds", str(args.seconds),
-         "--warmup", str(args.warmup)], input=json.dumps(ports) + "\n",
-        capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"client {client} failed:\n{proc.stderr[-2000:]}")
-    result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    command = [sys.executable, __file__, "--client", client, "--seconds", str(args.seconds),
+               "--warmup", str(args.warmup), "--interval", str(args.interval)]
+    if args.callgrind:
+        result = _under_callgrind(command, ports)
+    else:
+        proc = subprocess.run(command, input=json.dumps(ports) + "\n", capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"client {client} failed:\n{proc.stderr[-2000:]}")
+        result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
     e1, t1 = emulators.cpu_seconds(), time.monotonic()
+    # the emulators answered over the client's whole run, warm-up included: scale its readings
     result["emulator_us"] = 1e6 * (e1 - e0) / max(1.0, result["ok"] * (t1 - t0) / args.seconds)
     result["load"] = os.getloadavg()[0]
+    return result
+
+
+def _under_callgrind(command: list[str], ports: list[int]) -> dict[str, float]:
+    """Run a client under valgrind's callgrind, instrumented over its window only."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+             f"--callgrind-out-file={folder}/cg.out", *command],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, env={**os.environ, "BENCH_CALLGRIND": "1"})
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(ports) + "\n")
+        proc.stdin.flush()
+        result: dict[str, float] = {}
+        for line in proc.stdout:
+            if line.startswith("callgrind "):
+                subprocess.run(["callgrind_control", "-i", line.split()[1], str(proc.pid)],
+                               capture_output=True, check=True)
+                proc.stdin.write("\n")
+                proc.stdin.flush()
+            elif line.startswith("{"):
+                result = json.loads(line)
+        if proc.wait() != 0 or not result:
+            raise SystemExit(f"client {command[3]} failed under callgrind")
+        totals = [line for line in Path(f"{folder}/cg.out").read_text().splitlines()
+                  if line.startswith("totals:")]
+    result["instructions"] = float(totals[0].split()[1])
+    result["ki"] = result["instructions"] / 1000 / max(1, result["ok"])
     return result
 
 
@@ -343,12 +388,19 @@ def main() -> None:
     parser.add_argument("--clients", nargs="+", default=CLIENTS, choices=CLIENTS)
     parser.add_argument("--kasa-plugs", type=int, default=1000,
                         help="python-kasa polls at most this many plugs (it cannot keep up)")
+    parser.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between two reads of a plug (default 1)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count instructions per reading with valgrind's callgrind instead "
+                             "of CPU time (repeatable under any load; use few plugs: ~50x slower)")
     parser.add_argument("--client", choices=CLIENTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         client_main(args)
         return
-    print(benchlib.header("bench_read_path: CPU per reading at 1 Hz, side by side"))
+    what = "instructions (callgrind)" if args.callgrind else "CPU"
+    print(benchlib.header(f"bench_read_path: {what} per reading, every plug read every "
+                          f"{args.interval:g} s, side by side"))
     print(f"clients pinned to CPU {benchlib.client_cpu()}, emulators to {benchlib.emulator_cpu()}")
     table: dict[tuple[int, str], list[dict[str, float]]] = {}
     for n in args.plugs:
@@ -361,21 +413,24 @@ def main() -> None:
                         ports = ports[: args.kasa_plugs]
                     r = measure(client, ports, args, emulators)
                     table.setdefault((n, client), []).append(r)
+                    figure = (f"{r['ki']:7.1f} k instructions each" if args.callgrind
+                              else f"{r['us']:7.1f} µs CPU each")
                     print(f"{n:>6} plugs round {repeat + 1} {client:<15} {r['ok']:>7.0f} readings "
-                          f"{r['failed']:>5.0f} failed {r['us']:7.1f} µs CPU each "
+                          f"{r['failed']:>5.0f} failed {figure} "
                           f"(emulators {r['emulator_us']:5.1f} µs)  load {r['load']:.1f}",
                           flush=True)
-    print(f"\nmedians of {args.repeats} ({args.seconds:g} s windows), µs CPU per reading; "
+    key, unit = ("ki", "k instructions") if args.callgrind else ("us", "µs CPU")
+    print(f"\nmedians of {args.repeats} ({args.seconds:g} s windows), {unit} per reading; "
           f"load average now {benchlib.load()}:")
     for n in args.plugs:
-        base = benchlib.median([r["us"] for r in table.get((n, "asyncio"), [])])
+        base = benchlib.median([r[key] for r in table.get((n, "asyncio"), [])])
         for client in args.clients:
             rows = table[(n, client)]
-            us = benchlib.median([r["us"] for r in rows])
+            value = benchlib.median([r[key] for r in rows])
             plugs = min(n, args.kasa_plugs) if client in ("python-kasa", "kasa-request") else n
-            ratio = f"{us / base:5.2f}x asyncio" if base else ""
-            print(f"  {plugs:>6} plugs  {client:<15} {us:7.1f} µs  {ratio}  "
-                  f"(rounds {min(r['us'] for r in rows):.1f}-{max(r['us'] for r in rows):.1f}; "
+            ratio = f"{value / base:5.2f}x asyncio" if base else ""
+            print(f"  {plugs:>6} plugs  {client:<15} {value:7.1f}  {ratio}  "
+                  f"(rounds {min(r[key] for r in rows):.1f}-{max(r[key] for r in rows):.1f}; "
                   f"readings/s {benchlib.median([r['ok'] for r in rows]) / args.seconds:.0f})")
 
 

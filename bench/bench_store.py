@@ -1,6 +1,11 @@
 """Store write throughput: readings/s through `Store.write_batch`, as the service's writer does it.
 
-    .venv/bin/python bench/bench_store.py [--plugs 1000] [--batches 20] [--postgres URL]
+    .venv/bin/python bench/bench_store.py [--plugs 1000] [--seconds 10] [--postgres URL]
+
+Batches are written until `--seconds` of writing have passed (10 s at least: a figure from a
+fraction of a second is mostly noise on a shared machine); the figures are readings/s of wall
+time inside write_batch and this process's CPU per reading (SQLite runs in-process; PostgreSQL's
+server CPU is not included).
 
 Each batch holds one reading per plug plus one snapshot per plug (the service's worst case: every
 plug's snapshot is due) and, every 10th batch, a transition per plug. The SQLite file lives in a
@@ -12,10 +17,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
 
 from plugwatch.model import Reading, State, Transition
 from plugwatch.store import Batch, open_store
@@ -24,9 +35,9 @@ from plugwatch.store.scratch import scratch_schema
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def batches(plugs: list[str], count: int, t0: float) -> Iterator[Batch]:
-    """`count` one-second batches for `plugs`."""
-    for i in range(count):
+def batches(plugs: list[str], t0: float) -> Iterator[Batch]:
+    """One-second batches for `plugs`, without end."""
+    for i in itertools.count():
         ts = t0 + i
         batch = Batch(
             readings=[(p, Reading(ts + j * 1e-4, 100.0 + j % 7, True, 0.001 * i))
@@ -39,21 +50,26 @@ def batches(plugs: list[str], count: int, t0: float) -> Iterator[Batch]:
         yield batch
 
 
-def run(url: str, label: str, n_plugs: int, n_batches: int) -> None:
-    """Write, query and purge on `url`; print the figures."""
+def run(url: str, label: str, n_plugs: int, seconds: float) -> None:
+    """Write for `seconds`, then query and purge on `url`; print the figures."""
     store = open_store(url)
     plugs = [f"p{i}" for i in range(n_plugs)]
     store.ensure_plugs([type("P", (), {"name": p, "driver": "kasa", "address": p, "tags": ()})
                         for p in plugs])
     t0 = 1_763_900_000.0
-    todo = list(batches(plugs, n_batches, t0))
-    started = time.perf_counter()
-    for batch in todo:
+    written: list[Batch] = []
+    elapsed = cpu = 0.0
+    for batch in batches(plugs, t0):
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         store.write_batch(batch)
-    elapsed = time.perf_counter() - started
-    rows = n_plugs * n_batches
+        elapsed += time.perf_counter() - wall0
+        cpu += time.process_time() - cpu0
+        written.append(batch)
+        if elapsed >= seconds:
+            break
+    rows = n_plugs * len(written)
     again = time.perf_counter()
-    store.write_batch(todo[5])  # re-writing a batch: every row conflicts, nothing is added
+    store.write_batch(written[5])  # re-writing a batch: every row conflicts, nothing is added
     rewrite = time.perf_counter() - again
     q = time.perf_counter()
     history = store.transitions(plug="p1")
@@ -61,13 +77,14 @@ def run(url: str, label: str, n_plugs: int, n_batches: int) -> None:
     status = store.status()
     query = time.perf_counter() - q
     p = time.perf_counter()
-    purged = store.purge_readings(t0 + n_batches / 2)
+    purged = store.purge_readings(t0 + len(written) / 2)
     purge = time.perf_counter() - p
     store.close()
-    print(f"{label:<10} {rows:>7} readings in {elapsed:6.2f} s = {rows / elapsed:>8.0f} readings/s "
-          f"({n_plugs} per batch, + snapshots); re-write of one batch {rewrite * 1000:.0f} ms; "
+    print(f"{label:<10} {rows:>8} readings in {elapsed:5.1f} s = {rows / elapsed:>7.0f}/s, "
+          f"{1e6 * cpu / rows:5.1f} µs CPU each ({n_plugs} per batch + snapshots; load "
+          f"{benchlib.load()}); re-write of one batch {rewrite * 1000:.0f} ms; "
           f"history+readings+status ({len(history)}, {len(readings)}, {len(status)} rows) "
-          f"{query * 1000:.0f} ms; purge of {purged} rows {purge * 1000:.0f} ms")
+          f"{query * 1000:.0f} ms; purge of {purged} rows {purge * 1000:.0f} ms", flush=True)
 
 
 def _pg_up() -> bool:
@@ -80,14 +97,15 @@ def main() -> None:
     """Parse arguments and run the bench on SQLite and (if reachable) PostgreSQL."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plugs", type=int, default=1000)
-    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="write for at least this long (time inside write_batch)")
     parser.add_argument("--postgres", default=PG)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        run(f"sqlite:///{folder}/bench.db", "sqlite", args.plugs, args.batches)
+        run(f"sqlite:///{folder}/bench.db", "sqlite", args.plugs, args.seconds)
     if _pg_up():
         with scratch_schema(args.postgres, prefix="pw_bench") as url:
-            run(url, "postgresql", args.plugs, args.batches)
+            run(url, "postgresql", args.plugs, args.seconds)
     else:
         print("postgresql not reachable on 127.0.0.1:5432: skipped")
 

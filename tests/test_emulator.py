@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from plugwatch.emulator import EmulatedPlug, Emulator
+from plugwatch.emulator.answers import answer
 from plugwatch.errors import DeviceUnreachable
 from plugwatch.sources.kasa import protocol as wire
 from plugwatch.sources.kasa.driver import KasaDriver
@@ -179,3 +180,24 @@ async def test_discovery_finds_hundreds_of_plugs_from_one_emulator(emulator) -> 
     found = await discover("127.0.0.1", emulator.discovery_address[1], timeout=0.6)
     assert len(found) == 500
     assert {d.alias for d in found} == {p.alias for p in plugs}
+
+
+@pytest.mark.parametrize("model", ["HS110v1", "HS110v2", "KP115"])
+def test_the_quick_combined_answer_is_byte_for_byte_the_general_one(model: str) -> None:
+    """The emulator's cheap path for the driver's sysinfo + emeter request (cipher text of the
+    unchanging head kept) gives exactly the bytes of encoding `answer()` whole, whatever the
+    time, relay, alias and energy."""
+    from plugwatch.emulator.server import answer_body
+
+    combined = {"system": {"get_sysinfo": {}}, "emeter": {"get_realtime": {}}}
+    body = wire.encode_datagram(combined)
+    clock = Clock()
+    plug = EmulatedPlug(model, power=123.456, clock=clock, alias='wäsche "1"')
+    for t, relay_on, alias in [(0.0, True, None), (3600.7, True, None), (4000.0, False, None),
+                               (4100.0, True, "renamed")]:
+        clock.now = t
+        plug.relay_on = relay_on
+        if alias:
+            plug.alias = alias
+        whole = wire.encrypt(json.dumps(answer(plug, combined), separators=(",", ":")).encode())
+        assert answer_body(plug, body) == whole, (t, relay_on, alias)

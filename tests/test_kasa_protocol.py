@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -90,3 +91,37 @@ def test_section_reports_err_codes_of_module_and_method() -> None:
     with pytest.raises(ValueError) as exc:
         wire.section(failed, "emeter", "get_realtime")
     assert str(exc.value) == "emeter.get_realtime failed with err_code -3 (invalid argument)"
+
+
+def test_encrypt_continues_a_cipher_text_from_its_last_byte() -> None:
+    """encrypt(a + b) == encrypt(a) + encrypt(b, key=encrypt(a)[-1]): a head's cipher text can
+    be kept and only the tail encrypted."""
+    head, tail = b'{"system":{"get_sysinfo":{"alias":"x",', b'"relay_state":1}}}'
+    first = wire.encrypt(head)
+    assert first + wire.encrypt(tail, first[-1]) == wire.encrypt(head + tail)
+
+
+_value = st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(allow_nan=False),
+                   st.text(max_size=4), st.booleans(), st.integers(10**400, 10**401))
+_realtime = st.fixed_dictionaries({}, optional={k: _value for k in (
+    "power_mw", "voltage_mv", "current_ma", "total_wh", "power", "voltage", "current", "total",
+    "err_code")})
+_sysinfo = st.fixed_dictionaries({}, optional={"relay_state": _value, "err_code": _value,
+                                               "alias": st.text(max_size=3)})
+
+
+def _outcome(parse: Any, answer: dict[str, Any]) -> Any:
+    try:
+        return parse(answer)
+    except ValueError as exc:
+        return f"ValueError: {exc}"
+
+
+@given(_sysinfo, _realtime)
+def test_the_quick_reading_path_agrees_with_the_checked_one(sysinfo: dict, realtime: dict) -> None:
+    """Whatever a plug answers, the quick path of reading_of gives the reading (or the error
+    text) of the path that checks every field."""
+    answer = {"system": {"get_sysinfo": sysinfo}, "emeter": {"get_realtime": realtime}}
+    quick = _outcome(lambda a: wire.reading_of(a, None, 5.0), answer)
+    checked = _outcome(lambda a: wire._checked_reading(a, None, 5.0), answer)
+    assert repr(quick) == repr(checked)  # repr: NaN-free, and -0.0 told from 0.0

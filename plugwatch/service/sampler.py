@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from plugwatch.errors import DeviceError
 from plugwatch.model import ReadFailure, Reading, Sample
-from plugwatch.service.sampling_stats import KeepUp, SamplerStats
+from plugwatch.service.sampling_stats import BINS, KeepUp, SamplerStats
 from plugwatch.sources.base import CallbackDriver, Driver, ReadResult
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,8 @@ WATCH_S = 10.0  # the keep-up check's window
 class SampledPlug:
     """One plug the sampler reads: its name, driver, interval and timeout (its driver's)."""
 
-    __slots__ = ("_driver", "begin", "busy", "deadline", "finish", "interval_s", "name",
-                 "paused", "planned", "sampler", "timeout_s", "ts")
+    __slots__ = ("_driver", "begin", "busy", "deadline", "interval_s", "name", "paused",
+                 "planned", "sampler", "timeout_s", "ts")
 
     def __init__(self, name: str, driver: Driver, interval_s: float,
                  timeout_s: float | None = None, *, paused: bool = False) -> None:
@@ -54,7 +54,6 @@ class SampledPlug:
         self.planned = 0.0  # epoch time it was planned for
         self.deadline = 0.0  # loop time after which it has timed out (fast path)
         self.sampler: Sampler | None = None
-        self.finish: Callable[[ReadResult], None] = self._finish  # bound once, not per read
 
     @property
     def driver(self) -> Driver:
@@ -72,19 +71,24 @@ class SampledPlug:
         """Whether the plug is read through its driver's task-free `begin`."""
         return self.begin is not None
 
-    def _finish(self, result: ReadResult) -> None:
-        """The read in flight ended with `result` (a Reading or a DeviceError)."""
+    def __call__(self, result: ReadResult) -> None:
+        """The read in flight ended with `result` (a Reading or a DeviceError): the plug itself
+        is the `done` callback of its reads (no bound method kept per plug)."""
         self.busy = False
         sampler = self.sampler
         assert sampler is not None
         sampler._in_flight -= 1
         stats = sampler.stats
         stats.done += 1
-        stats.done_lateness.add(sampler.clock() - self.planned)
+        late = sampler.clock() - self.planned
+        hist = stats.done_lateness  # Histogram.add inlined: this runs once per reading
+        i = int(late * 1000.0)
+        hist.counts[0 if i < 0 else (i if i < BINS else BINS)] += 1
+        hist.sum += late
         if sampler.closed:
             return
         sample: Sample
-        if isinstance(result, Reading):
+        if type(result) is Reading:
             sample = result
         else:
             stats.failures += 1
@@ -214,10 +218,10 @@ class Sampler:
                 fast += 1
                 plug.deadline = deadline
                 try:
-                    begin(now, plug.finish)
+                    begin(now, plug)
                 except Exception as exc:  # a driver bug must not stop the sampling of the others
                     log.exception("driver of plug %r failed unexpectedly", plug.name)
-                    plug.finish(DeviceError(f"unexpected driver error: {type(exc).__name__}"))
+                    plug(DeviceError(f"unexpected driver error: {type(exc).__name__}"))
             else:
                 task = loop.create_task(self._read(plug))
                 self._tasks.add(task)
@@ -256,7 +260,7 @@ class Sampler:
         except Exception as exc:  # a driver bug must not stop the sampling of the others
             log.exception("driver of plug %r failed unexpectedly", plug.name)
             result = DeviceError(f"unexpected driver error: {type(exc).__name__}")
-        plug.finish(result)
+        plug(result)
 
     def _check_keep_up(self) -> None:
         assert self._loop is not None

@@ -10,6 +10,7 @@ energy meter in ONE request, from a frame encoded once and reused. The sampler r
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,8 +38,8 @@ class KasaDriver:
     header); a datagram that gets no answer is sent once more after a third of the timeout.
     """
 
-    __slots__ = ("_done", "_encode", "_link", "_ready", "_ts", "alias", "child_id", "frame", "host",
-                 "model", "outlet", "port", "timeout", "transport", "where")
+    __slots__ = ("_done", "_link", "_ready", "_ts", "alias", "child_id", "frame", "host",
+                 "model", "outlet", "port", "timeout", "transport", "udp_route", "where")
 
     def __init__(
         self, host: str, port: int = DEFAULT_PORT, outlet: str | int | None = None,
@@ -56,11 +57,10 @@ class KasaDriver:
         self.alias: str | None = None  # the plug's (or outlet's) name in the Kasa app, once read
         self.model: str | None = None  # e.g. "HS110(EU)", once read
         self.child_id: str | None = None
-        self._encode: Callable[[dict[str, Any]], bytes] = (
-            wire.encode_request if transport == "tcp" else wire.encode_datagram)
-        self.frame = self._encode(wire.SYSINFO_QUERY)  # the combined request after first contact
+        self.frame = _frame(transport, None, False)  # the combined request after first contact
         self._ready = False  # first contact done: `frame` is the combined request
         self._link: KasaLink | KasaUdp | None = None
+        self.udp_route: Any = None  # KasaUdp's: where this plug's datagrams go
         self._done: ReadDone | None = None
         self._ts = 0.0
 
@@ -79,7 +79,8 @@ class KasaDriver:
             raise RuntimeError(f"a read of {self.where} is already in flight")
         self._ts = now
         self._done = done
-        self._transport().ask(self)
+        link = self._link
+        (link if link is not None else self._transport()).ask(self)
 
     def expire(self) -> None:
         """The read in flight has had its timeout: end it with a DeviceTimeout, hang up."""
@@ -138,6 +139,7 @@ class KasaDriver:
         """Release the (possibly shared) connection or UDP socket."""
         self.expire()
         link, self._link = self._link, None
+        self.udp_route = None
         if isinstance(link, KasaLink):
             release_link(link)
         elif link is not None:
@@ -182,10 +184,8 @@ class KasaDriver:
     def _learn(self, sysinfo: dict[str, Any]) -> None:
         """From the first sysinfo: choose the outlet, check the meter, build the request frame."""
         children = sysinfo.get("children")
-        request: dict[str, Any] = _COMBINED
         if isinstance(children, list) and children:
             self.child_id = self._pick_outlet(children)
-            request = {"context": {"child_ids": [self.child_id]}, **request}
         elif self.outlet is not None:
             raise BadAnswer(
                 f"{self.host}:{self.port} is a single plug, not a strip: "
@@ -196,7 +196,7 @@ class KasaDriver:
             raise BadAnswer(
                 f"bad answer from {self.where}: plug has no energy meter (feature {feature!r})"
             )
-        self.frame = self._encode(request)
+        self.frame = _frame(self.transport, self.child_id, True)
         self._ready = True
         self.model = str(sysinfo.get("model", "?"))
         owner = sysinfo if self.child_id is None else wire.child_of(sysinfo, self.child_id)
@@ -219,15 +219,26 @@ class KasaDriver:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def _frame(transport: str, child_id: str | None, combined: bool) -> bytes:
+    """The encoded request, shared by every driver asking the same (one object, not one each)."""
+    request: dict[str, Any] = _COMBINED if combined else wire.SYSINFO_QUERY
+    if child_id is not None:
+        request = {"context": {"child_ids": [child_id]}, **request}
+    encode = wire.encode_request if transport == "tcp" else wire.encode_datagram
+    return encode(request)
+
+
 class _SysinfoAsk:
     """A one-off `system.get_sysinfo` question on the driver's link (for `plugwatch read`)."""
 
-    __slots__ = ("done", "driver", "frame", "host", "port", "timeout", "where")
+    __slots__ = ("done", "driver", "frame", "host", "port", "timeout", "udp_route", "where")
 
     def __init__(self, driver: KasaDriver) -> None:
         self.driver = driver
         self.host, self.port = driver.host, driver.port
-        self.frame = driver._encode(wire.SYSINFO_QUERY)
+        self.udp_route = driver.udp_route
+        self.frame = _frame(driver.transport, None, False)
         self.where = driver.where
         self.timeout = driver.timeout
         self.done: Callable[[Any], None] | None = None

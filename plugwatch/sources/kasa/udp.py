@@ -29,13 +29,15 @@ RETRY_AFTER = 1 / 3  # of the timeout: an unanswered datagram is sent again this
 _RCVBUF = 4 * 1024 * 1024  # bursts of answers must not overflow the socket (capped by the kernel)
 
 Address = tuple[str, int]
+Route = tuple[Address, socket.socket]  # where an asker's datagrams go, and through which socket
 
 
 class UdpAsker(Asker, Protocol):
-    """An Asker that also says where its plug is."""
+    """An Asker that also says where its plug is; KasaUdp keeps its route in `udp_route`."""
 
     host: str
     port: int
+    udp_route: Route | None
 
 
 class KasaUdp:
@@ -58,11 +60,11 @@ class KasaUdp:
 
     def ask(self, asker: UdpAsker) -> None:
         """Send `asker.frame` to its plug now, or when the plug's earlier request is answered."""
-        resolved = self._addresses.get((asker.host, asker.port))
-        if resolved is None:
-            self._resolve(asker)
+        route = asker.udp_route
+        if route is None:
+            self._route(asker)
             return
-        address = resolved[0]
+        address = route[0]
         if address in self._flight:
             self._queued.setdefault(address, []).append(asker)
             return
@@ -70,21 +72,20 @@ class KasaUdp:
         self._fresh[asker] = self._loop.time()
         if self._timer is None:
             self._arm()
-        self._transmit(asker, resolved)
+        self._transmit(asker, route)
 
     def expire(self, asker: UdpAsker) -> None:
         """`asker` has waited its whole timeout: fail it now."""
         error = DeviceTimeout(f"timeout after {asker.timeout:g} s reading {asker.where} "
                               f"(no answer to 2 datagrams)")
-        key = (asker.host, asker.port)
-        resolved = self._addresses.get(key)
-        if resolved is None:
-            waiting = self._resolving.get(key, [])
+        route = asker.udp_route
+        if route is None:
+            waiting = self._resolving.get((asker.host, asker.port), [])
             if asker in waiting:
                 waiting.remove(asker)
                 asker.failed(error)
             return
-        address = resolved[0]
+        address = route[0]
         if self._flight.get(address) is asker:
             del self._flight[address]
             self._fresh.pop(asker, None)
@@ -103,17 +104,18 @@ class KasaUdp:
             self._loop.remove_reader(sock.fileno())
             sock.close()
         self._socks.clear()
+        self._addresses.clear()  # askers' routes name closed sockets: KasaDriver.close drops them
         self._flight.clear()
         self._queued.clear()
         self._fresh.clear()
 
     # -- in event-loop callbacks -----------------------------------------------------------------
 
-    def _transmit(self, asker: UdpAsker, resolved: tuple[Address, int]) -> None:
-        address, family = resolved
+    def _transmit(self, asker: UdpAsker, route: Route) -> None:
+        address, sock = route
         self.sent += 1
         try:
-            self._socket(family).sendto(asker.frame, address)
+            sock.sendto(asker.frame, address)
         except (BlockingIOError, InterruptedError):
             pass  # the socket's buffer is full: as good as lost, the retry sends it again
         except OSError as exc:
@@ -173,7 +175,8 @@ class KasaUdp:
         for asker in due:
             del self._fresh[asker]
             self.retries += 1
-            self._transmit(asker, self._addresses[(asker.host, asker.port)])
+            assert asker.udp_route is not None
+            self._transmit(asker, asker.udp_route)
         self._arm()
 
     def _socket(self, family: int) -> socket.socket:
@@ -191,21 +194,32 @@ class KasaUdp:
             self._socks[family] = sock
         return sock
 
-    def _resolve(self, asker: UdpAsker) -> None:
+    def _route(self, asker: UdpAsker) -> None:
+        """Find the asker's address (and the socket of its family), then ask."""
         key = (asker.host, asker.port)
+        resolved = self._addresses.get(key)
+        if resolved is None:
+            try:
+                ip = ipaddress.ip_address(asker.host)
+            except ValueError:
+                waiting = self._resolving.setdefault(key, [])
+                waiting.append(asker)
+                if len(waiting) == 1:
+                    self._loop.create_task(self._lookup(key))
+                return
+            if not 0 <= asker.port <= 65535:
+                asker.failed(DeviceUnreachable(f"cannot reach {asker.where}: "
+                                               f"port must be 0-65535"))
+                return
+            family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+            resolved = self._addresses[key] = ((str(ip), asker.port), family)
         try:
-            ip = ipaddress.ip_address(asker.host)
-        except ValueError:
-            waiting = self._resolving.setdefault(key, [])
-            waiting.append(asker)
-            if len(waiting) == 1:
-                self._loop.create_task(self._lookup(key))
+            sock = self._socket(resolved[1])
+        except OSError as exc:
+            asker.failed(DeviceUnreachable(f"cannot open a UDP socket for {asker.where}: "
+                                           f"{exc.strerror or exc}"))
             return
-        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-        if not 0 <= asker.port <= 65535:
-            asker.failed(DeviceUnreachable(f"cannot reach {asker.where}: port must be 0-65535"))
-            return
-        self._addresses[key] = ((str(ip), asker.port), family)
+        asker.udp_route = (resolved[0], sock)
         self.ask(asker)
 
     async def _lookup(self, key: tuple[str, int]) -> None:
@@ -219,7 +233,7 @@ class KasaUdp:
         family, _, _, _, sockaddr = infos[0]
         self._addresses[key] = ((sockaddr[0], sockaddr[1]), family)
         for asker in self._resolving.pop(key, []):
-            self.ask(asker)
+            self._route(asker)
 
 
 _pool: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, KasaUdp] = weakref.WeakKeyDictionary()
