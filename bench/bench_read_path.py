@@ -42,6 +42,7 @@ CLIENTS = ["epoll", "asyncio", "plugwatch", "plugwatch-read", "udp", "plugwatch-
            "python-kasa", "kasa-request"]
 SLOTS = 10
 INTERVAL = [1.0]  # seconds between two reads of a plug (--interval; under callgrind, longer)
+TIMEOUT = [2.0]  # plugwatch's read timeout (--timeout; under callgrind, longer)
 
 
 def _cpu() -> float:
@@ -206,12 +207,12 @@ async def run_plugwatch(ports: list[int], warmup: float, seconds: float, how: st
             win.failed += 1
 
     transport = "udp" if how == "udp" else "tcp"
-    drivers: list[Any] = [KasaDriver("127.0.0.1", p, timeout=2.0, transport=transport)
+    drivers: list[Any] = [KasaDriver("127.0.0.1", p, timeout=TIMEOUT[0], transport=transport)
                           for p in ports]
     if how == "read":
         drivers = [ReadOnly(d) for d in drivers]
     plugs = [SampledPlug(f"p{i}", d, INTERVAL[0]) for i, d in enumerate(drivers)]
-    sampler = Sampler(plugs, count, slots_per_interval=SLOTS, plugs_per_slot=len(plugs))
+    sampler = Sampler(plugs, count)  # the slots the service uses: 10+ per interval, <= 100 plugs
     sampler.start()
     loop = asyncio.get_running_loop()
     result = await _windows(win, loop.time() + 0.1, warmup, seconds)
@@ -310,7 +311,7 @@ def client_main(args: argparse.Namespace) -> None:
 
     benchlib.pin(benchlib.client_cpu())
     raise_open_file_limit()
-    INTERVAL[0] = args.interval
+    INTERVAL[0], TIMEOUT[0] = args.interval, args.timeout
     ports = json.loads(sys.stdin.readline())
     w, s = args.warmup, args.seconds
     runs: dict[str, Any] = {
@@ -331,7 +332,8 @@ def measure(client: str, ports: list[int], args: argparse.Namespace,
     """One client in a fresh process; its figures plus the emulators' CPU over its run."""
     e0, t0 = emulators.cpu_seconds(), time.monotonic()
     command = [sys.executable, __file__, "--client", client, "--seconds", str(args.seconds),
-               "--warmup", str(args.warmup), "--interval", str(args.interval)]
+               "--warmup", str(args.warmup), "--interval", str(args.interval),
+               "--timeout", str(args.timeout)]
     if args.callgrind:
         result = _under_callgrind(command, ports)
     else:
@@ -390,6 +392,7 @@ def main() -> None:
                         help="python-kasa polls at most this many plugs (it cannot keep up)")
     parser.add_argument("--interval", type=float, default=1.0,
                         help="seconds between two reads of a plug (default 1)")
+    parser.add_argument("--timeout", type=float, default=2.0, help="plugwatch's read timeout")
     parser.add_argument("--callgrind", action="store_true",
                         help="count instructions per reading with valgrind's callgrind instead "
                              "of CPU time (repeatable under any load; use few plugs: ~50x slower)")

@@ -1,7 +1,8 @@
 """The sampler: reads every plug on its interval and hands each sample to a callback.
 
 Plugs sharing an interval and timeout are dealt into a handful of phase-shifted slots, each ticked
-by one event-loop timer. A slot's tick begins a read for every idle plug and returns:
+by one APScheduler interval job (the cost is per slot, not per plug). A slot's tick begins a read
+for every idle plug and returns:
 
 - a CallbackDriver (Kasa) just writes its pre-built request; the answer is parsed in the socket's
   callback and handed straight to `on_sample`: no task, lock or timer per read. Timeouts are
@@ -11,18 +12,22 @@ by one event-loop timer. A slot's tick begins a read for every idle plug and ret
 - any other Driver is read by one task per read awaiting `read()` (it owns its timeout).
 
 Each plug has at most one read in flight: while a hung plug waits out its timeout, only its own
-ticks are skipped. When the loop falls a whole interval behind, the missed ticks are skipped and
-counted, and each plug's next read is simply at the next interval. `plugwatch run` logs once when
+ticks are skipped. When the loop falls a whole interval behind, APScheduler runs the job once for
+all the run times missed (coalesce) and the tick skips and counts them: each plug's next read is
+simply at the next interval. `plugwatch run` logs once when
 this process cannot keep up, with the rate it sustains (sampling_stats.KeepUp).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from plugwatch.errors import DeviceError
 from plugwatch.model import ReadFailure, Reading, Sample
@@ -105,13 +110,16 @@ class _Slot:
     timeout_s: float
     first_s: float  # epoch time of tick 0; tick n is planned at first_s + n * interval_s
     plugs: list[SampledPlug]
-    n: int = 0  # the next tick
-    loop_first: float = 0.0  # tick 0 in loop time
-    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+    last: int = -1  # the last tick that ran
+    job: Any = field(default=None, repr=False)  # its APScheduler job
 
 
 class Sampler:
-    """Reads plugs on their intervals and calls `on_sample(plug_name, sample)` for each read."""
+    """Reads plugs on their intervals and calls `on_sample(plug_name, sample)` for each read.
+
+    `clock` (epoch seconds) stamps the samples and lays out the ticks; APScheduler fires them
+    on the wall clock, so it must advance with real time (the default time.time does).
+    """
 
     def __init__(
         self, plugs: list[SampledPlug], on_sample: SampleCallback, *,
@@ -130,26 +138,48 @@ class Sampler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduler: Any = None
+        self._own_scheduler = False
         self._watch: asyncio.TimerHandle | None = None
         self._keep_up = KeepUp(self.stats, sum(1 / p.interval_s for p in plugs), len(plugs))
 
-    def start(self) -> None:
-        """Begin ticking in the running event loop (the first ticks after `start_delay_s`)."""
+    def start(self, scheduler: Any = None) -> None:
+        """Begin ticking in the running event loop (the first ticks after `start_delay_s`).
+
+        Each slot is one APScheduler interval job on `scheduler` (a running AsyncIOScheduler;
+        without one the sampler starts and later stops its own).
+        """
         loop = self._loop = asyncio.get_running_loop()
-        epoch0, loop0 = self.clock() + self.start_delay_s, loop.time() + self.start_delay_s
-        for slot in self._slots:
+        if scheduler is None:
+            from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+            scheduler = AsyncIOScheduler()
+            scheduler.start()
+            self._own_scheduler = True
+        self._scheduler = scheduler
+        epoch0 = self.clock() + self.start_delay_s
+        for i, slot in enumerate(self._slots):
             slot.first_s += epoch0
-            slot.loop_first = loop0 + (slot.first_s - epoch0)
-            slot.timer = loop.call_at(slot.loop_first, self._tick, slot)
+            # coalesce: after a stall, one run for all the run times missed; no grace limit,
+            # as the tick itself skips and counts what was missed (a limit would drop that
+            # run too, with a warning per slot, whenever the loop is late: under overload)
+            slot.job = scheduler.add_job(
+                self._fire, "interval", args=[slot], id=f"sample-slot-{i}",
+                seconds=slot.interval_s, start_date=datetime.fromtimestamp(slot.first_s, UTC),
+                max_instances=1, coalesce=True, misfire_grace_time=None)
         self._keep_up = KeepUp(self.stats, self._keep_up.planned_per_s, len(self.plugs))
         self._watch = loop.call_later(WATCH_S, self._check_keep_up)
 
     def stop(self) -> None:
         """No more ticks (reads in flight go on; `drain` waits for them)."""
         for slot in self._slots:
-            if slot.timer is not None:
-                slot.timer.cancel()
-                slot.timer = None
+            if slot.job is not None:
+                with contextlib.suppress(LookupError):  # the scheduler may be shut down already
+                    slot.job.remove()
+                slot.job = None
+        if self._own_scheduler and self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._own_scheduler = False
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
@@ -189,21 +219,27 @@ class Sampler:
                 total += (int((until - slot.first_s) / slot.interval_s) + 1) * len(slot.plugs)
         return total
 
+    async def _fire(self, slot: _Slot) -> None:
+        """The slot's APScheduler job (a coroutine job runs in the loop, not in a thread)."""
+        self._tick(slot)
+
     def _tick(self, slot: _Slot) -> None:
         """Begin a read for every idle plug of `slot`; never waits for one."""
         loop = self._loop
         assert loop is not None
-        loop_now = loop.time()
-        n, interval = slot.n, slot.interval_s
-        behind = loop_now - (slot.loop_first + n * interval)
-        stats = self.stats
-        if behind >= interval:  # the loop fell whole ticks behind: skip them, count them
-            missed = int(behind // interval)
-            n += missed
-            stats.behind += missed * len(slot.plugs)
-            stats.skipped += missed * len(slot.plugs)
-        planned = slot.first_s + n * interval
         now = self.clock()
+        interval = slot.interval_s
+        n = int((now - slot.first_s) / interval + 1e-9)  # the tick due last
+        if n <= slot.last:
+            return  # this tick ran already
+        stats = self.stats
+        if slot.last >= 0 and n > slot.last + 1:  # a late loop lost whole ticks: count them
+            missed = (n - slot.last - 1) * sum(not plug.paused for plug in slot.plugs)
+            stats.behind += missed
+            stats.skipped += missed
+        slot.last = n
+        planned = slot.first_s + n * interval
+        loop_now = loop.time()
         deadline = loop_now + slot.timeout_s
         begun = fast = 0
         for plug in slot.plugs:
@@ -232,8 +268,6 @@ class Sampler:
             stats.start_lateness.add(now - planned, begun)
         if fast:
             loop.call_at(deadline, self._sweep, slot)
-        slot.n = n + 1
-        slot.timer = loop.call_at(slot.loop_first + slot.n * interval, self._tick, slot)
 
     def _sweep(self, slot: _Slot) -> None:
         """A slot's reads are due: look once more after the loop has polled every socket."""

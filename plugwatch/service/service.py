@@ -229,12 +229,14 @@ class Service:
             )
             self._purge(retention_s)
         scheduler.start()
-        self.sampler.start()
+        self.sampler.start(scheduler)  # one interval job per slot of plugs
         self.started.set()
         try:
             await stop.wait()
         finally:
+            self.sampler.stop()
             scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # a tick APScheduler already started runs (it never awaits)
             await self.shutdown()
 
     async def _purge_job(self, retention_s: float) -> None:
