@@ -3,8 +3,8 @@
 #
 #     bench/run_all.sh [OUTPUT]          # default OUTPUT: bench-results-<UTC date>.txt
 #
-# Each bench is bounded (under 5 minutes on a 2-core machine) and prints its own figures; this
-# script adds a header naming the machine and load, and keeps a copy of everything in OUTPUT.
+# Each bench is bounded (under 10 minutes on a 2-core machine) and prints its own figures, with
+# the load average; this script adds a header naming the machine, and keeps a copy in OUTPUT.
 # Needs the test extra installed (python-kasa for the side-by-side bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ settle() {
 run() {
     echo
     echo "\$ $*"
-    timeout 300 "$@" || echo "(exit status $?)"
+    timeout 900 "$@" || echo "(exit status $?)"
 }
 
 {
@@ -31,18 +31,22 @@ run() {
     echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)," \
          "$("$PY" -V 2>&1), $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    for n in 1000 5000 10000; do
-        settle
-        run "$PY" bench/bench_service.py --plugs "$n" --seconds 40
-    done
+    # issue 17's goals, medians of 3: one process on one core over TCP and over UDP, twice the
+    # sustainable load, and the 2-core box with --workers 2 (emulators on the same box)
     settle
-    run "$PY" bench/bench_vs_python_kasa.py --plugs 500 --seconds 10 --repeats 5
+    run "$PY" bench/bench_service.py --plugs 1000 10000 --seconds 20 --repeats 3
+    settle
+    run "$PY" bench/bench_service.py --plugs 10000 25000 --transport udp --seconds 20 --repeats 3
+    settle
+    run "$PY" bench/bench_service.py --plugs 20000 --workers 2 --seconds 20 --repeats 3
+    settle
+    run "$PY" bench/bench_read_path.py --plugs 1000 10000 --seconds 10 --repeats 3
+    run "$PY" bench/bench_read_path.py --plugs 200 --seconds 5 --repeats 1 --callgrind
     run "$PY" bench/bench_emulator.py --plugs 5000 --repeats 3
     run "$PY" bench/bench_replay.py --samples 2000000 --repeat 3
     run "$PY" bench/bench_replay.py --year --repeat 1
-    run "$PY" bench/bench_store.py --plugs 1000 --batches 20
-    if [ -f bench/bench_alerts.py ]; then
-        run "$PY" bench/bench_alerts.py --plugs 20
-    fi
+    run "$PY" bench/bench_store.py --plugs 1000 --seconds 10
+    run "$PY" bench/bench_alerts.py --plugs 20
+    run "$PY" bench/bench_alerts.py --plugs 5000
     run "$PY" bench/bench_observe.py --runs 3 --influx-points 100000
 } 2>&1 | tee "$OUT"

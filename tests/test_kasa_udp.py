@@ -141,10 +141,11 @@ async def test_the_service_stores_readings_of_udp_plugs(emulator, tmp_path) -> N
     async with running_service(config) as service:
         original = service.sampler.on_sample
         service.sampler.on_sample = lambda n, s: (seen.append((n, s)), original(n, s))
-        await asyncio.sleep(1.2)
+        await wait_for(lambda: sum(n == "u1" for n, _ in seen) >= 4
+                       and sum(n == "u3" for n, _ in seen) >= 2, 15.0)
     store = open_store(config.database)
     try:
-        assert len(store.readings("u1")) >= 3
+        assert len(store.readings("u1")) >= 4
         assert {r.power_w for r in store.readings("u2")} == {62.0}
     finally:
         store.close()

@@ -2,11 +2,12 @@
 
 A KasaLink owns a non-blocking socket watched with `loop.add_reader`. `ask(asker)` writes the
 asker's pre-built request frame at once when the connection is open and idle; otherwise the asker
-waits its turn (another outlet of the strip is in flight, or the connection is being opened by a
-task: the only task on this path, once per connection). The answer is framed and decrypted in the
-reader callback and handed to `asker.answered(obj)`. Every failure is mapped here, in one place,
-to a DeviceError whose one-line message names host:port (and the outlet), handed to
-`asker.failed(error)`; the owner of the read decides when it has timed out and calls `expire`.
+waits its turn (another outlet of the strip is in flight, or the connection is being opened: a
+non-blocking connect finished in a writer callback, so no task at all for an IP address). The
+answer is framed and decrypted in the reader callback and handed to `asker.answered(obj)`. Every
+failure is mapped here, in one place, to a DeviceError whose one-line message names host:port
+(and the outlet), handed to `asker.failed(error)`; the owner of the read decides when it has
+timed out and calls `expire`.
 
 Receiving is bounded by the frame: the first bytes of an answer go into a shared per-thread
 buffer; a frame that does not arrive whole gets a buffer of exactly its announced length, and the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import os
 import socket
 import weakref
 from typing import Any, Protocol
@@ -53,7 +55,8 @@ class KasaLink:
         self.users = 0
         self._loop = loop
         self._sock: socket.socket | None = None
-        self._connecting: asyncio.Task[None] | None = None
+        # a socket connecting (an IP address), or the task looking up a host name
+        self._connecting: socket.socket | asyncio.Task[None] | None = None
         self._current: Asker | None = None  # the asker whose request is on the wire
         self._waiting: list[Asker] | None = None  # askers waiting their turn, oldest first
         self._frame: bytearray | None = None  # a partly received frame, sized to its length
@@ -69,7 +72,7 @@ class KasaLink:
         else:
             self._waiting.append(asker)
         if self._sock is None and self._connecting is None:
-            self._connecting = self._loop.create_task(self._connect())
+            self._open()
 
     def expire(self, asker: Asker) -> None:
         """`asker` has waited its whole timeout: fail it now; if it was on the wire, hang up."""
@@ -80,17 +83,13 @@ class KasaLink:
             self._waiting.remove(asker)
             if not self._waiting:
                 self._waiting = None
-                if self._connecting is not None:  # nobody waits for it: the next read retries
-                    self._connecting.cancel()
-                    self._connecting = None
+                self._abandon()  # nobody waits for the connection: the next read tries anew
             asker.failed(error)
 
     def close(self) -> None:
         """Hang up and forget every request (a later `ask` reconnects)."""
         self._waiting = None
-        if self._connecting is not None:
-            self._connecting.cancel()
-            self._connecting = None
+        self._abandon()
         self._close()
 
     # -- sending and receiving, all in event-loop callbacks ------------------------------------
@@ -210,33 +209,72 @@ class KasaLink:
             self._sock = None
         self._current, self._frame, self._filled = None, None, 0
         if self._waiting and self._connecting is None:  # the others get a new connection
-            self._connecting = self._loop.create_task(self._connect())
+            self._open()
 
-    async def _connect(self) -> None:
-        me = asyncio.current_task()
-        sock = None
+    # -- connecting: for an IP address a non-blocking connect and a writer callback, no task --
+
+    def _open(self) -> None:
         try:
-            address, family = await _resolve(self._loop, self.host, self.port)
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            await self._loop.sock_connect(sock, address)
-        except (OSError, OverflowError, ValueError) as exc:
-            if sock is not None:
-                sock.close()
+            ip = ipaddress.ip_address(self.host)
+        except ValueError:
+            self._connecting = self._loop.create_task(self._look_up())
+            return
+        if not 0 <= self.port <= 65535:
+            self._fail_waiting(OverflowError("port must be 0-65535"))
+            return
+        if ip.version == 6:
+            self._connect_to((self.host, self.port, 0, 0), socket.AF_INET6)
+        else:
+            self._connect_to((self.host, self.port), socket.AF_INET)
+
+    async def _look_up(self) -> None:
+        me = asyncio.current_task()
+        try:
+            infos = await self._loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+            if not infos:
+                raise OSError(errno.EHOSTUNREACH, "no address found")
+        except (OSError, ValueError) as exc:  # ValueError: a name IDNA cannot encode ("a..b")
             if self._connecting is me:
                 self._connecting = None
-                waiting, self._waiting = self._waiting or [], None
-                for asker in waiting:
-                    asker.failed(_error_of(exc, asker.where))
+                self._fail_waiting(exc)
             return
-        except BaseException:  # cancelled: nobody waits for this connection any more
-            if sock is not None:
-                sock.close()
-            raise
-        if self._connecting is not me:
+        if self._connecting is me:
+            self._connecting = None
+            family, _, _, _, address = infos[0]
+            self._connect_to(address, family)
+
+    def _connect_to(self, address: tuple[Any, ...], family: int) -> None:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            err = sock.connect_ex(address)
+        except OSError as exc:
+            sock.close()
+            self._fail_waiting(exc)
+            return
+        if err == 0:
+            self._opened(sock)
+        elif err in (errno.EINPROGRESS, errno.EAGAIN):
+            self._connecting = sock
+            self._loop.add_writer(sock.fileno(), self._connect_done, sock)
+        else:
+            sock.close()
+            self._fail_waiting(OSError(err, os.strerror(err)))
+
+    def _connect_done(self, sock: socket.socket) -> None:
+        self._loop.remove_writer(sock.fileno())
+        if self._connecting is not sock:  # abandoned meanwhile
             sock.close()
             return
         self._connecting = None
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            sock.close()
+            self._fail_waiting(OSError(err, os.strerror(err)))
+        else:
+            self._opened(sock)
+
+    def _opened(self, sock: socket.socket) -> None:
         self._sock = sock
         self._loop.add_reader(sock.fileno(), self._readable)
         if self._waiting:
@@ -245,24 +283,19 @@ class KasaLink:
                 self._waiting = None
             self._send(first)
 
+    def _abandon(self) -> None:
+        """Stop connecting (nobody waits for the connection any more)."""
+        connecting, self._connecting = self._connecting, None
+        if isinstance(connecting, socket.socket):
+            self._loop.remove_writer(connecting.fileno())
+            connecting.close()
+        elif connecting is not None:
+            connecting.cancel()
 
-async def _resolve(
-    loop: asyncio.AbstractEventLoop, host: str, port: int
-) -> tuple[tuple[Any, ...], int]:
-    """(socket address, family) of host:port; an IP literal needs no lookup."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        if not infos:
-            raise OSError(errno.EHOSTUNREACH, "no address found") from None
-        family, _, _, _, address = infos[0]
-        return address, family
-    if not 0 <= port <= 65535:
-        raise OverflowError("port must be 0-65535")
-    if ip.version == 6:
-        return (host, port, 0, 0), socket.AF_INET6
-    return (host, port), socket.AF_INET
+    def _fail_waiting(self, exc: BaseException) -> None:
+        waiting, self._waiting = self._waiting or [], None
+        for asker in waiting:
+            asker.failed(_error_of(exc, asker.where))
 
 
 def _error_of(exc: BaseException, where: str) -> DeviceError:
