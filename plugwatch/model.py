@@ -102,6 +102,9 @@ class DetectorSettings:
     dwell_off_s: float = 1800.0
     unreachable_after: int = 3
     gap_s: float = 60.0  # no sample for longer than this resets the moving average
+    # after a stop (below on for the on dwell), a return to on shorter than the on dwell is a
+    # pulse of the run's tail (a dryer's anti-wrinkle tumbles), not the run going on
+    ignore_pulses: bool = False
 
     def __post_init__(self) -> None:
         if self.unreachable_after < 1:

@@ -257,3 +257,22 @@ def test_energy_across_a_gap_comes_from_the_counter() -> None:
     assert (run.start, run.end) == (200.0, 3860.0)
     assert run.unobserved_s == 3800.0 - 315.0
     assert run.energy_wh == pytest.approx(90 * 3660 / 3600)
+
+
+def test_dryer_anti_wrinkle_tumbles_belong_to_the_runs_tail() -> None:
+    """A dryer heats and tumbles for 50 min, then turns the drum 10 s every 3 min for an hour:
+    with kind dryer the run ends where the main phase did, and no tumble starts a run. Without
+    it (a washer), each tumble would keep the run open."""
+    from plugwatch.detect.kinds import kind_named
+
+    samples = steady(0, 600, 0.5) + steady(600, 3600, 2300.0)
+    for k in range(20):  # anti-wrinkle: 10 s at 250 W every 3 min
+        t0 = 3600 + 180 * k
+        samples += steady(t0, t0 + 170, 0.5) + steady(t0 + 170, t0 + 180, 250.0)
+    samples += steady(7200, 9000, 0.5)
+    dryer = kind_named("dryer").settings()
+    runs = [e for e in feed_all(Detector("d", dryer), samples) if isinstance(e, RunSummary)]
+    assert [(r.start, r.end) for r in runs] == [(600.0, 3600.0)]
+    washer = kind_named("washer").settings()
+    runs = [e for e in feed_all(Detector("w", washer), samples) if isinstance(e, RunSummary)]
+    assert [(r.start, r.end) for r in runs] == [(600.0, 7200.0)]

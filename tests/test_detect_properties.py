@@ -60,6 +60,7 @@ detector_settings = st.builds(
     dwell_standby_s=st.sampled_from([0.0, 20.0, 180.0]),
     dwell_off_s=st.sampled_from([0.0, 20.0, 120.0]),
     gap_s=st.sampled_from([15.0, 60.0]),
+    ignore_pulses=st.booleans(),
 )
 # powers that sit on and around every band edge, plus loads
 watts = st.one_of(

@@ -297,6 +297,8 @@ def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugCon
             dwell_off_s=deep("dwell", "off", _BUILTIN.dwell_off_s, "dwell_off_s"),
             unreachable_after=pick("unreachable_after", _BUILTIN.unreachable_after),
             gap_s=float(pick("gap", max(_BUILTIN.gap_s, 3 * interval))),
+            ignore_pulses=next((k.ignore_pulses for k in (presets[id(entry)],
+                                                          presets[id(defaults)]) if k), False),
         )
     except ValueError as exc:
         at = (*loc, "thresholds") if entry.thresholds else loc

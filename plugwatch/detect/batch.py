@@ -125,8 +125,11 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings, *, open_run:
             elif dip is None:
                 pend = None
         if state is State.ON:
-            if target is State.ON:
-                spell = None
+            if target is State.ON:  # back on: the drop is cancelled (as Detector._set_level)
+                if spell is not None and (not settings.ignore_pulses
+                                          or float(ts[j]) - float(ts[spell[0]]) < dwell_on
+                                          or _held(ts, j, a, b, dwell_on)):
+                    spell = None
                 continue
             if spell is None:  # after a gap: the drop was at the last reading before it
                 spell = (a - 1 if a in gap_set else j, a)

@@ -76,6 +76,9 @@ class Detector:
         self.run: RunMeter | None = None  # open (state on) or pending (level on, not confirmed)
         self.spell: tuple[float, float] | None = None  # state on, level below: (start, power)
         self.dip: float | None = None  # state below on, a pending run, level below since then
+        # state on, a drop pending, the level on again since then: a pulse (anti-wrinkle
+        # tumbles) cancels the drop only once it has held the on dwell
+        self.back_on: float | None = None
         # a state entered after its dwell lasts at least that dwell: the next change is never
         # dated before this time (None: the state came at once, by relay, outage or first reading)
         self.held_until: float | None = None
@@ -125,7 +128,7 @@ class Detector:
         if gap_drop and self.run is not None:
             self._count_interval(wh, gap)
         if self.run is not None:
-            self.run.add_power(r.power_w, self.level == ON)
+            self.run.add_power(r.power_w, self.level == ON and self.spell is None)
         return self._confirm(r.ts)
 
     def _count_interval(self, wh: float | None, gap: tuple[float, float] | None) -> None:
@@ -150,9 +153,17 @@ class Detector:
         self.level_age = 0
         if self.state is State.ON:
             assert self.run is not None
-            if level == ON:  # back on before the drop was confirmed: the run goes on
-                self.run.merge_tail()
-                self.spell = None
+            if level == ON:
+                assert self.spell is not None
+                if self.settings.ignore_pulses and \
+                        start - self.spell[0] >= self.settings.dwell_on_s:
+                    self.back_on = start  # a pulse after a stop: the run goes on only once on
+                    # holds the on dwell (_confirm), so anti-wrinkle tumbles stay in the tail
+                else:  # back on before the drop was confirmed: the run goes on
+                    self.run.merge_tail()
+                    self.spell = None
+            elif previous == ON and self.back_on is not None:
+                self.back_on = None  # a pulse shorter than the on dwell: the drop goes on
             elif previous == ON:  # dropped below on: measure apart, the run may end here
                 self.run.start_tail()
                 assert self.run.tail is not None
@@ -211,6 +222,10 @@ class Detector:
 
     def _confirm(self, ts: float) -> list[Event]:
         assert self.level is not None
+        if self.back_on is not None and ts - self.back_on >= self.settings.dwell_on_s:
+            assert self.run is not None  # on again for the on dwell: the drop is cancelled
+            self.run.merge_tail()
+            self.spell = self.back_on = None
         target = LEVEL_STATES[self.level]
         if target is self.state:
             return []
@@ -235,7 +250,7 @@ class Detector:
         if target is not State.ON:
             self.run = self.dip = None  # a lower state confirmed: no run is pending any more
         self.held_until = None if self.state is State.UNKNOWN else start + dwell
-        self.state, self.since, self.spell = target, start, None
+        self.state, self.since, self.spell, self.back_on = target, start, None, None
         return events
 
     def open_run(self) -> RunSummary | None:
@@ -267,7 +282,7 @@ class Detector:
                 self.run.merge_tail()
                 events.append(self._close_run(r.ts))
             self.state, self.since, self.held_until = State.OFF, r.ts, None
-        self.run = self.spell = self.dip = None
+        self.run = self.spell = self.dip = self.back_on = None
         return events
 
     def _reset_levels(self, ts: float, watts: float) -> None:
@@ -292,7 +307,7 @@ class Detector:
             self.run.merge_tail()  # the run stays open until the plug is back
         else:
             self.run = None
-        self.spell = self.dip = None
+        self.spell = self.dip = self.back_on = None
         self.before_unreachable = self.state
         self.state, self.since, self.held_until = State.UNREACHABLE, start, None
         return events

@@ -26,13 +26,14 @@ class Kind:
     dwell_standby_s: float
     dwell_off_s: float
     why: str
+    ignore_pulses: bool = False
 
     def settings(self, base: DetectorSettings | None = None) -> DetectorSettings:
         """`base` (default: the built-in settings) with this kind's window and dwells."""
         return dataclasses.replace(
             base or DetectorSettings(), kind=self.name, window_s=self.window_s,
             dwell_on_s=self.dwell_on_s, dwell_standby_s=self.dwell_standby_s,
-            dwell_off_s=self.dwell_off_s)
+            dwell_off_s=self.dwell_off_s, ignore_pulses=self.ignore_pulses)
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
@@ -43,7 +44,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          "are short, a new load takes longer than 10 min; switched off (0 W) ends it in 3 min"),
     Kind("dryer", 30 * S, 60 * S, 10 * MIN, 3 * MIN,
          "the heater cycles but the drum keeps turning; anti-wrinkle tumbles after the end "
-         "last seconds (shorter than the on dwell), so they neither extend nor start a run"),
+         "last seconds (shorter than the on dwell), so they neither extend nor start a run",
+         ignore_pulses=True),
     Kind("dishwasher", 60 * S, 60 * S, 45 * MIN, 45 * MIN,
          "drying pauses last 20-40 min and read 0 W on coarse meters: both dwells outlast them"),
     Kind("tv", 20 * S, 30 * S, 3 * MIN, 3 * MIN,

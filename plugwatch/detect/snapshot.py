@@ -39,7 +39,8 @@ def to_snapshot(d: Detector) -> dict[str, Any]:
         "spell": None if d.spell is None else list(d.spell),
         "held_until": d.held_until,
         "dip": d.dip,
-        "announce_first": d.announce_first and d.state is State.UNKNOWN,
+        "back_on": d.back_on,
+        "announce_first": d.announce_first,
     }
 
 
@@ -68,6 +69,8 @@ def from_snapshot(d: Detector, snap: dict[str, Any]) -> bool:
         spell = snap["spell"]
         d.spell = None if spell is None else (float(spell[0]), float(spell[1]))
         d.announce_first = bool(snap.get("announce_first", False))
+        back_on = snap.get("back_on")
+        d.back_on = None if back_on is None else float(back_on)
         dip = snap.get("dip")
         d.dip = None if dip is None else float(dip)
         held = snap.get("held_until")
