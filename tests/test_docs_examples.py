@@ -51,3 +51,33 @@ def test_transcript_paths_exist() -> None:
         for word in shlex.split(args):
             if "/" in word and not word.startswith("-"):
                 assert (Path(REPO) / word).exists(), word
+
+
+def image_commands() -> list[str]:
+    """The `plugwatch plot ... -o docs/img/X` lines of the docs (how their pictures were made)."""
+    found = []
+    for doc in sorted((REPO / "docs").glob("*.md")):
+        found += re.findall(r"^plugwatch (plot .* -o docs/img/\S+)$", doc.read_text(), re.M)
+    return found
+
+
+@pytest.mark.parametrize("args", image_commands())
+def test_doc_pictures_come_from_their_commands(
+    args: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each picture's command runs and draws an image of the committed picture's size (the
+    committed one was made by it and looked at; matplotlib versions differ in the bytes)."""
+    from tests.test_plot import png_size
+
+    monkeypatch.chdir(REPO)
+    words = shlex.split(args)
+    committed = REPO / words[words.index("-o") + 1]
+    words[words.index("-o") + 1] = str(tmp_path / committed.name)
+    assert main(words) == 0
+    assert png_size(tmp_path / committed.name) == png_size(committed)
+
+
+def test_every_doc_picture_has_its_command() -> None:
+    """No picture in docs/img without the command that makes it."""
+    made = {shlex.split(a)[shlex.split(a).index("-o") + 1] for a in image_commands()}
+    assert {f"docs/img/{p.name}" for p in (REPO / "docs/img").glob("*.png")} <= made

@@ -41,7 +41,8 @@ def test_power_plot_is_a_png_of_the_asked_size_naming_thresholds(tmp_path: Path)
         Transition("washer", end, State.ON, State.STANDBY, "power", 1.0),
     ]
     out = tmp_path / "power.png"
-    labels = plot_power(out, ts, power, settings, events, title="washer", width=800, height=400)
+    labels = plot_power(out, ts, power, settings, events, title="washer", width=800,
+                        height=400).legend
     assert png_size(out) == (800, 400)
     assert f"standby threshold {settings.standby_w:g} W ± {settings.standby_band_w:g}" in labels
     assert f"on threshold {settings.on_w:g} W ± {settings.on_band_w:g}" in labels
@@ -53,6 +54,6 @@ def test_histogram_is_a_png_of_the_asked_size_naming_thresholds(tmp_path: Path) 
     ts, power = house_7_washer()
     proposal = propose(ts, power)
     out = tmp_path / "hist.png"
-    labels = plot_histogram(out, histogram(ts, power), proposal, width=1200, height=600)
+    labels = plot_histogram(out, histogram(ts, power), proposal, width=1200, height=600).legend
     assert png_size(out) == (1200, 600)
     assert sum(label.startswith(("standby threshold", "on threshold")) for label in labels) == 2

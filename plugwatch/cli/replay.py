@@ -28,6 +28,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("trace", type=Path, help="CSV file with a time and a power column")
     p.add_argument("--config", type=Path, help="plugwatch.yaml to take the plug's settings from")
     p.add_argument("--plug", help="plug name: its settings with --config; the name shown")
+    add_tuning_arguments(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per event and line")
+    p.add_argument("--rules", metavar="PATH",
+                   help="also print the alerts these rule files would have fired (none sent)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first bad row instead of reporting and skipping it")
+    from plugwatch.traces.options import add_csv_arguments
+
+    add_csv_arguments(p)
+    p.set_defaults(func=replay_command)
+
+
+def add_tuning_arguments(p: argparse.ArgumentParser) -> None:
+    """The detector-setting flags of `replay` (and `plot`, so both show the same runs)."""
     tune = p.add_argument_group("detector settings (override the defaults or the plug's)")
     tune.add_argument("--kind", metavar="KIND",
                       help="appliance kind whose window and dwells to start from: "
@@ -43,15 +57,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     tune.add_argument("--dwell-standby", metavar="T", help="time standby must hold, e.g. 3m")
     tune.add_argument("--dwell-off", metavar="T", help="time off must hold, e.g. 2m")
     tune.add_argument("--gap", metavar="T", help="a longer pause restarts the moving average")
-    p.add_argument("--json", action="store_true", help="one JSON object per event and line")
-    p.add_argument("--rules", metavar="PATH",
-                   help="also print the alerts these rule files would have fired (none sent)")
-    p.add_argument("--strict", action="store_true",
-                   help="stop at the first bad row instead of reporting and skipping it")
-    from plugwatch.traces.options import add_csv_arguments
-
-    add_csv_arguments(p)
-    p.set_defaults(func=replay_command)
 
 
 def _seconds(flag: str, text: str) -> float:
@@ -83,13 +88,16 @@ def window_seconds(text: str, step_s: float) -> float:
     return _seconds("--window", text)
 
 
-def settings_from_args(args: argparse.Namespace, step_s: float = 1.0) -> Any:
-    """DetectorSettings: the plug's from --config/--plug (else defaults), then the flags.
+def settings_from_args(args: argparse.Namespace, step_s: float = 1.0, base: Any = None) -> Any:
+    """DetectorSettings: `base` when given, else the plug's from --config/--plug (else the
+    defaults), then the flags.
 
     `step_s` (the trace's typical sample spacing) turns a --window count into seconds."""
     from plugwatch.model import DetectorSettings
 
-    if args.config is not None:
+    if base is not None:
+        pass
+    elif args.config is not None:
         if args.plug is None:
             raise ConfigError("--config needs --plug NAME to say whose settings to use")
         from plugwatch.config import load_config

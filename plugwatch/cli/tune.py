@@ -26,12 +26,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     cal.add_argument("--json", action="store_true", help="print one JSON object for machines")
     cal.set_defaults(func=calibrate)
 
-    plot = sub.add_parser("plot", help="draw power, states and runs (or a histogram) to a PNG")
+    plot = sub.add_parser("plot", help="draw power, states and runs (or a histogram) to a file")
     _source_arguments(plot, "24h")
-    plot.add_argument("-o", "--output", required=True, type=Path, help="PNG file to write")
+    plot.add_argument("-o", "--output", required=True, type=Path,
+                      help="file to write: .png, .svg or .pdf (the extension picks the format)")
     plot.add_argument("--hist", action="store_true", help="draw the power histogram instead")
     plot.add_argument("--width", type=int, default=1200, help="pixels (default 1200)")
     plot.add_argument("--height", type=int, default=600, help="pixels (default 600)")
+    plot.add_argument("--proposed", action="store_true",
+                      help="detect with the settings calibrate proposes (default: as `replay`: "
+                           "the built-in defaults, or the plug's with --plug, then the flags)")
+    from plugwatch.cli.replay import add_tuning_arguments
+
+    add_tuning_arguments(plot)
     plot.set_defaults(func=plot_command)
 
 
@@ -90,10 +97,13 @@ def plot_command(args: argparse.Namespace) -> int:
     require("matplotlib", "plot", "plugwatch plot")
     from plugwatch.detect.calibrate import histogram, propose
     from plugwatch.progress import Progress
-    from plugwatch.traces.plot import plot_histogram, plot_power
+    from plugwatch.traces.plotfile import output_format
 
+    output_format(args.output)  # a .jpg is refused before anything is read
     if not 100 <= args.width <= 10000 or not 100 <= args.height <= 10000:
         raise ConfigError("--width and --height must be between 100 and 10000 pixels")
+    from plugwatch.traces.plot import plot_histogram, plot_power
+
     with Progress(3, "reading") as bar:
         name, trace = _load(args)
         bar.stage("calibrating")
@@ -105,13 +115,13 @@ def plot_command(args: argparse.Namespace) -> int:
         try:
             if args.hist:
                 hist = histogram(trace.ts, trace.power_w)
-                plot_histogram(args.output, hist, proposal, title=name, **size)
+                title = f"{name}: the share of time at each power, with calibrate's proposal"
+                plot_histogram(args.output, hist, proposal, title=title, **size)
             else:
-                settings = _configured_settings(args) or proposal.settings
+                settings, note = _plot_settings(args, proposal, trace)
                 events = _events(name, trace, settings)
-                plot_power(
-                    args.output, trace.ts, trace.power_w, settings, events, title=name, **size
-                )
+                plot_power(args.output, trace.ts, trace.power_w, settings, events, title=name,
+                           note=note, tz=_zone(args.tz), zone_name=args.tz or "UTC", **size)
         except OSError as exc:
             raise PlugwatchError(f"cannot write {args.output}: {exc.strerror}") from exc
         bar.step()
@@ -161,13 +171,32 @@ def _from_store(config_path: Path, plug: str, since_s: float) -> Any:
     return Trace(path=Path(f"database:{plug}"), ts=ts, power_w=power)
 
 
-def _configured_settings(args: argparse.Namespace) -> Any:
-    """The plug's configured detector settings when plotting from the database, else None."""
-    if args.plug is None:
-        return None
-    from plugwatch.config import load_config
+def _plot_settings(args: argparse.Namespace, proposal: Any, trace: Any) -> tuple[Any, str]:
+    """The detector settings to plot with, chosen as `replay` chooses them (so both show the
+    same runs), or calibrate's proposal with --proposed; and a line saying which they are."""
+    import textwrap
 
-    return load_config(args.config).plug(args.plug).detector
+    from plugwatch.cli.replay import describe_settings, median_step, settings_from_args
+
+    flags = argparse.Namespace(**vars(args))
+    if args.plug is None:  # a CSV trace: no plug's settings to start from
+        flags.config = flags.plug = None
+    base = proposal.settings if args.proposed else None
+    settings = settings_from_args(flags, median_step(trace.ts), base=base)
+    source = ("proposed by calibrate" if args.proposed else
+              f"plug {args.plug} of {args.config}" if args.plug else "defaults")
+    tuned = [name for name in ("kind", "standby", "on", "hysteresis", "window", "dwell_on",
+                               "dwell_standby", "dwell_off", "gap") if getattr(args, name)]
+    if tuned:
+        source += " with " + ", ".join("--" + name.replace("_", "-") for name in tuned)
+    note = f"settings ({source}): {describe_settings(settings)}"
+    return settings, "\n".join(textwrap.wrap(note, max(40, args.width // 7)))
+
+
+def _zone(name: str | None) -> Any:
+    from plugwatch.traces.timeparse import zone
+
+    return zone(name)
 
 
 def _events(name: str, trace: Any, settings: Any) -> list[Any]:
