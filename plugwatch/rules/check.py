@@ -31,6 +31,7 @@ def check_rules(
     """
     problems: list[str] = []
     target_names = set(targets) if targets is not None else None
+    rule_names = [item.rule.name for item in loaded]
     for item in loaded:
         rule = item.rule
 
@@ -39,18 +40,27 @@ def check_rules(
             problems.append(f"{item.file}:{at}: rule '{item.rule.name}': {field}: {msg}")
 
         if target_names is not None:
-            for target in rule.notify:
+            for target in rule.targets:
                 if target not in target_names:
                     bad("notify", f"unknown target {target!r} (targets: {_known(target_names)})")
+        names = set(rule_names) if rule_names is not None else None
+        for u in rule.unless:
+            if names is not None and u.rule not in names:
+                bad("unless", f"unknown rule {u.rule!r} (rules: {_known(names)})")
         if plug_tags is not None and isinstance(rule.plugs, list):
             for name in rule.plugs:
                 if not _GLOB.search(name) and name not in plug_tags:
                     bad("plugs", f"unknown plug {name!r} (plugs: {_known(plug_tags)})")
-        for field in ("title", "body"):
-            problem = check_template(getattr(rule, field))
+        texts = [("title", rule.title), ("body", rule.body)]
+        texts += [(f"notify[{i}].{f}", getattr(e, f)) for i, e in enumerate(rule.notify)
+                  for f in ("title", "body") if not isinstance(e, str) and getattr(e, f)]
+        if rule.wait:
+            texts += [("group_title", rule.group_title), ("group_body", rule.group_body)]
+        for field, source in texts:
+            problem = check_template(source)
             if problem:
                 bad(field, problem)
-            elif uses_run(getattr(rule, field)) and not _gets_run(item):
+            elif uses_run(source) and not _gets_run(item) and not field.startswith("group"):
                 bad(field, "`run` is only set for rules with `when: {from: on}` "
                     "(use `{% if run %}...{% endif %}` or change `when`)")
         if rule.quiet_hours is not None and rule.quiet_hours.tz:
@@ -85,10 +95,14 @@ def rule_warnings(
 
 def _gets_run(item: LoadedRule) -> bool:
     """True when every trigger of the rule ends an On run, or the template guards `run`."""
-    rule = item.rule
-    if rule.when.from_ == [State.ON] and State.ON not in rule.when.to:
+    when = item.rule.when
+    if when.unusual_run is not None or (
+            when.from_ == [State.ON] and when.to is not None and State.ON not in when.to):
         return True
-    return "if run" in rule.title + rule.body
+    texts = [item.rule.title, item.rule.body]
+    texts += [getattr(e, f) or "" for e in item.rule.notify if not isinstance(e, str)
+              for f in ("title", "body")]
+    return "if run" in "".join(texts)
 
 
 def load_checked(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta, tzinfo
 
 from plugwatch.rules.model import QuietHours
 
 
-def quiet_until(quiet: QuietHours, now: float, tz: ZoneInfo) -> float | None:
+def quiet_until(quiet: QuietHours, now: float, tz: tzinfo) -> float | None:
     """The end of the quiet window containing `now` (epoch s), or None when `now` is not quiet."""
     local = datetime.fromtimestamp(now, tz)
     minute = local.hour * 60 + local.minute

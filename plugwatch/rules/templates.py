@@ -62,7 +62,9 @@ _ENV.filters["time"] = _time_filter
 # Names a template may use; `run` is None unless the trigger ended an On run.
 CONTEXT_NAMES = frozenset(
     {"plug", "rule", "from", "to", "reason", "power_w", "at", "end", "since", "now", "duration",
-     "from_duration", "repeat", "run", "currency"}
+     "from_duration", "repeat", "run", "currency",
+     "alerts", "plugs", "count",  # every alert of a grouped message (one when not grouped)
+     "duty", "usual", "last_run"}  # condition rules' figures (None for other rules)
 )
 
 
@@ -116,6 +118,7 @@ def context(
             "unobserved_s": getattr(run, "unobserved_s", 0.0),
             "unobserved": format_duration(getattr(run, "unobserved_s", 0.0)),
         },
+        "duty": None, "usual": None, "last_run": None,
         "_tz": tz or UTC, "_now": now,
     }
 
