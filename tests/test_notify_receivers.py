@@ -37,12 +37,13 @@ class HttpReceiver:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # each POST's HTTP headers, as received
         self._held: socket.socket | None = _placeholder()
         self.port = int(self._held.getsockname()[1])
         self._server: ThreadingHTTPServer | None = None
 
     def up(self) -> None:
-        received = self.received
+        received, headers = self.received, self.headers
         if self._held is not None:
             self._held.close()
             self._held = None
@@ -50,6 +51,7 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
+                headers.append(dict(self.headers.items()))
                 received.append(json.loads(self.rfile.read(length)))
                 self.send_response(200)
                 self.end_headers()

@@ -87,7 +87,7 @@ def test_no_run_for_fires_after_the_last_run_and_a_run_resolves_it() -> None:
     r = rule(name="sump", plugs=["pump"], when={"no_run_for": "3d"}, repeat="1d",
              body="last ran {{ last_run | time }} ({{ duration }} ago), #{{ repeat }}")
     engine = RulesEngine([r], plug_tags={"pump": []})
-    engine.note_last_runs({"pump": T0}, now=T0 + HOUR)
+    engine.watch(["pump"], T0 + HOUR, {"pump": T0})
     assert engine.due(T0 + 3 * DAY - 1) == []
     (alert,) = engine.due(T0 + 3 * DAY)
     assert alert.body == "last ran 5 Jan 12:00 (3 d ago), #0"
@@ -99,7 +99,7 @@ def test_no_run_for_fires_after_the_last_run_and_a_run_resolves_it() -> None:
 
 def test_no_run_for_a_plug_never_seen_running_counts_from_the_start() -> None:
     engine = RulesEngine([rule(when={"no_run_for": "2d"})], plug_tags={"pump": []})
-    engine.note_last_runs({}, now=T0)
+    engine.watch(["pump"], T0)
     assert engine.next_due() == T0 + 2 * DAY
 
 

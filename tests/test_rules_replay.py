@@ -73,7 +73,7 @@ def test_replay_command_prints_the_alerts_and_refuses_a_broken_rule_file(
     args = ["replay", trace, "--plug", "washer", "--dwell-standby", "5m", "--rules", rules]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert f"2 alerts from the rules in {rules} (none sent)" in out
+    assert f"2 alerts from the rules in {rules} for plug 'washer' (from --plug; none sent)" in out
     assert out.count("ALERT washer-done -> phone: washer finished") == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("- name: x\n  when: {to: onn}\n  notify: p\n")
@@ -81,3 +81,32 @@ def test_replay_command_prints_the_alerts_and_refuses_a_broken_rule_file(
     captured = capsys.readouterr()
     assert f"{bad}:2: rule 'x': when.to[0]: unknown state 'onn'" in captured.err
     assert captured.out == ""
+
+
+def test_replay_says_the_plug_name_shows_bodies_and_warns_when_no_rule_applies(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The README's `replay trace.csv --rules rules/`: the trace is named after its file, so
+    no shipped rule applies: one warning says so and how to fix it; with --plug the ALERT
+    lines carry title and body."""
+    from plugwatch.cli import main
+
+    repo = Path(__file__).resolve().parent.parent
+    trace = str(repo / "tests/data/traces/tracebase/Washingmachine__dev_7297E3_2012.01.08.csv")
+    rules = str(repo / "rules")
+    assert main(["replay", trace, "--rules", rules]) == 0
+    out, err = capsys.readouterr()
+    assert ("0 alerts from the rules in " + rules + " for plug "
+            "'Washingmachine__dev_7297E3_2012.01.08' (from the file name; --plug NAME to "
+            "change it; none sent)") in out
+    assert err.strip() == (
+        f"plugwatch: warning: no rule in {rules} applies to plug "
+        "'Washingmachine__dev_7297E3_2012.01.08' (they select tv, iron*, tags critical, "
+        "washer): give the plug's name with --plug NAME")
+    assert main(["replay", trace, "--rules", rules, "--plug", "washer",
+                 "--dwell-standby", "5m"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    lines = out.splitlines()
+    i = lines.index("2012-01-08 14:24:31  ALERT washer-done -> phone: washer finished")
+    assert lines[i + 1] == "    Ran 1 h 5 min, used 0.61 kWh (peak 2269 W). Finished at 14:24."

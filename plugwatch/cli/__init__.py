@@ -22,7 +22,7 @@ LIBRARY_LOGGERS = ("alembic", "apprise", "apscheduler", "urllib3", "asyncio", "a
 # python-kasa logs a device's lost session or a discovery ICMP error as ERROR; the driver's own
 # one-line failure says what matters, so its lines show only at -vv
 QUIET_LOGGERS = ("kasa",)
-COMMAND_MODULES = ("init", "device", "replay", "service", "db", "rules", "tune")
+COMMAND_MODULES = ("init", "device", "replay", "service", "db", "rules", "tune", "alerts")
 
 
 class _Commands(argparse._SubParsersAction):

@@ -165,9 +165,14 @@ def replay_command(args: argparse.Namespace) -> int:
     else:
         print_table(plug, events, trace, settings, args.tz, sys.stdout)
     if args.rules:
-        lines = replay_rules_lines(args.rules, events, config, as_json=args.json)
+        lines, warnings = replay_rules_lines(args.rules, events, plug, config,
+                                             as_json=args.json, tz_name=args.tz)
+        for warning in warnings:
+            print(f"plugwatch: warning: {warning}", file=sys.stderr)
         if not args.json:
-            print(f"\n{_count(len(lines), 'alert')} from the rules in {args.rules} (none sent)")
+            named = "--plug" if args.plug else "the file name; --plug NAME to change it"
+            print(f"\n{_count(len(lines), 'alert')} from the rules in {args.rules} for plug "
+                  f"{plug!r} (from {named}; none sent)")
         for line in lines:
             print(line)
     return 0

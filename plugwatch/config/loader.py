@@ -27,6 +27,7 @@ from plugwatch.detect.kinds import kind_named
 from plugwatch.errors import ConfigError
 from plugwatch.formatting import machine_zone, zone_named
 from plugwatch.model import DetectorSettings
+from plugwatch.notify.targets import TargetOptions
 from plugwatch.redact import redact
 from plugwatch.rules.cost import Price
 from plugwatch.sources.validate import DEFAULT_LIMITS, Limits
@@ -85,6 +86,7 @@ class Config:
     database: str = field(repr=False)  # may hold a password: repr shows it redacted
     plugs: list[PlugConfig]
     targets: dict[str, Target] = field(default_factory=dict)
+    target_options: dict[str, TargetOptions] = field(default_factory=dict)  # format, replace
     rules_path: Path | None = None
     retention_s: float | None = 30 * 86400.0
     path: Path | None = None
@@ -190,7 +192,9 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
     rules = None if raw.rules is None else _resolve(base, raw.rules)
     return Config(
         database=resolve_database(raw.database, base), plugs=plugs,
-        targets={name: Target(url) for name, url in raw.targets.items()},
+        targets={name: Target(t.url) for name, t in raw.targets.items()},
+        target_options={name: TargetOptions(format=t.format, replace=t.replace)
+                        for name, t in raw.targets.items()},
         rules_path=rules, retention_s=raw.retention, path=path, http=raw.http,
         influxdb=raw.influxdb, timezone=raw.timezone or machine_zone(), price=raw.price,
         cluster_lease_s=raw.cluster.lease if raw.cluster is not None else None,

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from plugwatch.config.durations import parse_duration
 from plugwatch.config.outputs import HttpSection, InfluxSection
 from plugwatch.config.plugs import AnyPlug, describe_tag_error
 from plugwatch.config.tuning import PositiveDuration, Strict, Tuning
+from plugwatch.notify.targets import TargetEntry, target_entry
 from plugwatch.rules.cost import PriceField
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
@@ -27,12 +28,6 @@ def _retention(value: object) -> float | None:
     if seconds <= 0:
         raise ValueError("must be longer than zero (write `forever` to keep every reading)")
     return seconds
-
-
-def _apprise_url(value: str) -> str:
-    if not _URL.match(value):  # never echo the URL: it may hold a token
-        raise ValueError("not an apprise URL (use e.g. ntfy://ntfy.sh/my-topic)")
-    return value
 
 
 class ClusterSection(Strict):
@@ -48,7 +43,8 @@ class ConfigFile(Strict):
     retention: Annotated[float | None, BeforeValidator(_retention)] = 30 * 86400.0
     defaults: Tuning = Field(default_factory=Tuning)
     plugs: list[AnyPlug] = Field(default_factory=list)
-    targets: dict[str, Annotated[str, AfterValidator(_apprise_url)]] = Field(default_factory=dict)
+    targets: dict[str, Annotated[TargetEntry, BeforeValidator(target_entry)]] = Field(
+        default_factory=dict)  # an apprise URL, or {url, format, replace}
     rules: str | None = None
     http: HttpSection | None = None
     influxdb: InfluxSection | None = None

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from plugwatch.errors import NotifyError
 from plugwatch.logs import one_line
+from plugwatch.notify.targets import TargetOptions, url_with_tag
 from plugwatch.redact import redact, redact_text
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,11 @@ _UNPARSEABLE = re.compile(r"Unparseable (.+?) URL")
 class AppriseNotifier:
     """Sends to targets by name (name -> apprise URL, e.g. from `targets:` in plugwatch.yaml)."""
 
-    def __init__(self, targets: Mapping[str, str]) -> None:
+    def __init__(
+        self, targets: Mapping[str, str], options: Mapping[str, TargetOptions] | None = None,
+    ) -> None:
         self._targets = dict(targets)
+        self._options = dict(options or {})
         route_apprise_logs()
 
     def __repr__(self) -> str:
@@ -52,8 +56,12 @@ class AppriseNotifier:
         """The names of the configured targets."""
         return sorted(self._targets)
 
-    def send_sync(self, target: str, title: str, body: str) -> None:
-        """Deliver now (blocking); raises NotifyError naming the target, never its secret URL."""
+    def send_sync(self, target: str, title: str, body: str, tag: str | None = None) -> None:
+        """Deliver now (blocking); raises NotifyError naming the target, never its secret URL.
+
+        `tag` identifies the alert: with the target's `replace: true` its messages share one
+        notification id, so a reminder replaces the previous message where the service can.
+        """
         import apprise
 
         url = self._targets.get(target)
@@ -61,6 +69,9 @@ class AppriseNotifier:
             known = ", ".join(self.targets) or "none configured"
             raise NotifyError(f"unknown target {target!r} (targets in the config: {known})")
         shown = redact(url)
+        options = self._options.get(target, TargetOptions())
+        if tag is not None and options.replace:
+            url = url_with_tag(url, tag)
         with _send_lock:
             _sending.url, _sending.lines = url, []
             try:
@@ -68,7 +79,7 @@ class AppriseNotifier:
                 if not sender.add(url):
                     raise NotifyError(f"target {target!r} ({shown}): not a valid apprise URL "
                                       "(see apprise's wiki)")
-                ok = sender.notify(title=title, body=body or " ")
+                ok = sender.notify(title=title, body=body or " ", body_format=options.format)
                 lines = _sending.lines
             finally:
                 _sending.url = _sending.lines = None
@@ -77,9 +88,9 @@ class AppriseNotifier:
             raise NotifyError(f"target {target!r} ({shown}): {reason}")
         log.debug("delivered %r to %s (%s)", title, target, shown)
 
-    async def send(self, target: str, title: str, body: str) -> None:
+    async def send(self, target: str, title: str, body: str, tag: str | None = None) -> None:
         """Deliver in a worker thread; raises NotifyError."""
-        await asyncio.to_thread(self.send_sync, target, title, body)
+        await asyncio.to_thread(self.send_sync, target, title, body, tag)
 
 
 class _AppriseLog(logging.Handler):

@@ -34,6 +34,10 @@ def alert_history_line(row: Mapping[str, Any], tz: tzinfo = UTC) -> str:
         status = f"pending, retry {clock(row['due_at'], tz)}"
     elif status == "pending" and row["due_at"] > row["created_at"]:
         status = f"deferred to {clock(row['due_at'], tz)}"
+    elif status == "silenced":
+        status = f"silenced until {clock(row['due_at'], tz)}: not sent"
+    elif status == "inhibited":
+        status = "inhibited by another active alert: not sent"
     tries = f", {attempts} attempt{'s' if attempts != 1 else ''}" if attempts else ""
     error = f" [{row['last_error']}]" if row.get("last_error") and row["status"] != "sent" else ""
     return (f"{clock(row['created_at'], tz)}  {row['plug']:<16} {row['rule']} -> {row['target']}: "

@@ -26,6 +26,11 @@ class OutboxRow:
     history: list[tuple[float, bool, str | None]] = field(default_factory=list)
 
     @property
+    def dedupe_key(self) -> str:
+        """The alert's identity (its notification tag derives from it)."""
+        return self.alert.dedupe_key
+
+    @property
     def target(self) -> str:
         """The notify target's name, as the sender reads it."""
         return self.alert.target

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from plugwatch.errors import NotifyError, PlugwatchError
+from plugwatch.notify.targets import tag_of
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ class Outbox(Protocol):
 class Notifier(Protocol):
     """Delivers one message to a named target; raises NotifyError."""
 
-    async def send(self, target: str, title: str, body: str) -> None:
-        """Deliver or raise NotifyError."""
+    async def send(self, target: str, title: str, body: str, tag: str | None = None) -> None:
+        """Deliver or raise NotifyError; `tag` is the same for every message of one alert."""
 
 
 def backoff(attempts: int, base_s: float = 5.0, cap_s: float = 600.0) -> float:
@@ -82,7 +83,8 @@ class AlertSender:
         alert_id, target = _field(row, "id"), _field(row, "target")
         attempts = int(_field(row, "attempts") or 0) + 1
         try:
-            await self.notifier.send(target, _field(row, "title"), _field(row, "body"))
+            await self.notifier.send(target, _field(row, "title"), _field(row, "body"),
+                                     tag=tag_of(_field(row, "dedupe_key")))
         except PlugwatchError as exc:
             self.failed_attempts += 1
             now = self.clock()

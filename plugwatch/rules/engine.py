@@ -146,15 +146,17 @@ class RulesEngine:
                 done.append(key)
         return done
 
-    def note_last_runs(self, ends: Mapping[str, float], now: float) -> None:
-        """Seed `no_run_for:` rules: when each plug's last run ended (from the database), and
-        `now` for plugs never seen running (the watch starts now)."""
-        for plug in self._tags:
+    def watch(self, plugs: Iterable[str], now: float,
+              last_run_ends: Mapping[str, float] | None = None) -> None:
+        """Start the condition rules' watch of `plugs` (the ones this engine samples): duty
+        cycle checks, and `no_run_for:` from each plug's last run (`last_run_ends`, from the
+        database; `now` for a plug never seen running)."""
+        plugs = list(plugs)
+        for plug in plugs:
             if plug not in self._last_run:
-                self._last_run[plug] = ends.get(plug, now)
-        for plug in self._last_run:
+                self._last_run[plug] = (last_run_ends or {}).get(plug, now)
             self._arm_no_run(plug)
-        self._watch_duty(self._tags, now)
+        self._watch_duty(plugs, now)
 
     def note_runs(self, plug: str, runs: Sequence[RunSummary]) -> None:
         """Seed `unusual_run:` rules with a plug's earlier runs (oldest first), if none known."""

@@ -84,3 +84,9 @@ class Group:
         """The inverse of to_json."""
         return cls(d["rule"], d["key"], d["opened_at"], d["seq"], d["flush_at"],
                    list(d["members"]), list(d["pending"]))
+
+
+def active_in(snapshot: dict[str, Any] | None) -> list[Episode]:
+    """The active alerts (their time has come, not resolved) in an engine snapshot."""
+    episodes = (snapshot or {}).get("episodes", [])
+    return [ep for ep in map(Episode.from_json, episodes) if ep.active_at is not None]

@@ -64,7 +64,9 @@ def group_label(members: list[Episode]) -> str:
 def group_alerts(
     rule: Rule, group: Group, members: list[Episode], now: float, tz: tzinfo,
 ) -> list[Alert]:
-    """One message per target for the `members` of `group` (the rule's own text for one)."""
+    """One message per target for the `members` of `group` (the rule's own text for one),
+    the members in name order."""
+    members = sorted(members, key=lambda ep: ep.plug)
     items = []
     for ep in members:
         ctx = member_context(rule, ep, now, tz)

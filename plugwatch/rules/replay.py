@@ -7,9 +7,10 @@ Time is the events' own: each transition is taken as decided when its state bega
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, tzinfo
 from typing import Any
 
-from plugwatch.formatting import iso
+from plugwatch.formatting import clock, iso
 from plugwatch.model import Event, Transition
 from plugwatch.rules.alert import Alert
 from plugwatch.rules.engine import RulesEngine
@@ -58,31 +59,58 @@ def alert_json(alert: Alert) -> dict[str, Any]:
             **{k: row[k] for k in ("rule", "plug", "target", "status", "title", "body")}}
 
 
-def alert_line(alert: Alert) -> str:
-    """An alert as one line of text."""
-    deferred = f" (deferred to {iso(alert.due_at)})" if alert.due_at > alert.created_at else ""
-    dropped = " (dropped: quiet hours)" if alert.status == "dropped" else ""
-    return (f"{iso(alert.created_at)}  ALERT {alert.rule} -> {alert.target}: "
-            f"{alert.title}{deferred}{dropped}")
+def alert_line(alert: Alert, tz: tzinfo = UTC) -> str:
+    """An alert as text: when, rule, target, status and title, then its body indented."""
+    deferred = (f" (deferred to {clock(alert.due_at, tz)})"
+                if alert.status == "pending" and alert.due_at > alert.created_at else "")
+    status = {"dropped": " (dropped: quiet hours)",
+              "silenced": f" (silenced until {clock(alert.due_at, tz)}: not sent)",
+              "inhibited": " (inhibited: not sent)"}.get(alert.status, "")
+    head = (f"{clock(alert.created_at, tz)}  ALERT {alert.rule} -> {alert.target}: "
+            f"{alert.title}{deferred}{status}")
+    body = [f"    {line}" for line in alert.body.splitlines() if line.strip()]
+    return "\n".join([head, *body])
+
+
+def rules_for_plug(rules: Sequence[Rule], plug: str, tags: Iterable[str] = ()) -> list[Rule]:
+    """The rules that apply to `plug` (carrying `tags`)."""
+    return [rule for rule in rules if rule.selects(plug, frozenset(tags))]
+
+
+def selections(rules: Sequence[Rule]) -> str:
+    """What the rules select, for a hint: "washer, tv, iron*, tags critical"."""
+    names: list[str] = []
+    for rule in rules:
+        picked = (rule.plugs if isinstance(rule.plugs, list)
+                  else [f"tags {', '.join(rule.plugs.tags)}"])
+        names += [n for n in picked if n not in names]
+    return ", ".join(names) or "nothing"
 
 
 def replay_rules_lines(
-    rules_path: str, events: Sequence[Event], config: Any | None = None, as_json: bool = False,
-) -> list[str]:
-    """Output lines of `replay --rules PATH` (checked against `config` when given).
+    rules_path: str, events: Sequence[Event], plug: str, config: Any | None = None,
+    as_json: bool = False, tz_name: str | None = None,
+) -> tuple[list[str], list[str]]:
+    """(output lines, warnings) of `replay --rules PATH` for the trace of `plug`, checked
+    against `config` when given; times in `tz_name` (the table's zone; None: UTC).
 
     Raises RuleFileError (one line per problem) when a rule file is broken.
     """
     import json
 
-    from plugwatch.formatting import machine_zone
+    from plugwatch.formatting import zone_named
     from plugwatch.rules.check import load_checked
 
     tags = {p.name: list(p.tags or []) for p in config.plugs} if config is not None else None
     targets = list(config.targets) if config is not None else None
     rules = [item.rule for item in load_checked(rules_path, tags, targets)]
-    zone = config.timezone if config is not None else machine_zone()
+    zone = tz_name or "UTC"
+    warnings = []
+    if not rules_for_plug(rules, plug, (tags or {}).get(plug, ())):
+        warnings.append(f"no rule in {rules_path} applies to plug {plug!r} (they select "
+                        f"{selections(rules)}): give the plug's name with --plug NAME")
     alerts = replay_alerts(rules, events, tags, zone)
     if as_json:
-        return [json.dumps(alert_json(a)) for a in alerts]
-    return [alert_line(a) for a in alerts]
+        return [json.dumps(alert_json(a)) for a in alerts], warnings
+    tz = zone_named(zone, "--tz")
+    return [alert_line(a, tz) for a in alerts], warnings

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 KV_KEY = "rules_engine"
 SETTLE_S = 2.0
+SILENCES_KEPT_S = 86400.0
 WAKE_AFTER_S = (0.6, 1.2)  # the writer flushes every 0.5 s
 
 
@@ -58,6 +59,7 @@ class Alerting:
         self, config: Config, store: Store, rules: Sequence[Rule], *,
         clock: Callable[[], float] = time.time, tick_s: float = 1.0,
         sender: AlertSender | None = None, kv_key: str = KV_KEY, send: bool = True,
+        plugs: Sequence[str] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -68,13 +70,21 @@ class Alerting:
         self.zone = getattr(config, "timezone", None) or machine_zone()
         snap = store.load_kv(kv_key).get(kv_key)
         self.engine = RulesEngine.restore(rules, snap, _plug_tags(config), self.zone)
-        targets = {name: str(url) for name, url in config.targets.items()}
-        self.sender = sender or AlertSender(store, AppriseNotifier(targets), clock=clock)
-        self._dirty_at: float | None = None
-        self._sending: tuple[asyncio.Event, asyncio.Task[None]] | None = None
+        # condition rules watch the plugs this process samples (None: every configured plug)
+        self.plugs = [p.name for p in config.plugs] if plugs is None else list(plugs)
+        self._watch(self.engine)
+        self._saved = self.engine.changes  # the engine's change count when last stored
         # The service re-feeds stored readings in a worker thread at start while the timer loop
         # ticks in another: one lock keeps the engine's state consistent.
         self._lock = threading.Lock()
+        # before the service re-feeds stored readings: what was acknowledged or silenced since
+        # the snapshot applies to the alerts that re-feed re-derives, too
+        self._apply_controls(self.clock())
+        targets = {name: str(url) for name, url in config.targets.items()}
+        notifier = AppriseNotifier(targets, getattr(config, "target_options", None))
+        self.sender = sender or AlertSender(store, notifier, clock=clock)
+        self._dirty_at: float | None = None
+        self._sending: tuple[asyncio.Event, asyncio.Task[None]] | None = None
 
     @classmethod
     def from_config(cls, config: Config, store: Store, **kw: Any) -> Alerting:
@@ -90,6 +100,34 @@ class Alerting:
         if alerts:
             self._wake_after_flush()
         return [alert.as_row() for alert in alerts]
+
+    def _watch(self, engine: RulesEngine) -> None:
+        """Seed the condition rules from the database: the last run of every plug this process
+        samples (`no_run_for:`), the last runs of plugs `unusual_run:` rules judge."""
+        rules = list(engine.rules.values())
+        if not any(r.when.kind != "transition" for r in rules):
+            return
+        ends = self.store.last_run_ends() if any(r.when.no_run_for for r in rules) else {}
+        engine.watch(self.plugs, self.clock(), ends)
+        tags = _plug_tags(self.config)
+        for rule in rules:
+            if rule.when.unusual_run is not None:
+                for plug in self.plugs:
+                    if rule.selects(plug, set(tags.get(plug, []))):
+                        engine.note_runs(plug, self.store.recent_runs(
+                            plug, rule.when.unusual_run.last))
+
+    def _apply_controls(self, now: float) -> None:
+        """Hand the engine the silences (of the last day: a restart re-feeds earlier readings)
+        and apply the acknowledgements stored since it last saw one."""
+        silences = self.store.silences(ending_after=now - SILENCES_KEPT_S)
+        acks = self.store.acks_after(self.engine.acks_seen)
+        with self._lock:
+            self.engine.silences = silences
+            for ack in acks:
+                for rule, plug in self.engine.acknowledge(ack):
+                    log.info("acknowledged %s/%s (%s): no more reminders", rule, plug,
+                             ack.source)
 
     def kv_state(self) -> dict[str, Any]:
         """The service's kv hook: the engine snapshot, stored with the alerts of on_events."""
@@ -116,6 +154,7 @@ class Alerting:
             self.engine = RulesEngine.restore(
                 rules, self.engine.snapshot(), _plug_tags(self.config), self.zone
             )
+            self._watch(self.engine)
             self._dirty_at = 0.0
         log.info("reloaded %d rules", len(rules))
         return True
@@ -125,19 +164,22 @@ class Alerting:
         from plugwatch.store import Batch
 
         now = self.clock()
+        self._apply_controls(now)
         with self._lock:
             before = self.engine.snapshot() if self.engine.next_due() is not None else None
             alerts = self.engine.due(now)
             # After events, wait until the service's writer has flushed their alerts (every
             # 0.5 s): a snapshot must never be stored ahead of the alerts it has already fired.
-            settled = self._dirty_at is not None and now - self._dirty_at >= SETTLE_S
-            if not alerts and not settled:
+            # Acknowledgements applied meanwhile are applied again after a crash (acks_seen).
+            settled = self._dirty_at is None or now - self._dirty_at >= SETTLE_S
+            if not alerts and not (settled and self.engine.changes != self._saved):
                 return 0
             self._dirty_at = None
-            snapshot = self.engine.snapshot()
+            snapshot, changes = self.engine.snapshot(), self.engine.changes
         batch = Batch(alerts=[a.as_row() for a in alerts], kv={self.kv_key: snapshot})
         try:
             self.store.write_batch(batch)
+            self._saved = changes
         except PlugwatchError:
             if alerts and before is not None:  # not stored: fire these timers again next tick
                 with self._lock:

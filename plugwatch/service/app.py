@@ -19,6 +19,7 @@ from plugwatch.formatting import format_duration, plural
 from plugwatch.outputs import Outputs
 from plugwatch.service.alerting import KV_KEY, Alerting
 from plugwatch.service.cluster import Cluster, ServiceMembers, new_instance_id, write_fence
+from plugwatch.service.controls import add_http_routes
 from plugwatch.service.reload import reload_plugs
 from plugwatch.service.service import EventListener, Service, install_stop_signals
 from plugwatch.service.summary import reload_summary, startup_summary
@@ -51,9 +52,13 @@ async def run_service(
         kv_key = f"{KV_KEY}@{leases.owner}"
     elif shard is not None:
         kv_key = f"{KV_KEY}@{shard[0]}/{shard[1]}"
+    # condition rules (duty cycle, no run) watch the plugs this process samples; clustered,
+    # the plugs move between instances, so they watch what each one sees
+    watched = ([] if leases is not None else
+               [p.name for p in (config.plugs if shard is None else shard_of(config.plugs, shard))])
     alerting = await asyncio.to_thread(
         Alerting.from_config, config, store, kv_key=kv_key,
-        send=leases is None and (shard is None or shard[0] == 0),
+        send=leases is None and (shard is None or shard[0] == 0), plugs=watched,
     )
     if stop is None:
         stop = asyncio.Event()
@@ -76,6 +81,9 @@ async def run_service(
         say(prefix + reload_summary(rules_ok, len(alerting.engine.rules), retuned))
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    if outputs.http is not None:  # POST /api/ack/{alert}, GET /api/alerts
+        add_http_routes(outputs.http, store, [p.name for p in config.plugs],
+                        list(alerting.engine.rules))
     await outputs.start(service, stop)
     if shard is None:
         port = outputs.http.port if outputs.http is not None else None

@@ -20,7 +20,8 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from plugwatch.errors import StoreError, StoreRejected
 from plugwatch.model import Reading, RunSummary, Transition
 from plugwatch.redact import redact, redact_text
-from plugwatch.store import queries, writes
+from plugwatch.rules.controls import Ack, Silence
+from plugwatch.store import controls, queries, writes
 from plugwatch.store.engine import (
     current_revision,
     head_revision,
@@ -236,6 +237,45 @@ class Store:
         """Stored kv_state values whose key starts with `prefix`."""
         with self._read("reading kv state from") as conn:
             return queries.load_kv(conn, prefix)
+
+    # -- acknowledgements, silences (plugwatch.store.controls) --------------------------------
+
+    def add_ack(self, ts: float, rule: str | None, plug: str | None, source: str,
+                note: str | None = None) -> int:
+        """Store an acknowledgement (the running service applies it within a tick); its id."""
+        with self._tx("storing an acknowledgement in") as conn:
+            return controls.add_ack(conn, ts, rule, plug, source, note)
+
+    def acks_after(self, after_id: int) -> list[Ack]:
+        """Acknowledgements newer than `after_id`, oldest first."""
+        with self._read("reading acknowledgements from") as conn:
+            return controls.acks_after(conn, after_id)
+
+    def add_silence(self, kind: str, value: str, starts: float, ends: float, created: float,
+                    comment: str | None = None) -> int:
+        """Store a silence; its id."""
+        with self._tx("storing a silence in") as conn:
+            return controls.add_silence(conn, kind, value, starts, ends, created, comment)
+
+    def silences(self, ending_after: float | None = None) -> list[Silence]:
+        """Silences ending after `ending_after` (every one when None)."""
+        with self._read("reading silences from") as conn:
+            return controls.silences(conn, ending_after)
+
+    def expire_silence(self, silence_id: int, now: float) -> bool:
+        """End a silence now; False when none by that id is in force."""
+        with self._tx("expiring a silence in") as conn:
+            return controls.expire_silence(conn, silence_id, now)
+
+    def last_run_ends(self) -> dict[str, float]:
+        """plug -> end of its last recorded run."""
+        with self._read("reading runs from") as conn:
+            return controls.last_run_ends(conn)
+
+    def recent_runs(self, plug: str, count: int) -> list[RunSummary]:
+        """The last `count` runs of `plug`, oldest first."""
+        with self._read("reading runs from") as conn:
+            return controls.recent_runs(conn, plug, count)
 
     def close(self) -> None:
         """Close every pooled connection."""

@@ -118,7 +118,7 @@ class AlertRow(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Double)
     due_at: Mapped[float] = mapped_column(Double)
-    status: Mapped[str] = mapped_column(String(16))  # pending, sent, failed, dropped
+    status: Mapped[str] = mapped_column(String(16))  # writes.ALERT_STATUSES
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_attempt_at: Mapped[float | None] = mapped_column(Double)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -178,3 +178,29 @@ class DeadLetterRow(Base):
     plug: Mapped[str | None] = mapped_column(String(64))
     record: Mapped[str] = mapped_column(Text)
     error: Mapped[str] = mapped_column(Text)
+
+
+class AckRow(Base):
+    """An acknowledgement: stop reminding of a rule's alert, a plug's, or one rule on one plug."""
+
+    __tablename__ = "acks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[float] = mapped_column(Double)
+    rule: Mapped[str | None] = mapped_column(String(128))  # None: any rule
+    plug: Mapped[str | None] = mapped_column(String(64))  # None: any plug
+    source: Mapped[str] = mapped_column(String(16))  # cli, mqtt, http
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class SilenceRow(Base):
+    """No notifications for a plug, rule or tag until `ends_at` (expiring it moves ends_at)."""
+
+    __tablename__ = "silences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # plug, rule, tag
+    value: Mapped[str] = mapped_column(String(128))
+    starts_at: Mapped[float] = mapped_column(Double)
+    ends_at: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double)
+    comment: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index(None, "ends_at"),)

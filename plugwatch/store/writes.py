@@ -28,7 +28,7 @@ from plugwatch.store.tables import (
 )
 
 ALERT_COLUMNS = ("dedupe_key", "rule", "plug", "target", "title", "body", "created_at", "due_at")
-ALERT_STATUSES = ("pending", "sent", "failed", "dropped")
+ALERT_STATUSES = ("pending", "sent", "failed", "dropped", "silenced", "inhibited")
 
 
 @dataclass

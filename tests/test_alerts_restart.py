@@ -1,0 +1,155 @@
+"""kill -9 of a real `plugwatch run`: acknowledgements, silences and a group waiting to send all
+hold across the restart."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_alerts_e2e import write_config
+from test_notify_receivers import HttpReceiver, Mailbox, http_receiver, smtp
+
+from plugwatch.cli import main
+from plugwatch.emulator import EmulatedPlug, Emulator
+from plugwatch.store import open_store
+from tests.helpers import wait_for
+
+__all__ = ["http_receiver", "smtp"]  # fixtures
+
+
+def start(cfg: Path) -> subprocess.Popen[bytes]:
+    """`plugwatch run` as a child process, its stderr appended to run.err beside the config."""
+    with (cfg.parent / "run.err").open("ab") as err:
+        return subprocess.Popen([sys.executable, "-m", "plugwatch", "run", "--config", str(cfg)],
+                                stdout=subprocess.DEVNULL, stderr=err)
+
+
+def kill_9(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+
+def read(cfg: Path, what: str) -> Any:
+    """One store read (a fresh connection each time: the service writes meanwhile)."""
+    db = cfg.parent / "pw.db"
+    if not db.exists():
+        return [] if what != "kv" else {}
+    store = open_store(f"sqlite:///{db}")
+    try:
+        if what == "kv":
+            return store.load_kv("rules_engine").get("rules_engine") or {}
+        return store.alerts() if what == "alerts" else store.status()
+    finally:
+        store.close()
+
+
+def states(cfg: Path) -> dict[str, str]:
+    return {row["plug"]: row["state"] for row in read(cfg, "status")}
+
+
+RULES = """\
+- name: washer-done
+  plugs: [washer]
+  when: {from: "on", to: standby, min_duration: 1s}
+  repeat: 1s
+  notify: phone
+  title: "{{ plug }} finished{% if repeat %} (reminder {{ repeat }}){% endif %}"
+- name: tv-on
+  plugs: [tv]
+  when: {to: "on"}
+  notify: phone
+  title: "{{ plug }} switched on"
+"""
+
+
+async def test_an_ack_and_a_silence_survive_kill_9(
+    tmp_path: Path, http_receiver: HttpReceiver, smtp: tuple[Mailbox, int],
+) -> None:
+    """Reminders stop at `plugwatch ack` and stay stopped after kill -9 and a restart; a
+    silence set before the kill still holds back the TV's alert after it."""
+    washer, tv = [2.0], [2.0]
+    emulator = Emulator()
+    ports = await emulator.start([
+        EmulatedPlug("HS110v2", alias="washer", power=lambda s: washer[0]),
+        EmulatedPlug("HS110v2", alias="tv", power=lambda s: tv[0])])
+    cfg = write_config(tmp_path, dict(zip(["washer", "tv"], ports, strict=True)), http_receiver,
+                       smtp[1], RULES)
+    proc = start(cfg)
+    try:
+        await wait_for(lambda: states(cfg) == {"washer": "standby", "tv": "standby"}, 20, 0.1)
+        washer[0] = 1000.0
+        await asyncio.sleep(1.5)
+        washer[0] = 2.0
+        await wait_for(lambda: len(http_receiver.received) >= 2, 20, 0.1)  # first + reminder
+        assert main(["ack", "washer-done/washer", "--config", str(cfg)]) == 0
+        assert main(["silence", "tv", "--for", "1h", "--config", str(cfg)]) == 0
+        await wait_for(lambda: any(ep["acked_at"] for ep in read(cfg, "kv")["episodes"]), 10, 0.1)
+        kill_9(proc)
+        count = len(http_receiver.received)
+        proc = start(cfg)
+        await wait_for(lambda: bool(read(cfg, "status")) and read(cfg, "kv") != {}, 20, 0.1)
+        tv[0] = 100.0
+        await wait_for(lambda: any(a["status"] == "silenced" for a in read(cfg, "alerts")), 20,
+                       0.1)
+        await asyncio.sleep(2.0)  # at repeat: 1s, reminders would have come by now
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, (tmp_path / "run.err").read_text()
+    finally:
+        if proc.poll() is None:
+            kill_9(proc)
+        await emulator.stop()
+    titles = [m["title"] for m in http_receiver.received]
+    assert len(titles) == count and titles[0] == "washer finished"
+    assert "tv switched on" not in titles
+
+
+POWER_CUT = """\
+- name: power-cut
+  plugs: {tags: [house]}
+  when: {to: unreachable}
+  group_by: rule
+  group_wait: 4s
+  notify: phone
+  title: "{{ plug }} unreachable"
+"""
+
+
+@pytest.mark.parametrize("names", [["freezer", "fridge", "tv"]])
+async def test_a_group_waiting_to_send_survives_kill_9(
+    tmp_path: Path, http_receiver: HttpReceiver, smtp: tuple[Mailbox, int], names: list[str],
+) -> None:
+    """Killed during the group's wait: after the restart one message lists every plug."""
+    plugs = [EmulatedPlug("HS110v2", alias=n, power=5.0) for n in names]
+    emulator = Emulator()
+    ports = await emulator.start(plugs)
+    cfg = write_config(tmp_path, dict(zip(names, ports, strict=True)), http_receiver, smtp[1],
+                       POWER_CUT)
+    proc = start(cfg)
+
+    def waiting() -> bool:
+        groups = read(cfg, "kv").get("groups", [])
+        return bool(groups) and len(groups[0]["pending"]) == len(names)
+
+    try:
+        await wait_for(lambda: list(states(cfg).values()) == ["standby"] * 3, 20, 0.1)
+        for plug in plugs:
+            await emulator.set_online(plug, False)
+        await wait_for(waiting, 10, 0.05)
+        kill_9(proc)
+        assert http_receiver.received == []  # still inside its group_wait
+        proc = start(cfg)
+        await wait_for(lambda: bool(http_receiver.received), 20, 0.1)
+        await asyncio.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, (tmp_path / "run.err").read_text()
+    finally:
+        if proc.poll() is None:
+            kill_9(proc)
+        await emulator.stop()
+    (message,) = http_receiver.received
+    assert message["title"] == f"3 plugs unreachable: {', '.join(names)}"
