@@ -241,3 +241,18 @@ async def test_a_silenced_alert_goes_out_when_the_silence_expires(
     assert out.startswith("silenced plug tv until ") and "(id 1; " in out
     local = datetime.fromtimestamp(on.ts, BERLIN).strftime("%H:%M")
     assert [m["title"] for m in http_receiver.received] == [f"tv switched on at {local}"]
+
+
+def test_a_target_with_format_html_sends_html_mail(smtp: tuple[Mailbox, int]) -> None:
+    """`format: html`: the rule text is HTML, the mail carries it as an HTML part."""
+    from plugwatch.notify import AppriseNotifier
+    from plugwatch.notify.targets import TargetOptions
+
+    box, port = smtp
+    url = f"mailto://127.0.0.1:{port}?from=pw@example.com&to=me@example.com"
+    notifier = AppriseNotifier({"mail": url}, {"mail": TargetOptions(format="html")})
+    notifier.send_sync("mail", "washer finished", "Ran <b>1 h 34 min</b>")
+    (envelope,) = box.messages
+    message = email.message_from_bytes(envelope.content)
+    html = [p for p in message.walk() if p.get_content_type() == "text/html"]
+    assert html and "<b>1 h 34 min</b>" in html[0].get_payload(decode=True).decode()

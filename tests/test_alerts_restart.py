@@ -153,3 +153,59 @@ async def test_a_group_waiting_to_send_survives_kill_9(
         await emulator.stop()
     (message,) = http_receiver.received
     assert message["title"] == f"3 plugs unreachable: {', '.join(names)}"
+
+
+async def test_an_http_post_acknowledges_and_get_lists_the_active_alerts(
+    tmp_path: Path, http_receiver: HttpReceiver, smtp: tuple[Mailbox, int],
+) -> None:
+    """With `http:` on, POST /api/ack/<plug> stops the reminders like `plugwatch ack`."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from test_notify_receivers import free_port
+
+    washer = [2.0]
+    emulator = Emulator()
+    [port] = await emulator.start([EmulatedPlug("HS110v2", alias="washer",
+                                                power=lambda s: washer[0])])
+    http_port = free_port()
+    washer_rule = RULES.split("- name: tv")[0]
+    cfg = write_config(tmp_path, {"washer": port}, http_receiver, smtp[1], washer_rule,
+                       extra=f"http: {{listen: '127.0.0.1:{http_port}'}}\n")
+    base = f"http://127.0.0.1:{http_port}/api"
+
+    def call(method: str, path: str) -> tuple[int, Any]:
+        request = urllib.request.Request(base + path, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    proc = start(cfg)
+    try:
+        await wait_for(lambda: states(cfg) == {"washer": "standby"}, 20, 0.1)
+        assert await asyncio.to_thread(call, "POST", "/ack/washer") == (404, {
+            "error": "nothing to acknowledge for 'washer': no unacknowledged active alert "
+                     "(active: none)"})
+        washer[0] = 1000.0
+        await asyncio.sleep(1.5)
+        washer[0] = 2.0
+        await wait_for(lambda: len(http_receiver.received) >= 2, 20, 0.1)
+        await wait_for(lambda: bool(read(cfg, "kv").get("episodes")), 10, 0.1)
+        status, answer = await asyncio.to_thread(call, "POST", "/ack/washer")
+        assert (status, answer) == (200, {"acknowledged": ["washer-done/washer"]})
+        await asyncio.sleep(1.2)  # applied within a tick (1 s)
+        count = len(http_receiver.received)
+        await asyncio.sleep(1.5)
+        assert len(http_receiver.received) == count  # no more reminders
+        status, listing = await asyncio.to_thread(call, "GET", "/alerts")
+        (alert,) = listing["alerts"]
+        assert alert["id"] == "washer-done/washer" and alert["acknowledged_at"] is not None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, (tmp_path / "run.err").read_text()
+    finally:
+        if proc.poll() is None:
+            kill_9(proc)
+        await emulator.stop()

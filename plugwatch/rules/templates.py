@@ -123,6 +123,11 @@ def context(
     }
 
 
+def render_strict(source: str, ctx: dict[str, Any]) -> str:
+    """`source` rendered with `ctx`; a template error is raised (for checks and tests)."""
+    return str(_compile(source).render(ctx))
+
+
 def render(source: str, ctx: dict[str, Any], fallback: str) -> str:
     """`source` rendered with `ctx`; on an error the `fallback` (an alert is never lost)."""
     try:
