@@ -108,7 +108,8 @@ def test_init_writes_a_config_and_rules_that_check_and_never_overwrites(
     folder = tmp_path / "new"
     assert main(["init", str(folder)]) == 0
     written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.yaml"))
-    assert written == ["plugwatch.yaml", "rules/left-on.yaml", "rules/unreachable.yaml",
+    assert written == ["plugwatch.yaml", "rules/freezer-duty.yaml", "rules/left-on.yaml",
+                       "rules/power-cut.yaml", "rules/sump-pump.yaml", "rules/unreachable.yaml",
                        "rules/washer-done.yaml"]
     assert "wrote" in capsys.readouterr().out
     assert main(["rules", "check", "--config", str(folder / "plugwatch.yaml")]) == 0

@@ -61,7 +61,7 @@ def test_rules_check_uses_the_config_rules_folder_and_targets(
                  rules=str(REPO / "rules"))
     assert main(["rules", "check", "--config", str(cfg)]) == 0
     captured = capsys.readouterr()
-    assert "3 rules in 3 files OK" in captured.out
+    assert "8 rules in 6 files OK" in captured.out
     assert "'iron*' matches no plug yet" in captured.err  # a warning, not an error
     (tmp_path / "both.yaml").write_text(
         "- name: both\n  when: {to: unreachable}\n  notify: [phone, mail]\n", encoding="utf-8")

@@ -124,6 +124,6 @@ def test_rules_check_command_exits_1_with_one_line_per_problem(
     assert err[1].startswith(f"{bad}:4: rule 'a': for: invalid duration '5x'")
     assert "Traceback" not in "".join(err)
     assert main(["rules", "check", str(REPO / "rules")]) == 0
-    assert "3 rules in 3 files OK" in capsys.readouterr().out
+    assert "8 rules in 6 files OK" in capsys.readouterr().out
     assert main(["rules", "check", str(tmp_path / "nope")]) == 1
     assert "no such rule file or folder" in capsys.readouterr().err

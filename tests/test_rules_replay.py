@@ -100,9 +100,10 @@ def test_replay_says_the_plug_name_shows_bodies_and_warns_when_no_rule_applies(
             "'Washingmachine__dev_7297E3_2012.01.08' (from the file name; --plug NAME to "
             "change it; none sent)") in out
     assert err.strip() == (
-        f"plugwatch: warning: no rule in {rules} applies to plug "
-        "'Washingmachine__dev_7297E3_2012.01.08' (they select tv, iron*, tags critical, "
-        "washer): give the plug's name with --plug NAME")
+        f"plugwatch: warning: no rule in {rules} is for plug "
+        "'Washingmachine__dev_7297E3_2012.01.08'; only power-cut (every plug) does (they "
+        "select tags freezer, tv, iron*, tags router, tags pump, tags critical, washer): "
+        "give the plug's name with --plug NAME")
     assert main(["replay", trace, "--rules", rules, "--plug", "washer",
                  "--dwell-standby", "5m"]) == 0
     out, err = capsys.readouterr()

@@ -62,7 +62,8 @@ def test_an_installed_wheel_runs_init_upgrade_and_demo_from_an_empty_folder(
     home.mkdir()
     assert "wrote plugwatch.yaml" in run(plugwatch, "init", cwd=home)
     assert sorted(p.name for p in (home / "rules").iterdir()) == [
-        "left-on.yaml", "unreachable.yaml", "washer-done.yaml"]
+        "freezer-duty.yaml", "left-on.yaml", "power-cut.yaml", "sump-pump.yaml",
+        "unreachable.yaml", "washer-done.yaml"]
     assert "OK against plugwatch.yaml" in run(plugwatch, "rules", "check", cwd=home)
     assert run(plugwatch, "db", "upgrade", cwd=home).endswith("(up to date)\n")
     demo = run(plugwatch, "demo", "--speed", "400", "--db", "demo.db", cwd=home)

@@ -106,9 +106,13 @@ def replay_rules_lines(
     rules = [item.rule for item in load_checked(rules_path, tags, targets)]
     zone = tz_name or "UTC"
     warnings = []
-    if not rules_for_plug(rules, plug, (tags or {}).get(plug, ())):
-        warnings.append(f"no rule in {rules_path} applies to plug {plug!r} (they select "
-                        f"{selections(rules)}): give the plug's name with --plug NAME")
+    applying = rules_for_plug(rules, plug, (tags or {}).get(plug, ()))
+    catch_all = [r.name for r in applying if r.plugs == ["*"]]
+    if len(applying) == len(catch_all):  # nothing names this plug: a misnamed trace, likely
+        only = f"; only {', '.join(catch_all)} (every plug) does" if catch_all else ""
+        picked = selections([r for r in rules if r.plugs != ["*"]])
+        warnings.append(f"no rule in {rules_path} is for plug {plug!r}{only} (they select "
+                        f"{picked}): give the plug's name with --plug NAME")
     alerts = replay_alerts(rules, events, tags, zone)
     if as_json:
         return [json.dumps(alert_json(a)) for a in alerts], warnings
