@@ -27,18 +27,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add `ack` and `silence` to the `plugwatch` parser."""
     from plugwatch.cli.service import _config_arg
 
-    ack = sub.add_parser("ack", help="acknowledge an alert: its reminders stop (no argument: "
-                                     "list the active alerts)")
+    ack = sub.add_parser("ack", help="acknowledge an alert so its reminders stop")
     ack.add_argument("alert", nargs="?", metavar="ALERT|PLUG|RULE",
-                     help="RULE/PLUG as listed, a plug (all its alerts) or a rule (all of its)")
+                     help="RULE/PLUG as listed, a plug (all its alerts) or a rule (all of its); "
+                          "none: list the active alerts")
     ack.add_argument("--note", help="a note kept with the acknowledgement")
     _config_arg(ack)
     ack.set_defaults(func=cmd_ack)
 
-    silence = sub.add_parser("silence", help="no notifications for a plug, rule or tag for a "
-                                             "while (no argument: list the silences)")
+    silence = sub.add_parser("silence", help="hold back the notifications of a plug, rule or tag")
     silence.add_argument("what", nargs="?", metavar="PLUG|RULE|tag:NAME",
-                         help="a plug or rule name (or plug:GLOB, rule:GLOB, tag:NAME)")
+                         help="a plug or rule name (or plug:GLOB, rule:GLOB, tag:NAME); "
+                              "none: list the silences in force")
     silence.add_argument("--for", dest="duration", metavar="DURATION",
                          help="how long, e.g. 30m, 2h, 1d")
     silence.add_argument("--comment", help="why (shown by --list)")
