@@ -20,6 +20,7 @@ from test_notify_receivers import HttpReceiver, Mailbox, http_receiver, smtp
 from plugwatch.cli import main
 from plugwatch.config import load_config
 from plugwatch.emulator import EmulatedPlug, Emulator
+from plugwatch.formatting import format_duration
 from plugwatch.service.alerting import Alerting
 from plugwatch.store import open_store
 from plugwatch.testing import running_service
@@ -91,8 +92,8 @@ WASHER = """\
 
 
 def washer(seconds: float) -> float:
-    """Standby, a 1.5 s run at 1000 W, standby again."""
-    return 1000.0 if 1.0 <= seconds < 2.5 else 2.0
+    """Standby, a 3 s run at 1000 W (over min_duration: 1s even with late reads), standby."""
+    return 1000.0 if 1.0 <= seconds < 4.0 else 2.0
 
 
 async def test_washer_done_in_local_time_with_cost_reminded_until_acknowledged(
@@ -118,8 +119,8 @@ async def test_washer_done_in_local_time_with_cost_reminded_until_acknowledged(
     local = datetime.fromtimestamp(run.end, BERLIN).strftime("%H:%M")
     first = http_receiver.received[0]
     assert first["title"] == "washer finished"
-    assert first["message"] == (f"Ran 1 s, used {run.energy_wh:.1f} Wh, "
-                                f"{run.cost:.2f} EUR. Finished at {local}.")
+    assert first["message"] == (f"Ran {format_duration(run.duration_s)}, used "
+                                f"{run.energy_wh:.1f} Wh, {run.cost:.2f} EUR. Finished at {local}.")
     assert http_receiver.received[1]["message"].endswith(f"Finished at {local}. Reminder 1.")
     # one alert, one notification id: a reminder can replace the previous message
     tags = {h.get("X-Plugwatch-Tag") for h in http_receiver.headers}
