@@ -229,8 +229,8 @@ async def run(t: Tour) -> None:
     """The service against the emulated washer and strip outlet; while it runs, the curl
     lines (as urllib GETs) and `status --check` see it live."""
     async with t.running("run", until="tv ") as lines:
-        assert lines[0].startswith("plugwatch run: 4 plugs (2 kasa, 1 shelly, 1 tasmota); "
-                                   "3 rules from ")
+        assert re.match(r"plugwatch run: 4 plugs \(2 kasa, 1 shelly, 1 tasmota\); \d+ rules "
+                        "from ", lines[0]), lines[0]
         assert get(f"http://127.0.0.1:{t.http_port}/healthz")[0] == 200
         assert "plugwatch_" in get(f"http://127.0.0.1:{t.http_port}/metrics")[1]
         code, out, err = await t.plugwatch("status", "--check")
@@ -310,6 +310,22 @@ async def history(t: Tour) -> None:
     assert code == 0 and "washer" in out and "state on" in out
 
 
+async def ack(t: Tour) -> None:
+    """The emulated washer only ever ran (no alert is active): `ack` lists none, and
+    `ack washer` says in one line that there is nothing to acknowledge (exit 1)."""
+    code, out, err = await t.plugwatch("ack")
+    assert (code, out) == (0, "no active alerts\n"), err
+    code, out, err = await t.plugwatch("ack", "washer")
+    assert code == 1 and err.startswith("plugwatch: error: nothing to acknowledge for 'washer'")
+
+
+async def silence(t: Tour) -> None:
+    code, out, err = await t.plugwatch("silence", "tv", "--for", "2h")
+    assert code == 0 and out.startswith("silenced plug tv until "), err
+    code, out, _ = await t.plugwatch("silence")
+    assert code == 0 and "plug tv" in out
+
+
 async def replay_json(t: Tour) -> None:
     """The real washer trace for trace.csv."""
     code, out, _ = await t.plugwatch("replay", str(TRACE), "--json")
@@ -317,9 +333,11 @@ async def replay_json(t: Tour) -> None:
 
 
 async def replay_rules(t: Tour) -> None:
-    code, out, err = await t.plugwatch("replay", str(TRACE), "--rules", "rules/")
+    code, out, err = await t.plugwatch("replay", str(TRACE), "--plug", "washer", "--rules",
+                                       "rules/")
     assert code == 0, err
-    assert "from the rules in rules/ (none sent)" in out
+    assert "from the rules in rules/ for plug 'washer' (from --plug; none sent)" in out
+    assert "ALERT washer-done -> phone: washer finished" in out
 
 
 async def calibrate(t: Tour) -> None:
@@ -355,7 +373,9 @@ RECIPES: dict[str, tuple[str, Callable[[Tour], object]]] = {  # line -> (group, 
     "plugwatch status --check": ("service", status_check),
     "plugwatch history --since 24h --runs": ("service", history),
     "plugwatch replay trace.csv --json": ("offline", replay_json),
-    "plugwatch replay trace.csv --rules rules/": ("offline", replay_rules),
+    "plugwatch ack washer": ("service", ack),
+    "plugwatch silence tv --for 2h": ("service", silence),
+    "plugwatch replay trace.csv --plug washer --rules rules/": ("offline", replay_rules),
     "plugwatch calibrate trace.csv": ("offline", calibrate),
     "plugwatch plot trace.csv -o day.png": ("offline", plot),
 }
