@@ -104,6 +104,39 @@ RULES = """\
   title: "{{ plug }} done"
 """
 
+TWO_RULES = """\
+- name: washer-done
+  plugs: [washer, dryer]
+  when: {from: "on", to: standby}
+  notify: [phone, pager]
+  title: "{{ plug }} done"
+- name: tv-on
+  plugs: [tv]
+  when: {to: "on"}
+  for: soon
+  notify: [phone]
+"""
+
+
+def test_rules_check_puts_each_problem_at_its_fields_line_in_file_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every problem of every rule, each at the line of the key that is wrong, in file order
+    (not at the rule's first line); a rule that does not validate does not keep the others
+    from being checked against the config's plugs and targets."""
+    rules = write(tmp_path, "rules.yaml", TWO_RULES)
+    config = write(tmp_path, "plugwatch.yaml", (
+        "plugs:\n  - {name: washer, host: 10.0.0.4}\n  - {name: tv, host: 10.0.0.5}\n"
+        f"targets:\n  phone: ntfy://ntfy.sh/topic\nrules: {rules}\n"))
+    assert main(["rules", "check", "--config", str(config)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[0:3] for line in err[:-1]] == [
+        [f"{rules}:2", "rule 'washer-done'", "plugs"],
+        [f"{rules}:4", "rule 'washer-done'", "notify"],
+        [f"{rules}:9", "rule 'tv-on'", "for"],
+    ]
+    assert err[-1] == f"3 problems in {rules}"
+
 
 def test_rules_check_checks_the_rules_despite_an_unset_variable_in_targets(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],

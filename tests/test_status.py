@@ -146,12 +146,15 @@ async def test_status_asks_the_running_service_and_sees_a_plug_go_unreachable(
         assert code == 2 and "plugwatch: check: tv: unreachable" in err
         (tv_line,) = [line for line in out.splitlines() if line.startswith("tv ")]
         assert "unreachable" in tv_line and "60" not in tv_line.split("since")[0]
+        assert f"127.0.0.1:{ports[1]}" in tv_line  # the service says why
     finally:
         stop.set()
         await task
         await emulator.stop()
         store.close()
     code, out, _ = await status()  # nothing serves /api/status now: the database answers
-    assert code == 0 and "tv               unreachable" in out
+    (tv_line,) = [line for line in out.splitlines() if line.startswith("tv ")]
+    assert code == 0 and tv_line.startswith("tv               unreachable  ")
+    assert f"127.0.0.1:{ports[1]}" in tv_line and "no answer" not in tv_line  # why, stored
     _, out, _ = await status("--json")
     assert {json.loads(line)["source"] for line in out.splitlines()} == {"database"}

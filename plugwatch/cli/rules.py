@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,12 @@ def _config(path: str | None) -> tuple[Config | None, list[str]]:
         return None, problems
 
 
+def _file_line(problem: str) -> tuple[str, int]:
+    """("file", line) of a "file:line: ..." problem, to list problems in file order."""
+    match = re.match(r"^(.*?):(\d+): ", problem)
+    return (match.group(1), int(match.group(2))) if match else (problem, 0)
+
+
 def plug_tags(config: Config) -> dict[str, list[str]]:
     """Plug name -> tags, from a Config."""
     return {plug.name: list(plug.tags or []) for plug in config.plugs}
@@ -66,22 +73,20 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     The config's own problems are listed too, and do not stop the rules from being checked.
     """
     from plugwatch.formatting import plural
-    from plugwatch.rules import RuleFileError, check_rules, load_rules, rule_warnings
-    from plugwatch.rules.loading import rule_files
+    from plugwatch.rules import RuleFileError, check_rules, rule_warnings
+    from plugwatch.rules.loading import load_rules_and_problems, rule_files
 
     config, problems = _config(args.config)
     path = args.path or (getattr(config, "rules_path", None) if config else None) or "rules"
-    try:
-        loaded = load_rules(path)
-        problems += check_rules(
-            loaded, plug_tags(config) if config else None,
-            list(config.targets) if config else None,
-        )
-    except RuleFileError as exc:
-        problems += exc.problems
-    else:
-        for line in rule_warnings(loaded, plug_tags(config)) if config else []:
-            print(f"warning: {line}", file=sys.stderr)
+    try:  # the valid rules are checked too, however many others have problems
+        loaded, found = load_rules_and_problems(path)
+    except RuleFileError as exc:  # no such file or folder
+        loaded, found = [], exc.problems
+    found += check_rules(loaded, plug_tags(config) if config else None,
+                         list(config.targets) if config else None)
+    for line in rule_warnings(loaded, plug_tags(config)) if config else []:
+        print(f"warning: {line}", file=sys.stderr)
+    problems += sorted(found, key=_file_line)
     for line in problems:
         print(line, file=sys.stderr)
     config_name = args.config or DEFAULT_CONFIG

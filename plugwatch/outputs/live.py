@@ -56,6 +56,7 @@ class LiveView:
     def plugs(self) -> list[dict[str, Any]]:
         """One dict per plug: state, since, smoothed and raw power, energy, contact, counts."""
         rows = []
+        failing = getattr(getattr(self.service, "failures", None), "reason", None)
         for name, detector in list(self.service.detectors.items()):
             last = detector.last  # (ts, raw W, energy kWh) of the last good reading
             meter = self.meters.plugs.get(name)
@@ -70,6 +71,7 @@ class LiveView:
                 "last_contact_ts": last[0] if last else None,
                 "reads": meter.reads if meter else 0,
                 "failures": sum(meter.failures.values()) if meter else 0,
+                "last_failure": failing(name) if failing else None,
             })
         return rows
 

@@ -107,6 +107,15 @@ def load_rule_file(file: Path) -> tuple[list[LoadedRule], list[str]]:
 
 def load_rules(path: str | os.PathLike[str]) -> list[LoadedRule]:
     """Every rule at `path` (a file or folder); raises RuleFileError listing all problems."""
+    rules, problems = load_rules_and_problems(path)
+    if problems:
+        raise RuleFileError(problems)
+    return rules
+
+
+def load_rules_and_problems(path: str | os.PathLike[str]) -> tuple[list[LoadedRule], list[str]]:
+    """The valid rules at `path` and every problem found (so that the valid ones can still be
+    checked in the same pass: `rules check`). A missing path raises RuleFileError."""
     rules: list[LoadedRule] = []
     problems: list[str] = []
     for file in rule_files(path):
@@ -121,6 +130,4 @@ def load_rules(path: str | os.PathLike[str]) -> list[LoadedRule]:
                 f"{loaded.file}:{loaded.line}: rule '{loaded.rule.name}': name: already used at "
                 f"{first.file}:{first.line} (rule names must be unique)"
             )
-    if problems:
-        raise RuleFileError(problems)
-    return rules
+    return rules, problems

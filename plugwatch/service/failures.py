@@ -28,6 +28,7 @@ class _Spell:
     """A plug's current run of failed reads."""
 
     shape: str  # the kind and the reason with its numbers and details blanked
+    reason: str  # the reason of the failure that began the spell (or its latest new shape)
     failures: int = 1
     unreachable: bool = False
 
@@ -48,6 +49,11 @@ class FailureLog:
         """How many plugs are failing right now."""
         return len(self._spells)
 
+    def reason(self, plug: str) -> str | None:
+        """Why `plug` is failing now (as stored for `status`), None while it answers."""
+        spell = self._spells.get(plug)
+        return None if spell is None else spell.reason
+
     def observe(self, plug: str, sample: Sample, state: State) -> None:
         """Account for one live sample of `plug`; `state` is its detector's state after it."""
         spell = self._spells.get(plug)
@@ -59,13 +65,13 @@ class FailureLog:
             return
         shape = f"{sample.kind} {_DETAIL.sub('#', sample.reason)}"
         if spell is None:
-            self._spells[plug] = spell = _Spell(shape)
+            self._spells[plug] = spell = _Spell(shape, sample.reason)
             self._noted(plug, sample)
             self._say(sample.ts, "plug %s: read failed: %s", plug, sample.reason)
         else:
             spell.failures += 1
             if shape != spell.shape:
-                spell.shape = shape
+                spell.shape, spell.reason = shape, sample.reason
                 self._noted(plug, sample)
                 self._say(sample.ts, "plug %s: read failed differently now: %s", plug,
                           sample.reason)
