@@ -42,6 +42,7 @@ run() {
     settle
     run "$PY" bench/bench_read_path.py --plugs 1000 10000 --seconds 10 --repeats 3
     run "$PY" bench/bench_read_path.py --plugs 200 --seconds 5 --repeats 1 --callgrind
+    run "$PY" bench/bench_pykasa.py --plugs 100 1000 --rounds 10 --repeats 3
     run "$PY" bench/bench_emulator.py --plugs 5000 --repeats 3
     run "$PY" bench/bench_replay.py --samples 2000000 --repeat 3
     run "$PY" bench/bench_replay.py --year --repeat 1

@@ -173,3 +173,12 @@ def test_shelly_devices_are_found_over_real_mdns(tmp_path: Path) -> None:
     assert found[18081]["alias"] == "emulated shelly2 2"
     assert (found[18090]["model"], found[18090]["generation"]) == ("SHPLG-S", 1)
     assert found[18090]["mdns_name"].startswith("shellyplug-s-")
+
+
+def test_a_tapo_plug_without_python_kasa_names_the_extra(tmp_path: Path) -> None:
+    done = run_without("kasa", "read", "127.0.0.1", "--driver", "tapo", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == (
+        "plugwatch: error: reading Tapo and KLAP-firmware Kasa plugs needs the optional "
+        "'kasa-new' part of plugwatch, which is not installed: pip install 'plugwatch[kasa-new]' "
+        "(or pipx inject plugwatch python-kasa)\n")

@@ -203,6 +203,25 @@ async def emulate_fault(t: Tour) -> None:
         await asyncio.wait_for(proc.communicate(), 15)
 
 
+async def emulate_tapo(t: Tour) -> None:
+    """A Tapo P110 over KLAP on a loopback address of its own and a free port (not
+    127.0.0.2:8080): `read --driver tapo` reads it (no account: python-kasa's blank login)."""
+    from tests.test_discover_lan import free_address
+
+    host, port = free_address()
+    proc = await t.start("emulate", "--family", "tapo", "--host", host, "--port", str(port))
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert line.startswith(b"serving 1 emulated Tapo P110"), line
+        code, out, err = await t.plugwatch("read", f"{host}:{port}", "--driver", "tapo", "--json")
+        assert code == 0, err
+        assert json.loads(out)["model"] == "P110" and json.loads(out)["power_w"] == 60.0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), 15)
+
+
 async def init(t: Tour) -> None:
     """Writes plugwatch.yaml and rules/; then the plugs and target are edited (emulated ones),
     the interval shortened, and `http:` added for the curl lines."""
@@ -358,6 +377,7 @@ RECIPES: dict[str, tuple[str, Callable[[Tour], object]]] = {  # line -> (group, 
     "plugwatch emulate --port 9999 --count 3 --trace washer.csv --speed 60":
         ("devices", emulate_trace),
     "plugwatch emulate --family shelly2 --port 8080 --fault nan": ("devices", emulate_fault),
+    "plugwatch emulate --family tapo --host 127.0.0.2 --port 8080": ("devices", emulate_tapo),
     "plugwatch init": ("service", init),
     "plugwatch rules check": ("service", rules_check),
     "plugwatch notify test phone": ("service", notify_test),
