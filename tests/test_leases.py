@@ -111,3 +111,15 @@ def test_fence_keeps_only_the_leases_still_held_and_no_claim_meanwhile(store: St
 ])
 def test_fair_share(total: int, instances: int, share: int) -> None:
     assert fair_share(total, instances) == share
+
+
+def test_holds_needs_the_generation_and_the_margin(store: Store) -> None:
+    """The sender asks `holds` before each delivery: only the current holder with time to spare."""
+    a, b = leases(store, "a", lease_s=1.0), leases(store, "b")
+    [(name, gen)] = a.claim(NAMES[:1], 1).items()
+    assert a.holds(name, gen, 0.5)
+    assert not a.holds(name, gen - 1, 0.0)  # an older generation
+    assert not b.holds(name, gen, 0.0)  # someone else's
+    time.sleep(0.6)
+    assert not a.holds(name, gen, 0.5)  # under half a lease left: too close to call
+    assert a.holds(name, gen, 0.1)

@@ -54,6 +54,7 @@ class AlertSender:
     def __init__(
         self, outbox: Outbox, notifier: Notifier, *, clock: Callable[[], float] = time.time,
         poll_s: float = 1.0, base_s: float = 5.0, cap_s: float = 600.0, batch: int = 50,
+        may_send: Callable[[], bool] | None = None,
     ) -> None:
         self.outbox = outbox
         self.notifier = notifier
@@ -62,6 +63,9 @@ class AlertSender:
         self.base_s = base_s
         self.cap_s = cap_s
         self.batch = batch
+        # asked (in a worker thread) before every delivery: a clustered instance sends only while
+        # it surely holds the sender's lease, so two instances never deliver the same alert
+        self.may_send = may_send
         self.sent = 0
         self.failed_attempts = 0
         self._wake = asyncio.Event()
@@ -70,12 +74,16 @@ class AlertSender:
         """Look at the outbox now (e.g. right after new alerts were written)."""
         self._wake.set()
 
-    async def run_once(self) -> int:
-        """Try every alert due now once; returns how many were delivered."""
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """Try every alert due now once (until `stop` is set); returns how many were delivered."""
         now = self.clock()
         rows = await asyncio.to_thread(self.outbox.pending_alerts, now, self.batch)
         delivered = 0
         for row in rows:
+            if stop is not None and stop.is_set():
+                break
+            if self.may_send is not None and not await asyncio.to_thread(self.may_send):
+                break
             delivered += await self._deliver(row)
         return delivered
 
@@ -104,7 +112,7 @@ class AlertSender:
         """Deliver until `stop` is set; a failing outbox (database) is logged and retried."""
         while not stop.is_set():
             try:
-                await self.run_once()
+                await self.run_once(stop)
             except PlugwatchError as exc:
                 log.error("outbox: %s", exc)
             self._wake.clear()

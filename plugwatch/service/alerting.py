@@ -191,19 +191,25 @@ class Alerting:
             raise
         return len(alerts)
 
-    def set_sending(self, on: bool) -> None:
-        """Start or stop the outbox sender (a clustered instance sends while it holds the
-        sender's lease); needs the running event loop."""
-        if on and self._sending is None:
+    def start_sending(self) -> None:
+        """Start the outbox sender (a clustered instance sends while it holds the sender's
+        lease); needs the running event loop."""
+        if self._sending is None:
             stop = asyncio.Event()
             self._sending = (stop, asyncio.create_task(self.sender.run(stop)))
-        elif not on and self._sending is not None:
-            self._sending[0].set()  # it finishes the delivery in hand, then ends
+
+    async def stop_sending(self) -> None:
+        """Stop the outbox sender: it finishes the delivery in hand, then this returns."""
+        if self._sending is not None:
+            stop, task = self._sending
             self._sending = None
+            stop.set()
+            await task
 
     async def run(self, stop: asyncio.Event) -> None:
         """Timers and the sender until `stop` is set."""
-        self.set_sending(self.send)
+        if self.send:
+            self.start_sending()
         try:
             while not stop.is_set():
                 try:
@@ -214,8 +220,5 @@ class Alerting:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.tick_s)
         finally:
-            if self._sending is not None:
-                task = self._sending[1]
-                self.set_sending(False)
-                await task
+            await self.stop_sending()
             await asyncio.to_thread(self.tick)

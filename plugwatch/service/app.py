@@ -104,6 +104,7 @@ async def _run_clustered(service: Service, alerting: Alerting, leases: LeaseStor
     over first, then the service and the alerting stop."""
     service.store.fencer = write_fence(service, leases.owner)
     cluster = Cluster(leases, list(service.detectors), ServiceMembers(service, alerting))
+    alerting.sender.may_send = cluster.may_send
     log.info("clustered as %s: leases of %s in %s", leases.owner,
              format_duration(leases.lease_s), service.store.where)
     stopped = asyncio.Event()

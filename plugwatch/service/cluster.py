@@ -53,8 +53,8 @@ class Members(Protocol):
     async def drop(self, plugs: Sequence[str], *, flush: bool) -> None:
         """Stop sampling these plugs; with flush, write what is queued for them first."""
 
-    def sending(self, on: bool) -> None:
-        """Run (or stop) the outbox sender."""
+    async def sending(self, on: bool) -> None:
+        """Start the outbox sender, or stop it and return once it has."""
 
 
 class ServiceMembers:
@@ -70,8 +70,11 @@ class ServiceMembers:
     async def drop(self, plugs: Sequence[str], *, flush: bool) -> None:
         await self.service.drop(list(plugs), flush=flush)
 
-    def sending(self, on: bool) -> None:
-        self.alerting.set_sending(on)
+    async def sending(self, on: bool) -> None:
+        if on:
+            self.alerting.start_sending()
+        else:
+            await self.alerting.stop_sending()
 
 
 def write_fence(service: Service, owner: str) -> Callable[[Connection, set[str]], set[str]]:
@@ -148,7 +151,7 @@ class Cluster:
             self.sender = await asyncio.to_thread(self.leases.claim, [SENDER], 1)
             if self.sender:
                 log.info("cluster: this instance sends the notifications")
-                self.members.sending(True)
+                await self.members.sending(True)
 
     async def _renew(self) -> None:
         held = {plug_lease(p): gen for p, gen in self.held.items()} | self.sender
@@ -162,15 +165,26 @@ class Cluster:
             await self.members.drop(lost, flush=False)
         if self.sender and SENDER not in kept:
             self.sender = {}
-            self.members.sending(False)
+            log.warning("cluster: lost the sender's lease; another instance sends now")
+            await self.members.sending(False)
+
+    def may_send(self) -> bool:
+        """Whether this instance surely holds the sender's lease for a while yet (at least half
+        a lease): the sender asks before every delivery. Blocking: call it in a thread."""
+        if not self.sender:
+            return False
+        try:
+            return self.leases.holds(SENDER, self.sender[SENDER], self.leases.lease_s / 2)
+        except PlugwatchError:
+            return False
 
     async def leave(self) -> None:
         """A clean stop: flush and drop every plug, then release all leases at once."""
         plugs = list(self.held)
         await self.members.drop(plugs, flush=True)
         self.held.clear()
-        if self.sender:
-            self.members.sending(False)
+        if self.sender:  # the sender is stopped before its lease is given up: never two at once
+            await self.members.sending(False)
             self.sender = {}
         try:
             await asyncio.to_thread(self.leases.leave)

@@ -106,6 +106,15 @@ class LeaseStore:
                  "lease": self.lease_s}).all()
         return {name: int(gen) for name, gen in rows}
 
+    def holds(self, name: str, generation: int, margin_s: float) -> bool:
+        """Whether this instance holds lease `name` at `generation` for `margin_s` more."""
+        with self.store._guard("reading the leases in"), self.engine.connect() as conn:
+            return conn.execute(text(
+                f"SELECT 1 FROM leases WHERE name = :name AND owner = :me AND generation = :gen "
+                f"AND expires_at > {NOW} + :margin"),
+                {"name": name, "me": self.owner, "gen": generation, "margin": margin_s},
+            ).first() is not None
+
     def release(self, names: Iterable[str]) -> None:
         """Give up these leases at once (a clean hand-over: another instance may claim now)."""
         names = list(names)
