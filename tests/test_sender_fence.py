@@ -11,8 +11,8 @@ from plugwatch.notify.sender import AlertSender
 
 class Outbox:
     def __init__(self, n: int) -> None:
-        self.rows = [{"id": i, "target": "t", "title": f"a{i}", "body": "", "attempts": 0}
-                     for i in range(n)]
+        self.rows = [{"id": i, "target": "t", "title": f"a{i}", "body": "", "attempts": 0,
+                      "dedupe_key": f"r|p|{i}"} for i in range(n)]
         self.recorded: list[int] = []
 
     def pending_alerts(self, now: float, limit: int) -> list[Any]:
@@ -29,7 +29,7 @@ class Notifier:
         self.sent: list[str] = []
         self.stop, self.after = stop, after
 
-    async def send(self, target: str, title: str, body: str) -> None:
+    async def send(self, target: str, title: str, body: str, **_: Any) -> None:
         self.sent.append(title)
         if self.stop is not None and len(self.sent) == self.after:
             self.stop.set()
