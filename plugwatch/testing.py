@@ -48,6 +48,12 @@ async def running_service(
     own_store = store is None
     if store is None:
         store = await asyncio.to_thread(open_store, config.database)
+    mqtt = None
+    if config.mqtt is not None and "mqtt" not in options:  # as run_service does
+        from plugwatch.mqtt import client_for
+
+        mqtt = options["mqtt"] = client_for(config.mqtt)
+        mqtt.start()
     service = Service(config, store, listeners=listeners, **options)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
@@ -57,5 +63,7 @@ async def running_service(
     finally:
         stop.set()
         await task
+        if mqtt is not None:
+            await mqtt.close()
         if own_store:
             store.close()

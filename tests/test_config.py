@@ -155,8 +155,8 @@ def test_commands_that_send_nothing_need_no_target_secrets(
      "F:3: plugs[1].name: duplicate plug name 'a' (first used on line 2; "
      "plug names must be unique)"),
     ("plugs:\n  - {name: a, host: h, driver: shely}\n",
-     "F:2: plugs[0].driver: unknown driver 'shely' (valid: kasa, kasa-klap, shelly, tapo, "
-     "tasmota)"),
+     "F:2: plugs[0].driver: unknown driver 'shely' (valid: kasa, kasa-klap, shelly, shelly-mqtt, "
+     "tapo, tasmota, tasmota-mqtt, zigbee2mqtt)"),
     # each family takes its own keys: a Shelly has a channel, not a Kasa strip's outlet
     ("plugs:\n  - name: a\n    driver: shelly\n    host: h\n    outlet: 1\n",
      "F:5: plugs[0].outlet: unknown key (check the spelling; see docs/configuration.md)"),

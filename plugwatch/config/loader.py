@@ -19,8 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from plugwatch.config.models import ConfigFile, describe
+from plugwatch.config.mqtt import MqttSection
 from plugwatch.config.outputs import HttpSection, InfluxSection
-from plugwatch.config.plugs import NetworkPlug, PlugEntry, error_loc
+from plugwatch.config.plugs import MqttPlugEntry, NetworkPlug, PlugEntry, error_loc
 from plugwatch.config.tuning import Tuning
 from plugwatch.config.yamlload import Loc, Problems, YamlDoc, load_yaml
 from plugwatch.detect.kinds import kind_named
@@ -28,6 +29,7 @@ from plugwatch.errors import ConfigError
 from plugwatch.formatting import machine_zone, zone_named
 from plugwatch.model import DetectorSettings
 from plugwatch.notify.targets import TargetOptions
+from plugwatch.mqtt.settings import MqttSettings
 from plugwatch.redact import redact
 from plugwatch.rules.cost import Price
 from plugwatch.sources.validate import DEFAULT_LIMITS, Limits
@@ -92,6 +94,7 @@ class Config:
     path: Path | None = None
     http: HttpSection | None = None  # the /metrics, /healthz and status page endpoint; None: off
     influxdb: InfluxSection | None = None  # None: no InfluxDB output
+    mqtt: MqttSettings | None = None  # the broker of the MQTT plugs and output; None: no MQTT
     timezone: str = field(default_factory=machine_zone)  # IANA name: times as people read them
     price: Price | None = None  # `price:`: what a kWh costs (None: runs carry no cost)
     cluster_lease_s: float | None = None  # `cluster:`: share the plugs with other instances
@@ -199,6 +202,7 @@ def _build(doc: YamlDoc, base: Path, path: Path | None, need_targets: bool = Tru
         influxdb=raw.influxdb, timezone=raw.timezone or machine_zone(), price=raw.price,
         cluster_lease_s=raw.cluster.lease if raw.cluster is not None else None,
         max_queued_readings=raw.max_queued_readings,
+        mqtt=_mqtt(doc, raw.mqtt, plugs),
     )
 
 
@@ -287,6 +291,11 @@ def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugCon
         return _BUILTIN.window_s
 
     interval = float(pick("interval", 5.0))
+    unreachable_after = pick("unreachable_after", _BUILTIN.unreachable_after)
+    gap = pick("gap", max(_BUILTIN.gap_s, 3 * interval))
+    if isinstance(entry, MqttPlugEntry):  # it reports by itself: its failures are definite
+        unreachable_after = entry.unreachable_after or 1
+        gap = entry.gap or entry.stale_after_s(interval)  # silence up to then is "unchanged"
     try:
         detector = DetectorSettings(
             kind=entry.kind or defaults.kind or _BUILTIN.kind,
@@ -299,8 +308,7 @@ def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugCon
             dwell_standby_s=deep("dwell", "standby", _BUILTIN.dwell_standby_s,
                                  "dwell_standby_s"),
             dwell_off_s=deep("dwell", "off", _BUILTIN.dwell_off_s, "dwell_off_s"),
-            unreachable_after=pick("unreachable_after", _BUILTIN.unreachable_after),
-            gap_s=float(pick("gap", max(_BUILTIN.gap_s, 3 * interval))),
+            unreachable_after=unreachable_after, gap_s=float(gap),
             ignore_pulses=next((k.ignore_pulses for k in (presets[id(entry)],
                                                           presets[id(defaults)]) if k), False),
         )
@@ -312,6 +320,19 @@ def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugCon
         interval_s=interval, timeout_s=float(pick("timeout", 2.0)),
         detector=detector, max_power_w=float(pick("max_power", DEFAULT_LIMITS.max_power_w)),
     )
+
+
+def _mqtt(
+    doc: YamlDoc, section: MqttSection | None, plugs: list[PlugConfig],
+) -> MqttSettings | None:
+    """The broker settings; an MQTT plug without an `mqtt:` section is an error at its driver."""
+    if section is not None:
+        return section.settings()
+    for i, plug in enumerate(plugs):
+        if isinstance(plug.options, MqttPlugEntry):
+            raise doc.error(("plugs", i, "driver"), f"plug {plug.name!r} reports over MQTT: add "
+                            "an `mqtt:` section with the broker's url (see docs/mqtt.md)")
+    return None
 
 
 def _split_host(doc: YamlDoc, loc: Loc, entry: NetworkPlug) -> tuple[str, int | None]:

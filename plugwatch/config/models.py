@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from plugwatch.config.durations import parse_duration
+from plugwatch.config.mqtt import MqttSection
 from plugwatch.config.outputs import HttpSection, InfluxSection
 from plugwatch.config.plugs import AnyPlug, describe_tag_error
 from plugwatch.config.tuning import PositiveDuration, Strict, Tuning
@@ -48,6 +49,7 @@ class ConfigFile(Strict):
     rules: str | None = None
     http: HttpSection | None = None
     influxdb: InfluxSection | None = None
+    mqtt: MqttSection | None = None
     timezone: str | None = None  # IANA name for display; None: the machine's zone
     price: PriceField | None = None  # per kWh, flat or a time-of-day tariff: each run's cost
     cluster: ClusterSection | None = None

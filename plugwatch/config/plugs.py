@@ -11,11 +11,11 @@ A validation error inside a family's keys carries the family's tag in its locati
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, SecretStr, Tag
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, SecretStr, Tag
 
-from plugwatch.config.tuning import Tuning
+from plugwatch.config.tuning import PositiveDuration, Tuning
 
 DEFAULT_DRIVER = "kasa"
 
@@ -133,6 +133,76 @@ class KasaKlapPlug(_PyKasaPlug):
     driver: Literal["kasa-klap"]
 
 
+def _topic_part(value: str) -> str:
+    if "+" in value or "#" in value or not value.strip("/"):
+        raise ValueError("an MQTT topic part cannot contain + or # or be only slashes")
+    return value
+
+
+Topic = Annotated[str, Field(min_length=1), AfterValidator(_topic_part)]
+
+
+class MqttPlugEntry(PlugEntry):
+    """A plug that reports over MQTT (needs the `mqtt:` section). `stale_after`: silence longer
+    than this is unreachable (default: three of the family's report periods)."""
+
+    stale_after: PositiveDuration | None = None
+    report_period_s: ClassVar[float] = 60.0  # how often the family reports when nothing changes
+
+    def stale_after_s(self, interval_s: float) -> float:
+        """`stale_after`, or three report periods (at least three intervals)."""
+        if self.stale_after is not None:
+            return self.stale_after
+        return 3 * max(self.report_period_s, interval_s)
+
+
+class TasmotaMqttPlug(MqttPlugEntry):
+    """`driver: tasmota-mqtt`: a Tasmota plug's MQTT topics (`tele/<topic>/SENSOR`, ...); with
+    `poll` the service asks for `Status 8` at the plug's interval."""
+
+    driver: Literal["tasmota-mqtt"]
+    topic: Topic
+    full_topic: Topic = "%prefix%/%topic%/"
+    channel: Channel = 0
+    poll: bool = True
+    report_period_s: ClassVar[float] = 300.0  # TelePeriod's default, when not polled
+
+    def stale_after_s(self, interval_s: float) -> float:
+        if self.poll and self.stale_after is None:
+            return 3 * interval_s  # each poll is answered within an interval
+        return super().stale_after_s(interval_s)
+
+    @property
+    def address(self) -> str:
+        return f"mqtt:{self.topic}" + (f"/{self.channel}" if self.channel else "")
+
+
+class ShellyMqttPlug(MqttPlugEntry):
+    """`driver: shelly-mqtt`: a Shelly Gen2+ device's MQTT topic prefix and switch (or pm1)."""
+
+    driver: Literal["shelly-mqtt"]
+    prefix: Topic
+    channel: Channel = 0
+    component: Literal["switch", "pm1"] = "switch"
+
+    @property
+    def address(self) -> str:
+        return f"mqtt:{self.prefix}/{self.component}:{self.channel}"
+
+
+class Zigbee2MqttPlug(MqttPlugEntry):
+    """`driver: zigbee2mqtt`: a zigbee plug behind zigbee2mqtt, by its friendly name."""
+
+    driver: Literal["zigbee2mqtt"]
+    device: Topic
+    base_topic: Topic = "zigbee2mqtt"
+    report_period_s: ClassVar[float] = 600.0  # zigbee2mqtt's own availability timeout
+
+    @property
+    def address(self) -> str:
+        return f"mqtt:{self.base_topic}/{self.device}"
+
+
 def _family(entry: Any) -> Any:
     """The tag of a plug entry: its `driver:` (default kasa); None when it is not a mapping."""
     if not isinstance(entry, dict):
@@ -146,10 +216,14 @@ AnyPlug = Annotated[
     | Annotated[ShellyPlug, Tag("shelly")]
     | Annotated[TasmotaPlug, Tag("tasmota")]
     | Annotated[TapoPlug, Tag("tapo")]
-    | Annotated[KasaKlapPlug, Tag("kasa-klap")],
+    | Annotated[KasaKlapPlug, Tag("kasa-klap")]
+    | Annotated[TasmotaMqttPlug, Tag("tasmota-mqtt")]
+    | Annotated[ShellyMqttPlug, Tag("shelly-mqtt")]
+    | Annotated[Zigbee2MqttPlug, Tag("zigbee2mqtt")],
     Discriminator(_family),
 ]
-FAMILIES: tuple[str, ...] = ("kasa", "shelly", "tasmota", "tapo", "kasa-klap")  # AnyPlug tags
+FAMILIES: tuple[str, ...] = (  # the tags of AnyPlug
+    "kasa", "shelly", "tasmota", "tapo", "kasa-klap", "tasmota-mqtt", "shelly-mqtt", "zigbee2mqtt")
 
 
 def error_loc(loc: tuple[int | str, ...], err: dict[str, Any]) -> tuple[int | str, ...]:

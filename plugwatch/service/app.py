@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from plugwatch.config import Config
 from plugwatch.formatting import format_duration, plural
+from plugwatch.mqtt import client_for
 from plugwatch.outputs import Outputs
 from plugwatch.service.alerting import KV_KEY, Alerting
 from plugwatch.service.cluster import Cluster, ServiceMembers, new_instance_id, write_fence
@@ -67,9 +68,11 @@ async def run_service(
     mine = config if shard is None else dataclasses.replace(
         config, plugs=shard_of(config.plugs, shard))
     outputs = outputs or Outputs(mine, shard=shard)
+    mqtt = client_for(config.mqtt) if config.mqtt is not None else None  # the one broker link
     service = Service(mine, store, on_events=alerting.on_events, kv_state=alerting.kv_state,
                       listeners=[*listeners, *outputs.listeners],
-                      sample_listeners=outputs.sample_listeners, clustered=leases is not None)
+                      sample_listeners=outputs.sample_listeners, clustered=leases is not None,
+                      mqtt=mqtt)
     log.info("%s loaded", plural(len(alerting.engine.rules), "rule"))
 
     def reload() -> None:  # SIGHUP: rules, and the plugs' detector tuning (service/reload.py)
@@ -84,6 +87,8 @@ async def run_service(
     if outputs.http is not None:  # POST /api/ack/{alert}, GET /api/alerts
         add_http_routes(outputs.http, store, [p.name for p in config.plugs],
                         list(alerting.engine.rules))
+    if mqtt is not None:
+        mqtt.start()
     await outputs.start(service, stop)
     if shard is None:
         port = outputs.http.port if outputs.http is not None else None
@@ -96,6 +101,8 @@ async def run_service(
             await _run_clustered(service, alerting, leases, stop)
     finally:
         await outputs.stop()
+        if mqtt is not None:
+            await mqtt.close()
 
 
 async def _run_clustered(service: Service, alerting: Alerting, leases: LeaseStore,

@@ -1,6 +1,7 @@
 """The service: wires the sampler, each plug's detector, the rules hook and the database writer.
 
-    sampler (asyncio) ──► Detector.feed (pure) ──► on_events hook (rules) ──► Writer ──► Store
+    sampler (asyncio) ──┐
+    push sources (MQTT) ┴► Detector.feed (pure) ──► on_events hook (rules) ──► Writer ──► Store
 
 On start every detector is restored from its snapshot (time S) and the readings stored after S are
 fed again, so a kill -9 at any moment neither loses nor duplicates transitions (events re-emitted by
@@ -27,9 +28,10 @@ from plugwatch.errors import StoreError
 from plugwatch.model import Event, Reading, Sample, State
 from plugwatch.rules.cost import run_pricer
 from plugwatch.service.failures import FailureLog
+from plugwatch.service.pushed import PushHub
 from plugwatch.service.sampler import SampledPlug, Sampler
 from plugwatch.service.writer import Writer, counts_text, max_queued_readings
-from plugwatch.sources import make_driver, memory
+from plugwatch.sources import PUSHED, make_driver, make_pushed, memory
 from plugwatch.sources.validate import checked
 
 if TYPE_CHECKING:
@@ -55,7 +57,8 @@ class Service:
 
     `on_events(events, now) -> [alert rows]` is the rules hook; `kv_state() -> {key: value}`, when
     given, is called right after it and its rows (e.g. the rules engine's snapshot) are written in
-    the same transaction as those events and alerts.
+    the same transaction as those events and alerts. `mqtt` is the MqttClient the plugs that
+    report over MQTT subscribe through (its owner starts and closes it).
     """
 
     def __init__(
@@ -63,7 +66,7 @@ class Service:
         kv_state: KvState | None = None, listeners: Iterable[EventListener] = (),
         sample_listeners: Iterable[SampleListener] = (), clock: Callable[[], float] = time.time,
         flush_s: float = 0.5, snapshot_every_s: float = 10.0, drain_s: float | None = None,
-        clustered: bool = False,
+        clustered: bool = False, mqtt: Any = None,
         flush_timeout_s: float = 30.0,
     ) -> None:
         self.config = config
@@ -86,15 +89,20 @@ class Service:
         self._last_ts: dict[str, float] = {}
         self._snap_ts: dict[str, float] = {}
         self._snap_state: dict[str, State] = {}  # the state in the last snapshot queued
-        self.drivers = {p.name: make_driver(p) for p in config.plugs}
+        self.mqtt = mqtt
+        polled = [p for p in config.plugs if p.driver not in PUSHED]
+        self.drivers = {p.name: make_driver(p) for p in polled}
         memory.attach(self.drivers.values(), memory.StoreMemory(store, self.writer))
+        self.pushed = PushHub([make_pushed(p, mqtt) for p in config.plugs if p.driver in PUSHED],
+                              self.handle_push, clock=clock)
+        sources: dict[str, Any] = {**self.drivers, **{s.name: s for s in self.pushed.sources}}
         # plug -> (who it is in a failure reason, what it may report): see sources.validate
-        self._checks = {p.name: (getattr(self.drivers[p.name], "where", p.name), p.limits)
+        self._checks = {p.name: (getattr(sources[p.name], "where", p.name), p.limits)
                         for p in config.plugs}
         self.clustered = clustered
         self.fences: dict[str, int] = {}  # clustered: plug -> lease generation of plugs taken
         self._sampled = {p.name: SampledPlug(p.name, self.drivers[p.name], p.interval_s,
-                                             p.timeout_s, paused=clustered) for p in config.plugs}
+                                             p.timeout_s, paused=clustered) for p in polled}
         self.sampler = Sampler(list(self._sampled.values()), self.handle_sample, clock=clock)
 
     def restore(self, names: set[str] | None = None) -> int:
@@ -123,18 +131,23 @@ class Service:
         self.detectors[plug.name] = Detector.restore(plug.name, plug.detector, detector.snapshot())
         self.plug_configs[plug.name] = plug
 
-    def handle_sample(self, plug: str, sample: Sample) -> None:
+    def handle_sample(self, plug: str, sample: Sample, record: bool = True) -> None:
         """Validate one sample (a bad reading becomes a read failure), feed it to its plug's
-        detector and queue what must be recorded. Every source's samples come through here."""
+        detector and queue what must be recorded. Every source's samples come through here;
+        `record=False` (a push plug's last reading handed on again) is fed but not stored."""
+        if self.clustered and plug not in self.fences:
+            return  # clustered: another instance holds this plug (a push plug still reports)
         sample = checked(sample, *self._checks[plug])
         try:
             for listener in self.sample_listeners:
                 listener(plug, sample)
         except Exception:  # an output's bug must not lose the sample
             log.exception("sample listener failed")
-        self._feed(plug, sample, live=True)
+        self._feed(plug, sample, live=True, record=record)
 
-    def _feed(self, plug: str, sample: Sample, live: bool) -> int:
+    handle_push = handle_sample  # the PushSink of the push sources
+
+    def _feed(self, plug: str, sample: Sample, live: bool, record: bool = True) -> int:
         """Feed the detector and queue the record. A re-fed (not live) reading is already stored
         and its events were maybe announced before the restart: listeners hear only live ones."""
         detector = self.detectors[plug]
@@ -143,7 +156,7 @@ class Service:
             events = self.price_runs(events)
         ts = sample.ts
         self._last_ts[plug] = ts
-        reading = sample if live and isinstance(sample, Reading) else None
+        reading = sample if live and record and isinstance(sample, Reading) else None
         if live:
             self.failures.observe(plug, sample, detector.state)
         snapshot = None
@@ -177,7 +190,8 @@ class Service:
         self.fences.update(plugs)
         replayed = await asyncio.to_thread(self.restore, set(plugs))
         for name in plugs:
-            self._sampled[name].paused = False
+            if name in self._sampled:  # a push plug's samples count once its fence is set
+                self._sampled[name].paused = False
         log.debug("took %d plugs (%d events re-fed)", len(plugs), replayed)
 
     async def drop(self, names: list[str], *, flush: bool) -> None:
@@ -185,7 +199,8 @@ class Service:
         in flight, save their snapshots and write everything queued before returning; without
         (the lease is already lost), stop at once: their queued writes are fenced out."""
         for name in names:
-            self._sampled[name].paused = True
+            if name in self._sampled:
+                self._sampled[name].paused = True
         if flush:
             wanted, deadline = set(names), time.monotonic() + self._drain_s()
             while self.sampler.busy(wanted) and time.monotonic() < deadline:
@@ -230,6 +245,7 @@ class Service:
             self._purge(retention_s)
         scheduler.start()
         self.sampler.start(scheduler)  # one interval job per slot of plugs
+        self.pushed.start()
         self.started.set()
         try:
             await stop.wait()
@@ -247,6 +263,7 @@ class Service:
 
     async def shutdown(self) -> None:
         """Await in-flight reads, save every snapshot, flush the writer, close the drivers."""
+        await self.pushed.close()
         cut = await self.sampler.drain(self._drain_s())
         if cut:
             log.warning("%d reads were still in flight at shutdown", cut)

@@ -1,4 +1,4 @@
-"""The polled-driver interface: a driver turns one plug (or one outlet of a strip) into readings.
+"""The two source interfaces: a polled Driver is read on a schedule, a PushSource reports itself.
 
 Every polled driver has the async `read()`. A driver may also offer the task-free fast path of
 `CallbackDriver` (Kasa does); the sampler uses it when it is there and `read()` otherwise.
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from plugwatch.errors import DeviceError
-from plugwatch.model import Reading
+from plugwatch.model import Reading, Sample
 
 ReadResult = Reading | DeviceError
 ReadDone = Callable[[ReadResult], None]
@@ -46,3 +46,28 @@ class CallbackDriver(Driver, Protocol):
     def begin(self, now: float, done: ReadDone) -> None: ...
 
     def expire(self) -> None: ...
+
+
+PushSink = Callable[[str, Sample, bool], None]  # (plug name, sample, store it as a reading)
+
+
+class PushSource(Protocol):
+    """A plug that reports by itself (over MQTT): its messages become samples through a sink.
+
+    `start(sink)` subscribes; from then on every report calls `sink(name, Reading, True)` stamped
+    with the time it arrived, and a definite loss (the device's own availability says offline,
+    silence longer than its `stale_after`, the broker gone) calls `sink(name, ReadFailure, False)`
+    once, with a one-line reason. Silence is "unchanged": `tick(now)`, called about every
+    `interval_s`, hands the last reading on again re-stamped at `now` (`sink(..., False)`: fed to
+    the detector, not stored) so dwell times end on time, declares the plug stale, or asks the
+    device for a fresh report. A bad message is logged as one line and changes nothing.
+    """
+
+    name: str
+    interval_s: float
+
+    def start(self, sink: PushSink) -> None: ...
+
+    def tick(self, now: float) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,470 @@
+"""The one MQTT connection of the service: paho-mqtt driven by the asyncio event loop.
+
+    client = MqttClient(settings, availability=Availability("plugwatch/status"))
+    sub = client.subscribe("tele/washer/SENSOR", on_message)   # on_message(topic, payload, retain)
+    client.add_connection_listener(on_up, on_down)             # on_down(reason: str)
+    client.start()                                             # connects, reconnects with back-off
+    client.publish("plugwatch/washer/state", b"{...}", retain=True)   # False while disconnected
+    await client.close()
+
+Nothing here blocks the loop: the TCP (and TLS) connect runs in a worker thread, everything else
+is non-blocking socket I/O driven by add_reader/add_writer. Subscriptions live in this object and
+are sent again after every reconnect; callbacks run on the event loop. With `availability`, the
+client publishes its online payload there (retained) when connected and leaves the offline one
+as its MQTT will (the broker publishes it when the connection dies without a goodbye).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from plugwatch.mqtt.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+MessageCallback = Callable[[str, bytes, bool], None]  # (topic, payload, retained)
+ConnectionUp = Callable[[], None]
+ConnectionDown = Callable[[str], None]  # the reason, one line
+SUBSCRIBE_BATCH = 200  # topic filters per SUBSCRIBE packet
+CONNACK_TIMEOUT_S = 10.0
+READS_PER_WAKEUP = 64  # packets read per readable event before yielding to the loop
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """A retained availability topic: `online` once connected, `offline` as the will."""
+
+    topic: str
+    online: bytes = b"online"
+    offline: bytes = b"offline"
+
+
+@dataclass(eq=False, slots=True)
+class Subscription:
+    """One callback on one topic filter; `client.unsubscribe(sub)` removes it."""
+
+    topic: str
+    callback: MessageCallback
+    qos: int = 0
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters for logs and the bench."""
+
+    received: int = 0
+    published: int = 0
+    dropped: int = 0  # publishes refused while disconnected
+    connects: int = 0
+
+
+class MqttClient:
+    """One broker connection shared by every MQTT source and output of the service."""
+
+    def __init__(
+        self, settings: MqttSettings, *, availability: Availability | None = None,
+        client_id: str | None = None, clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.availability = availability
+        self.client_id = client_id or settings.client_id or (
+            f"plugwatch-{socket.gethostname()}-{os.getpid()}")
+        self.clock = clock
+        self.stats = ClientStats()
+        self.connected = False
+        self.last_error = ""
+        self._exact: dict[str, list[Subscription]] = {}
+        self._wild: list[Subscription] = []
+        self._up: list[ConnectionUp] = []
+        self._down: list[ConnectionDown] = []
+        self._paho: Any = None
+        self._sock: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connack: asyncio.Future[str] | None = None
+        self._lost: asyncio.Event | None = None
+        self._closing = False
+        self._misc_task: asyncio.Task[None] | None = None
+        self._to_subscribe: list[tuple[str, int]] = []
+        self._to_unsubscribe: list[str] = []
+
+    # ---- the interface used by sources, outputs and notifications ----
+
+    def subscribe(self, topic: str, callback: MessageCallback, qos: int = 0) -> Subscription:
+        """Call `callback(topic, payload, retained)` for every message on `topic` (a filter)."""
+        sub = Subscription(topic, callback, qos)
+        if "+" in topic or "#" in topic:
+            self._wild.append(sub)
+        else:
+            self._exact.setdefault(topic, []).append(sub)
+        if self.connected:
+            self._batch(self._to_subscribe, (topic, qos))
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop calling `sub`; the broker subscription goes when no callback needs it."""
+        if sub in self._wild:
+            self._wild.remove(sub)
+            still = any(s.topic == sub.topic for s in self._wild)
+        else:
+            subs = self._exact.get(sub.topic, [])
+            if sub in subs:
+                subs.remove(sub)
+            still = bool(subs)
+            if not subs:
+                self._exact.pop(sub.topic, None)
+        if not still and self.connected:
+            self._batch(self._to_unsubscribe, sub.topic)
+
+    def _batch(self, pending: list[Any], item: Any) -> None:
+        """Queue a (un)subscription; the ones queued in one loop iteration go out together (a
+        thousand plugs starting send a few packets, not thousands)."""
+        if not self._to_subscribe and not self._to_unsubscribe and self._loop is not None:
+            self._loop.call_soon(self._send_batches)
+        pending.append(item)
+
+    def _send_batches(self) -> None:
+        subs, self._to_subscribe = self._to_subscribe, []
+        unsubs, self._to_unsubscribe = self._to_unsubscribe, []
+        if not self.connected:
+            return  # everything is subscribed again on connect
+        for i in range(0, len(subs), SUBSCRIBE_BATCH):
+            self._paho.subscribe(subs[i : i + SUBSCRIBE_BATCH])
+        for i in range(0, len(unsubs), SUBSCRIBE_BATCH):
+            self._paho.unsubscribe(unsubs[i : i + SUBSCRIBE_BATCH])
+
+    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False,
+                qos: int = 0) -> bool:
+        """Queue one message; False (and nothing sent) while the broker is not connected."""
+        if not self.connected:
+            self.stats.dropped += 1
+            return False
+        self._paho.publish(topic, payload, qos=qos, retain=retain)
+        self.stats.published += 1
+        return True
+
+    def add_connection_listener(self, up: ConnectionUp | None = None,
+                                down: ConnectionDown | None = None) -> None:
+        """`up()` after every (re)connect, once subscriptions are sent; `down(reason)` on loss."""
+        if up is not None:
+            self._up.append(up)
+        if down is not None:
+            self._down.append(down)
+
+    def start(self) -> None:
+        """Start connecting (and reconnecting) in the background of the running loop."""
+        if self._task is None:
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.create_task(self._supervise(), name="mqtt-client")
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """Wait until connected (True) or `timeout_s` passed (False)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return self.connected
+
+    async def close(self) -> None:
+        """Publish `offline` (a clean disconnect sends no will), disconnect, stop reconnecting."""
+        self._closing = True
+        if self.connected and self.availability:
+            a = self.availability
+            info = self._paho.publish(a.topic, a.offline, qos=1, retain=True)
+            await self._flush(info)
+        if self._paho is not None and self.connected:
+            self._paho.disconnect()
+            await self._flush(None)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._drop_socket()
+        self.connected = False
+
+    async def abort(self) -> None:
+        """Drop the connection without a goodbye, as a killed process would: the broker
+        publishes the will. For emulators and tests."""
+        self._closing = True
+        sock = self._sock
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._drop_socket()
+        self._paho = None
+        self.connected = False
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    # ---- connection management ----
+
+    async def _supervise(self) -> None:
+        delay = 1.0
+        while not self._closing:
+            reason = await self._connect_once()
+            if reason is None:
+                delay = 1.0
+                assert self._lost is not None
+                await self._lost.wait()
+                reason = self.last_error
+            if self._closing:
+                return
+            wait = min(self.settings.backoff_max_s, delay) * random.uniform(0.8, 1.2)
+            log.warning("MQTT broker %s: %s (reconnecting in %.0f s)",
+                        self.settings.where, reason, wait)
+            await asyncio.sleep(wait)
+            delay = min(self.settings.backoff_max_s, delay * 2)
+
+    async def _connect_once(self) -> str | None:
+        """One connection attempt; None once connected, else the reason it failed."""
+        loop = asyncio.get_running_loop()
+        paho = self._make_paho()
+        self._connack = loop.create_future()
+        self._lost = asyncio.Event()
+        s = self.settings
+        try:
+            await asyncio.to_thread(paho.connect, s.host, s.port, s.keepalive_s)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            return self._fail(_os_reason(exc))
+        self._paho = paho
+        self._sock = paho.socket()
+        loop.add_reader(self._sock, self._on_readable)
+        self._want_write()
+        misc = asyncio.create_task(self._misc_loop(paho))
+        try:
+            refused = await asyncio.wait_for(self._connack, CONNACK_TIMEOUT_S)
+        except TimeoutError:
+            refused = "no CONNACK from the broker within 10 s"
+        if refused:
+            misc.cancel()
+            self._drop_socket()
+            return self._fail(refused)
+        self._misc_task = misc
+        return None
+
+    def _make_paho(self) -> Any:
+        import paho.mqtt.client as mqtt
+
+        s = self.settings
+        paho = _buffered_client_class()(mqtt.CallbackAPIVersion.VERSION2,
+                                        client_id=self.client_id, clean_session=True,
+                                        protocol=mqtt.MQTTv311)
+        paho.max_inflight_messages_set(1000)
+        if s.username is not None:
+            paho.username_pw_set(s.username, s.password)
+        if s.tls is not None:
+            t = s.tls
+            paho.tls_set(ca_certs=t.ca_file, certfile=t.cert_file, keyfile=t.key_file,
+                         cert_reqs=ssl.CERT_NONE if t.insecure else ssl.CERT_REQUIRED)
+            if t.insecure:
+                paho.tls_insecure_set(True)
+        if self.availability:
+            paho.will_set(self.availability.topic, self.availability.offline, qos=1, retain=True)
+        paho.on_connect = self._on_connect
+        paho.on_disconnect = self._on_disconnect
+        paho.on_message = self._on_message
+        paho.on_socket_close = lambda *_: self._drop_socket()
+        paho.on_socket_register_write = lambda *_: self._call_in_loop(self._want_write)
+        paho.on_socket_unregister_write = lambda *_: self._call_in_loop(self._no_write)
+        return paho
+
+    def _fail(self, reason: str) -> str:
+        self.last_error = reason
+        return reason
+
+    async def _misc_loop(self, paho: Any) -> None:
+        """Keepalive pings and their timeouts (paho's loop_misc) once a second."""
+        while self._paho is paho:
+            paho.loop_misc()
+            await asyncio.sleep(1.0)
+
+    async def _flush(self, info: Any, timeout_s: float = 2.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self._paho is not None and self._sock is not None and time.monotonic() < deadline:
+            if self._paho.want_write() or (info is not None and not info.is_published()):
+                self._paho.loop_write()
+                await asyncio.sleep(0.01)
+            else:
+                return
+
+    # ---- paho callbacks (on the event loop) ----
+
+    def _on_connect(self, paho: Any, _userdata: Any, _flags: Any, reason: Any, _p: Any) -> None:
+        if self._connack is None or self._connack.done():
+            return
+        if reason.is_failure:
+            self._connack.set_result(f"the broker refused the connection: {reason}")
+            return
+        self.connected = True
+        self.last_error = ""
+        self.stats.connects += 1
+        log.info("connected to MQTT broker %s", self.settings.where)
+        topics = [(t, max(s.qos for s in subs)) for t, subs in self._exact.items()]
+        topics += list({s.topic: (s.topic, s.qos) for s in self._wild}.values())
+        for i in range(0, len(topics), SUBSCRIBE_BATCH):
+            paho.subscribe(topics[i : i + SUBSCRIBE_BATCH])
+        if self.availability:
+            a = self.availability
+            paho.publish(a.topic, a.online, qos=1, retain=True)
+        self._connack.set_result("")
+        for up in list(self._up):
+            try:
+                up()
+            except Exception:
+                log.exception("MQTT connection listener failed")
+
+    def _on_disconnect(self, _paho: Any, _u: Any, _flags: Any, reason: Any, _p: Any) -> None:
+        was = self.connected
+        self.connected = False
+        text = "connection lost" if not str(reason) or str(reason) == "Success" else str(reason)
+        text = "the broker closed the connection" if "Unspecified" in text else text
+        self._fail(f"connection lost ({text})" if was else text)
+        if self._lost is not None:
+            self._lost.set()
+        if self._connack is not None and not self._connack.done():
+            self._connack.set_result(self.last_error)
+        self._paho_gone()
+        if was and not self._closing:
+            reason_line = f"MQTT broker {self.settings.where} unreachable: {self.last_error}"
+            for down in list(self._down):
+                try:
+                    down(reason_line)
+                except Exception:
+                    log.exception("MQTT connection listener failed")
+
+    def _on_message(self, _paho: Any, _userdata: Any, msg: Any) -> None:
+        self.stats.received += 1
+        topic = msg.topic
+        payload = msg.payload
+        retain = msg.retain
+        for sub in self._exact.get(topic, ()):
+            self._deliver(sub, topic, payload, retain)
+        if self._wild:
+            from paho.mqtt.client import topic_matches_sub
+
+            for sub in self._wild:
+                if topic_matches_sub(sub.topic, topic):
+                    self._deliver(sub, topic, payload, retain)
+
+    @staticmethod
+    def _deliver(sub: Subscription, topic: str, payload: bytes, retain: bool) -> None:
+        try:
+            sub.callback(topic, payload, retain)
+        except Exception:  # one subscriber's bug must not stop the others or the client
+            log.exception("MQTT subscriber of %r failed", sub.topic)
+
+    # ---- socket plumbing ----
+
+    def _on_readable(self) -> None:
+        paho = self._paho
+        for _ in range(READS_PER_WAKEUP):
+            if paho is None or paho.loop_read() != 0 or self._paho is not paho:
+                return
+            if not paho.buffered():
+                return  # the socket says when there is more
+        if self._loop is not None:  # more packets are buffered: go on after the others' turn
+            self._loop.call_soon(self._on_readable)
+
+    def _on_writable(self) -> None:
+        if self._paho is not None:
+            self._paho.loop_write()
+            if self._paho is not None and not self._paho.want_write():
+                self._no_write()
+
+    def _want_write(self) -> None:
+        if self._sock is not None and self._loop is not None:
+            self._loop.add_writer(self._sock, self._on_writable)
+
+    def _no_write(self) -> None:
+        if self._sock is not None and self._loop is not None:
+            self._loop.remove_writer(self._sock)
+
+    def _call_in_loop(self, fn: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            fn()
+        else:  # paho queues CONNECT from the connecting thread
+            loop.call_soon_threadsafe(fn)
+
+    def _drop_socket(self) -> None:
+        if self._sock is not None and self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._sock)
+                self._loop.remove_writer(self._sock)
+        self._sock = None
+
+    def _paho_gone(self) -> None:
+        self._drop_socket()
+        self._paho = None
+
+
+_BUFFERED: Any = None
+
+
+def _buffered_client_class() -> Any:
+    """paho's Client reading the socket 64 KiB at a time.
+
+    paho reads each packet as 1 byte, then the length bytes, then the rest: three system calls
+    per message. Served from a buffer, a burst of messages costs one call per 64 KiB. Only
+    `_sock_recv` (paho 2.x's one read primitive) is replaced; `buffered()` tells the loop that
+    packets are waiting although the socket is not readable any more.
+    """
+    global _BUFFERED
+    if _BUFFERED is not None:
+        return _BUFFERED
+    import paho.mqtt.client as mqtt
+
+    class BufferedClient(mqtt.Client):
+        _rx: bytes = b""
+        _rx_pos = 0
+
+        def _sock_recv(self, bufsize: int) -> bytes:
+            data, pos = self._rx, self._rx_pos
+            if pos >= len(data):
+                data = super()._sock_recv(65536)  # BlockingIOError when there is nothing
+                if not data:
+                    return data  # the connection closed
+                self._rx, pos = data, 0
+            chunk = data[pos : pos + bufsize]
+            self._rx_pos = pos + len(chunk)
+            return chunk
+
+        def buffered(self) -> bool:
+            if self._rx_pos < len(self._rx):
+                return True
+            sock = self._sock
+            return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
+    _BUFFERED = BufferedClient
+    return _BUFFERED
+
+
+def _os_reason(exc: BaseException) -> str:
+    """A connect error as a short phrase."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the broker running?)"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "connect timed out"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc})"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

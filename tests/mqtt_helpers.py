@@ -1,0 +1,176 @@
+"""MQTT test helpers: the machine's Mosquitto, a private one for outage tests, a recording client.
+
+Every test uses topics of its own (uuid names and prefixes), so helpers' tests sharing the broker
+never see each other, and clears the retained messages it leaves behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugwatch.mqtt.client import MqttClient
+from plugwatch.mqtt.settings import MqttSettings
+from tests.conftest import require_service
+
+
+def unique(name: str) -> str:
+    """A name (topic part, plug name) no other test uses."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def broker() -> MqttSettings:
+    """Settings for the machine's Mosquitto on 127.0.0.1:1883 (skips/fails when absent)."""
+    require_service("Mosquitto", "127.0.0.1", 1883)
+    return MqttSettings(host="127.0.0.1", port=1883, prefix=unique("pw"),
+                        homeassistant_prefix=unique("ha"), publish_interval_s=0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateBroker:
+    """A mosquitto of the test's own on a free port, to stop and start at will."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             "persistence false\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import os
+
+        if os.geteuid() == 0 and "\nuser " not in self.conf.read_text():
+            # as root, mosquitto drops to user mosquitto, who cannot read the test's tmp_path
+            self.conf.write_text(self.conf.read_text() + "user root\n")
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=0.2):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"private mosquitto did not start on port {self.port}")
+
+    def stop(self) -> None:
+        """A clean stop: mosquitto publishes its clients' wills first."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+        self.proc = None
+
+    def kill(self) -> None:
+        """A crash (or a cut network): connections just end, no will reaches anyone."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    """A started private mosquitto (skips/fails when the binary is missing)."""
+    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
+        import os
+
+        reason = "the mosquitto binary is not installed (apt-get install mosquitto)"
+        if os.environ.get("PLUGWATCH_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    b = PrivateBroker(tmp_path)
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+class Recorder:
+    """A test client recording every message on some topic filters (a stand-in consumer)."""
+
+    def __init__(self, settings: MqttSettings, *filters: str) -> None:
+        self.client = MqttClient(settings, client_id=unique("recorder"))
+        self.messages: list[tuple[str, bytes, bool]] = []
+        for f in filters:
+            self.client.subscribe(f, lambda t, p, r: self.messages.append((t, p, r)))
+
+    def on(self, topic: str) -> list[bytes]:
+        """Payloads seen on `topic`, oldest first."""
+        return [p for t, p, _ in self.messages if t == topic]
+
+    def retained_topics(self) -> set[str]:
+        return {t for t, p, _ in self.messages if p}
+
+
+@contextlib.asynccontextmanager
+async def recording(settings: MqttSettings, *filters: str) -> AsyncIterator[Recorder]:
+    """A connected Recorder for the body of the block."""
+    rec = Recorder(settings, *filters)
+    rec.client.start()
+    assert await rec.client.wait_connected(5), rec.client.last_error
+    await asyncio.sleep(0.1)  # subscriptions acknowledged
+    try:
+        yield rec
+    finally:
+        await rec.client.close()
+
+
+async def clear_retained(settings: MqttSettings, *filters: str) -> None:
+    """Publish an empty retained message on every retained topic under `filters`."""
+    seen: set[str] = set()
+    client = MqttClient(settings, client_id=unique("cleaner"))
+    for f in filters:
+        client.subscribe(f, lambda t, p, r: seen.add(t) if r and p else None)
+    client.start()
+    if not await client.wait_connected(5):
+        return
+    await asyncio.sleep(0.3)
+    for topic in seen:
+        client.publish(topic, b"", retain=True, qos=1)
+    await asyncio.sleep(0.1)
+    await client.close()
+
+
+async def publish(settings: MqttSettings, topic: str, payload: bytes | str,
+                  retain: bool = False) -> None:
+    """One message from a client of its own."""
+    client = MqttClient(settings, client_id=unique("pub"))
+    client.start()
+    assert await client.wait_connected(5)
+    client.publish(topic, payload, retain=retain, qos=1)
+    await asyncio.sleep(0.05)
+    await client.close()
+
+
+def mqtt_config(settings: MqttSettings, database: str, plugs: list[dict[str, Any]],
+                **overrides: Any) -> Any:
+    """A Config for MQTT plugs on `settings`' broker (prefixes from the settings)."""
+    from plugwatch.config import config_from_dict
+
+    data: dict[str, Any] = {
+        "database": database,
+        "mqtt": {"url": f"mqtt://{settings.where}", "prefix": settings.prefix,
+                 "publish_interval": settings.publish_interval_s,
+                 "homeassistant": {"prefix": settings.homeassistant_prefix}},
+        "plugs": plugs,
+    }
+    data.update(overrides.pop("data", {}))
+    return config_from_dict(data, **overrides)
