@@ -1,4 +1,5 @@
-"""Outputs: what the running service shows to other programs (HTTP, metrics, systemd, InfluxDB).
+"""Outputs: what the running service shows to other programs (HTTP, metrics, systemd, InfluxDB,
+MQTT states with Home Assistant discovery).
 
     outputs = Outputs(config, shard=None)        # builds only what the config turns on
     service = Service(config, store, listeners=outputs.listeners,
@@ -31,6 +32,7 @@ class Outputs:
     def __init__(
         self, config: Any, *, shard: tuple[int, int] | None = None,
         clock: Callable[[], float] = time.time, systemd: SystemdNotifier | None = None,
+        every_plug: list[str] | None = None,
     ) -> None:
         self.config = config
         self.shard = shard
@@ -53,6 +55,12 @@ class Outputs:
             from plugwatch.outputs.influx import InfluxOutput
 
             self.influx = InfluxOutput(config.influxdb)
+        self.mqtt: Any = None
+        mqtt = getattr(config, "mqtt", None)
+        if mqtt is not None and mqtt.publish:  # every_plug: all shards' plugs, for removals
+            from plugwatch.outputs.mqtt import MqttOutput
+
+            self.mqtt = MqttOutput(mqtt, config.plugs, every_plug=every_plug, clock=clock)
         self._tasks: list[asyncio.Task[None]] = []
         self._influx_task: asyncio.Task[None] | None = None
 
@@ -60,13 +68,13 @@ class Outputs:
     def listeners(self) -> list[Callable[[Any], None]]:
         """Event listeners for the Service (live transitions and runs)."""
         own = [self.meters.on_event] if self.meters is not None else []
-        return own + ([self.influx.on_event] if self.influx is not None else [])
+        return own + [o.on_event for o in (self.influx, self.mqtt) if o is not None]
 
     @property
     def sample_listeners(self) -> list[Callable[[str, Any], None]]:
         """Sample listeners for the Service (every live reading and failure)."""
         own = [self.meters.on_sample] if self.meters is not None else []
-        return own + ([self.influx.on_sample] if self.influx is not None else [])
+        return own + [o.on_sample for o in (self.influx, self.mqtt) if o is not None]
 
     async def start(self, service: Any, stop: asyncio.Event) -> None:
         """Start serving `service` (whose listeners must be the ones above) until `stop`."""
@@ -86,6 +94,8 @@ class Outputs:
         self._tasks.append(asyncio.create_task(self._systemd(service, stop)))
         if self.influx is not None:
             self._influx_task = asyncio.create_task(self.influx.run(stop))
+        if self.mqtt is not None:
+            await self.mqtt.start(service)
 
     async def _systemd(self, service: Any, stop: asyncio.Event) -> None:
         started = asyncio.ensure_future(service.started.wait())
@@ -110,6 +120,8 @@ class Outputs:
 
     async def stop(self) -> None:
         """Stop every output."""
+        if self.mqtt is not None:
+            await self.mqtt.stop()
         for task in self._tasks:
             if not task.done():
                 task.cancel()

@@ -67,7 +67,7 @@ async def run_service(
     # rules are checked against every plug; this process samples its share of them
     mine = config if shard is None else dataclasses.replace(
         config, plugs=shard_of(config.plugs, shard))
-    outputs = outputs or Outputs(mine, shard=shard)
+    outputs = outputs or Outputs(mine, shard=shard, every_plug=[p.name for p in config.plugs])
     mqtt = client_for(config.mqtt) if config.mqtt is not None else None  # the one broker link
     service = Service(mine, store, on_events=alerting.on_events, kv_state=alerting.kv_state,
                       listeners=[*listeners, *outputs.listeners],
