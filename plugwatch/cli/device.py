@@ -10,12 +10,14 @@ import sys
 import time
 from typing import Any
 
+from plugwatch.cli.device_mqtt import MQTT_FAMILIES
 from plugwatch.errors import ConfigError, PlugwatchError
 
 MODEL_NAMES = ("HS110v1", "HS110v2", "KP115", "HS300")
 READ_DRIVERS = ("kasa", "shelly", "tasmota", "tapo", "kasa-klap")
 FAULT_NAMES = ("garbage", "shape", "nan", "inf", "negative", "401", "500", "hung")
-EMULATED_FAMILIES = ("kasa", "shelly2", "shelly-pm", "shelly1", "tasmota", "tapo", "kasa-klap")
+EMULATED_FAMILIES = ("kasa", "shelly2", "shelly-pm", "shelly1", "tasmota", "tapo", "kasa-klap",
+                     *MQTT_FAMILIES)
 LAN_FAMILIES = ("kasa", "tapo", "shelly")  # plugwatch.sources.lan.FAMILIES
 
 
@@ -43,6 +45,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=read_command)
 
     p = sub.add_parser("discover", help="find plugs on the LAN: Kasa and Tapo (UDP), Shelly (mDNS)")
+    p.add_argument("--mqtt", metavar="URL", help="instead, list the MQTT plugs (Tasmota, Shelly, "
+                   "zigbee2mqtt) in this broker's retained topics, e.g. mqtt://127.0.0.1:1883")
     p.add_argument("--family", action="append", choices=LAN_FAMILIES,
                    help="only this family (repeatable; default: every one whose extra is "
                         "installed)")
@@ -58,7 +62,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--family", choices=EMULATED_FAMILIES, default="kasa",
                    help="what to emulate: Kasa (TCP), Shelly Gen2, Shelly PM Mini Gen3, Shelly "
                         "Gen1, Tasmota (HTTP), Tapo P110 or a KLAP Kasa plug (KLAP over HTTP, "
-                        "discovery on UDP 20002); default kasa")
+                        "discovery on UDP 20002); Tasmota, Shelly Gen2, zigbee2mqtt devices "
+                        "publishing through an MQTT broker (tasmota-mqtt, shelly-mqtt, z2m); "
+                        "default kasa")
     p.add_argument("--password", metavar="PW", help="HTTP families: require this password; "
                    "tapo/kasa-klap: the account's (default: none, a plug never bound to one)")
     p.add_argument("--username", default="", metavar="EMAIL",
@@ -66,8 +72,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--mdns", action="store_true",
                    help="Shelly families: announce the devices over mDNS (the [mdns] extra)")
     p.add_argument("--fault", choices=FAULT_NAMES, help="HTTP families: answer badly this way")
+    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL",
+                   help="MQTT families: the broker (default mqtt://127.0.0.1:1883)")
+    p.add_argument("--name", default="emulated", help="MQTT families: devices NAME-1..NAME-N")
+    p.add_argument("--report", type=float, default=10.0, metavar="S",
+                   help="MQTT families: seconds between reports (default 10)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, required=True, metavar="P", help="TCP port of plug 1")
+    p.add_argument("--port", type=int, metavar="P",
+                   help="TCP port of plug 1 (required but for the MQTT families)")
     p.add_argument("--count", type=int, default=1, metavar="N", help="number of plugs (default 1)")
     p.add_argument("--model", choices=MODEL_NAMES, default="HS110v2",
                    help="Kasa model (default HS110v2)")
@@ -86,6 +98,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     add_csv_arguments(p)
     p.set_defaults(func=emulate_command)
+
+
+def _power(args: argparse.Namespace) -> Any:
+    """--power W, or the power function of --trace FILE."""
+    if not args.trace:
+        return args.power
+    from plugwatch.emulator.trace import load_trace_power
+    from plugwatch.traces.options import csv_options_from_args
+
+    return load_trace_power(args.trace, csv_options_from_args(args))
 
 
 def parse_address(text: str, default_port: int = 9999) -> tuple[str, int]:
@@ -207,8 +229,14 @@ def read_command(args: argparse.Namespace) -> int:
 
 
 def discover_command(args: argparse.Namespace) -> int:
-    """`plugwatch discover`: list the plugs of every LAN family that answer (sources/lan.py)."""
+    """`plugwatch discover`: list the plugs of every LAN family that answer (sources/lan.py),
+    or with --mqtt those in a broker's retained topics."""
     import asyncio
+
+    if args.mqtt:
+        from plugwatch.cli.device_mqtt import discover_mqtt_command
+
+        return discover_mqtt_command(args)
 
     from plugwatch.sources.lan import discover_lan
 
@@ -231,10 +259,16 @@ def emulate_command(args: argparse.Namespace) -> int:
     """`plugwatch emulate`: serve emulated plugs until Ctrl-C or SIGTERM."""
     import asyncio
 
-    if args.count < 1 or not 0 < args.port <= 65536 - args.count:
-        raise ConfigError(f"--port {args.port} --count {args.count}: ports must fit in 1..65535")
     if args.speed <= 0:
         raise ConfigError(f"--speed must be more than 0, got {args.speed:g}")
+    if args.family in MQTT_FAMILIES:
+        from plugwatch.cli.device_mqtt import emulate_mqtt_command
+
+        return emulate_mqtt_command(args, _power(args))
+    if args.port is None:
+        raise ConfigError(f"--port is required for --family {args.family} (e.g. --port 9999)")
+    if args.count < 1 or not 0 < args.port <= 65536 - args.count:
+        raise ConfigError(f"--port {args.port} --count {args.count}: ports must fit in 1..65535")
     if args.family == "kasa" and (args.password or args.fault):
         raise ConfigError("--password and --fault are for the HTTP families (--family shelly2, "
                           "shelly-pm, shelly1, tasmota)")
@@ -246,12 +280,7 @@ async def _emulate(args: argparse.Namespace) -> None:
 
     from plugwatch.emulator import EmulatedPlug, Emulator
 
-    power: Any = args.power
-    if args.trace:
-        from plugwatch.emulator.trace import load_trace_power
-        from plugwatch.traces.options import csv_options_from_args
-
-        power = load_trace_power(args.trace, csv_options_from_args(args))
+    power = _power(args)
     if args.family in ("tapo", "kasa-klap"):
         from plugwatch.cli.device_klap import emulate_klap
 
