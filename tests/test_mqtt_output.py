@@ -39,7 +39,7 @@ from tests.mqtt_helpers import (
 __all__ = ["broker", "private_broker"]  # fixtures, imported for the tests below
 
 FAST = DetectorSettings(
-    window=1, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
+    window_s=0.0, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
     dwell_on_s=0.2, dwell_standby_s=0.4, dwell_off_s=0.4, unreachable_after=1, gap_s=30.0,
 )
 

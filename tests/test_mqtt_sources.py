@@ -32,7 +32,7 @@ __all__ = ["broker", "private_broker"]  # fixtures, imported for the tests below
 
 SPEED = 20.0
 FAST = DetectorSettings(
-    window=2, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
+    window_s=0.2, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
     dwell_on_s=0.3, dwell_standby_s=1.0, dwell_off_s=0.5, unreachable_after=1, gap_s=30.0,
 )
 DRIVERS = {"tasmota": "tasmota-mqtt", "shelly": "shelly-mqtt", "z2m": "zigbee2mqtt"}

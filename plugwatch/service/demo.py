@@ -242,11 +242,12 @@ class DemoService(Service):
         super().__init__(config, store, **kw)
         self.emulated = clock
 
-    def handle_sample(self, plug: str, sample: Sample) -> None:
+    def handle_sample(self, plug: str, sample: Sample, record: bool = True) -> None:
         """Re-stamp the sample in emulated time, then handle it as the service does (a sample
         taken before the story began is dropped)."""
         if self.emulated.running and sample.ts >= self.emulated.real_start:
-            super().handle_sample(plug, dataclasses.replace(sample, ts=self.emulated.at(sample.ts)))
+            super().handle_sample(plug, dataclasses.replace(sample, ts=self.emulated.at(sample.ts)),
+                                  record)
 
 
 def _warm_apprise() -> None:

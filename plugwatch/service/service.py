@@ -94,7 +94,7 @@ class Service:
         self.drivers = {p.name: make_driver(p) for p in polled}
         memory.attach(self.drivers.values(), memory.StoreMemory(store, self.writer))
         self.pushed = PushHub([make_pushed(p, mqtt) for p in config.plugs if p.driver in PUSHED],
-                              self.handle_push, clock=clock)
+                              self.handle_sample, clock=clock)
         sources: dict[str, Any] = {**self.drivers, **{s.name: s for s in self.pushed.sources}}
         # plug -> (who it is in a failure reason, what it may report): see sources.validate
         self._checks = {p.name: (getattr(sources[p.name], "where", p.name), p.limits)
@@ -144,8 +144,6 @@ class Service:
         except Exception:  # an output's bug must not lose the sample
             log.exception("sample listener failed")
         self._feed(plug, sample, live=True, record=record)
-
-    handle_push = handle_sample  # the PushSink of the push sources
 
     def _feed(self, plug: str, sample: Sample, live: bool, record: bool = True) -> int:
         """Feed the detector and queue the record. A re-fed (not live) reading is already stored
