@@ -148,14 +148,16 @@ async def test_a_killed_device_is_unreachable_by_its_will_and_recovers(rig: Rig)
     events: list[Event] = []
     await rig.device.start(rig.settings)
     async with running_service(rig.config(), listeners=[events.append]) as service:
-        detector = service.detectors[rig.name]
-        await wait_for(lambda: detector.state == State.ON, 5.0)
+        def state() -> State:  # the service restores (replaces) detectors as it starts
+            return service.detectors[rig.name].state
+
+        await wait_for(lambda: state() == State.ON, 5.0)
         await rig.device.kill()
-        await wait_for(lambda: detector.state == State.UNREACHABLE, 5.0)
+        await wait_for(lambda: state() == State.UNREACHABLE, 5.0)
         rig.device = MqttDevice(rig.family, rig.device_name, base_topic=rig.base, power=60.0,
                                 report_s=0.1)
         await rig.device.start(rig.settings)
-        await wait_for(lambda: detector.state == State.ON, 5.0)
+        await wait_for(lambda: state() == State.ON, 5.0)
     steps = announced(events)
     assert [t.to_state for t in steps] == [State.UNREACHABLE, State.ON]
     assert steps[0].reason == "read_failures"
@@ -170,12 +172,14 @@ async def test_silence_past_stale_after_is_unreachable_stamped_at_the_last_repor
     async with running_service(rig.config(stale_after=0.8, poll=False) if rig.family == "tasmota"
                                else rig.config(stale_after=0.8),
                                listeners=[events.append]) as service:
-        detector = service.detectors[rig.name]
-        await wait_for(lambda: detector.state == State.ON, 5.0)
+        def state() -> State:  # the service restores (replaces) detectors as it starts
+            return service.detectors[rig.name].state
+
+        await wait_for(lambda: state() == State.ON, 5.0)
         await rig.device._end()  # silent from now on, still connected
         await asyncio.sleep(0.3)  # a report already on its way arrives
         last = service.pushed.sources[0]._last_report
-        await wait_for(lambda: detector.state == State.UNREACHABLE, 5.0)
+        await wait_for(lambda: state() == State.UNREACHABLE, 5.0)
     [gone] = announced(events)
     assert gone.to_state == State.UNREACHABLE
     assert gone.ts == last
@@ -185,10 +189,12 @@ async def test_relay_off_is_off_at_once(rig: Rig) -> None:
     events: list[Event] = []
     await rig.device.start(rig.settings)
     async with running_service(rig.config(), listeners=[events.append]) as service:
-        detector = service.detectors[rig.name]
-        await wait_for(lambda: detector.state == State.ON, 5.0)
+        def state() -> State:  # the service restores (replaces) detectors as it starts
+            return service.detectors[rig.name].state
+
+        await wait_for(lambda: state() == State.ON, 5.0)
         rig.device.relay_on = False
-        await wait_for(lambda: detector.state == State.OFF, 5.0)
+        await wait_for(lambda: state() == State.OFF, 5.0)
     [off] = announced(events)
     assert (off.from_state, off.to_state, off.reason) == (State.ON, State.OFF, "relay_off")
 
@@ -200,8 +206,10 @@ async def test_a_counter_reset_during_a_run_keeps_the_run_energy(rig: Rig) -> No
     events: list[Event] = []
     await rig.device.start(rig.settings)
     async with running_service(rig.config(), listeners=[events.append]) as service:
-        detector = service.detectors[rig.name]
-        await wait_for(lambda: detector.state == State.ON, 5.0)
+        def state() -> State:  # the service restores (replaces) detectors as it starts
+            return service.detectors[rig.name].state
+
+        await wait_for(lambda: state() == State.ON, 5.0)
         await wait_for(lambda: rig.device.energy_wh() > 0.5, 5.0)
         rig.device.reset_energy()
         await wait_for(lambda: rig.device.energy_wh() > 0.2, 5.0)
@@ -233,8 +241,10 @@ async def test_every_bad_payload_is_one_clear_line_and_changes_nothing(
     events: list[Event] = []
     await rig.device.start(rig.settings)
     async with running_service(rig.config(), listeners=[events.append]) as service:
-        detector = service.detectors[rig.name]
-        await wait_for(lambda: detector.state == State.ON, 5.0)
+        def state() -> State:  # the service restores (replaces) detectors as it starts
+            return service.detectors[rig.name].state
+
+        await wait_for(lambda: state() == State.ON, 5.0)
         plug = service.pushed.sources[0]
         for kind, payload in BAD.items():
             before = plug.errors
@@ -246,7 +256,7 @@ async def test_every_bad_payload_is_one_clear_line_and_changes_nothing(
             [line] = [r.getMessage() for r in caplog.records]
             assert rig.name in line and "message ignored" in line, line
             assert "\n" not in line and "Traceback" not in line
-        assert detector.state == State.ON
+        assert state() == State.ON
     assert announced(events) == []
 
 
@@ -276,10 +286,12 @@ async def test_a_broker_outage_makes_every_mqtt_plug_unreachable_with_one_reason
         await r.device.start(settings)
     async with running_service(config, sample_listeners=[sample]) as service:
         service.mqtt.settings = replace(service.mqtt.settings, backoff_max_s=0.5)
-        detectors = [service.detectors[r.name] for r in rigs]
-        await wait_for(lambda: all(d.state == State.ON for d in detectors), 5.0)
+        def states() -> list[State]:
+            return [service.detectors[r.name].state for r in rigs]
+
+        await wait_for(lambda: all(s == State.ON for s in states()), 5.0)
         private_broker.kill()
-        await wait_for(lambda: all(d.state == State.UNREACHABLE for d in detectors), 5.0)
+        await wait_for(lambda: all(s == State.UNREACHABLE for s in states()), 5.0)
         reasons = {tuple(f) for f in failures.values()}
         assert len(reasons) == 1, reasons
         [(reason,)] = reasons
@@ -287,6 +299,6 @@ async def test_a_broker_outage_makes_every_mqtt_plug_unreachable_with_one_reason
         private_broker.start()
         for r in rigs:  # the emulators reconnect on their own too, with their own back-off
             r.device.client.settings = replace(r.device.client.settings, backoff_max_s=0.5)
-        await wait_for(lambda: all(d.state == State.ON for d in detectors), 15.0)
+        await wait_for(lambda: all(s == State.ON for s in states()), 15.0)
     for r in rigs:
         await r.device.stop()
