@@ -29,12 +29,20 @@ def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-def broker() -> MqttSettings:
-    """Settings for the machine's Mosquitto on 127.0.0.1:1883 (skips/fails when absent)."""
-    require_service("Mosquitto", "127.0.0.1", 1883)
+def broker_settings() -> MqttSettings:
+    """Settings for the machine's Mosquitto on 127.0.0.1:1883 with prefixes of their own."""
     return MqttSettings(host="127.0.0.1", port=1883, prefix=unique("pw"),
                         homeassistant_prefix=unique("ha"), publish_interval_s=0.2)
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[MqttSettings]:
+    """broker_settings() (skips/fails when Mosquitto is not listening); afterwards, whatever
+    passed or failed, the retained messages under its two prefixes are cleared."""
+    require_service("Mosquitto", "127.0.0.1", 1883)
+    settings = broker_settings()
+    yield settings
+    await clear_retained(settings, f"{settings.prefix}/#", f"{settings.homeassistant_prefix}/#")
 
 
 def free_port() -> int:

@@ -222,6 +222,37 @@ async def emulate_tapo(t: Tour) -> None:
         await asyncio.wait_for(proc.communicate(), 15)
 
 
+async def discover_mqtt(t: Tour) -> None:
+    """The machine's Mosquitto instead of 192.168.1.10, half a second for the retained topics."""
+    require_service("Mosquitto", "127.0.0.1", 1883)
+    code, out, err = await t.plugwatch("discover", "--mqtt", "mqtt://127.0.0.1:1883",
+                                       "--timeout", "0.5", "--json")
+    assert code == 0, err
+    assert all(json.loads(line)["driver"] for line in out.splitlines())
+
+
+async def emulate_mqtt(t: Tour) -> None:
+    """Three Tasmota devices on the machine's Mosquitto, named apart from other tests' (--name);
+    discover --mqtt finds them; SIGINT publishes them offline; their retained LWTs are cleared."""
+    from tests.mqtt_helpers import broker_settings, clear_retained, unique
+
+    name = unique("tour")
+    proc = await t.start("emulate", "--family", "tasmota-mqtt", "--count", "3", "--name", name)
+    try:
+        assert proc.stdout is not None
+        banner = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert banner.startswith(b"publishing 3 emulated tasmota-mqtt device(s)"), banner
+        code, out, err = await t.plugwatch("discover", "--mqtt", "mqtt://127.0.0.1:1883",
+                                           "--timeout", "0.5", "--json")
+        found = sorted(d["id"] for d in map(json.loads, out.splitlines()) if name in d["id"])
+        assert code == 0 and found == [f"{name}-{i}" for i in (1, 2, 3)], err
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), 15)
+        await clear_retained(broker_settings(), *(f"tele/{name}-{i}/LWT" for i in (1, 2, 3)))
+    assert proc.returncode == 0
+
+
 async def init(t: Tour) -> None:
     """Writes plugwatch.yaml and rules/; then the plugs and target are edited (emulated ones),
     the interval shortened, and `http:` added for the curl lines."""
@@ -378,6 +409,8 @@ RECIPES: dict[str, tuple[str, Callable[[Tour], object]]] = {  # line -> (group, 
         ("devices", emulate_trace),
     "plugwatch emulate --family shelly2 --port 8080 --fault nan": ("devices", emulate_fault),
     "plugwatch emulate --family tapo --host 127.0.0.2 --port 8080": ("devices", emulate_tapo),
+    "plugwatch discover --mqtt mqtt://192.168.1.10": ("mqtt", discover_mqtt),
+    "plugwatch emulate --family tasmota-mqtt --count 3": ("mqtt", emulate_mqtt),
     "plugwatch init": ("service", init),
     "plugwatch rules check": ("service", rules_check),
     "plugwatch notify test phone": ("service", notify_test),
