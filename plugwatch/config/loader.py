@@ -28,8 +28,8 @@ from plugwatch.detect.kinds import kind_named
 from plugwatch.errors import ConfigError
 from plugwatch.formatting import machine_zone, zone_named
 from plugwatch.model import DetectorSettings
-from plugwatch.notify.targets import TargetOptions
 from plugwatch.mqtt.settings import MqttSettings
+from plugwatch.notify.targets import TargetOptions
 from plugwatch.redact import redact
 from plugwatch.rules.cost import Price
 from plugwatch.sources.validate import DEFAULT_LIMITS, Limits
