@@ -32,8 +32,8 @@ def load() -> str:
 def per_reading_us(plugs: int, rounds: int, listener_of: str) -> float:
     """CPU µs per reading handed to one listener, readings round-robin over `plugs` plugs."""
     from plugwatch.config.outputs import InfluxSection
-    from plugwatch.meters import ServiceMeters
     from plugwatch.outputs.influx import InfluxOutput
+    from plugwatch.service.meters import ServiceMeters
 
     names = [f"plug-{i}" for i in range(plugs)]
     now = time.time()
@@ -59,9 +59,9 @@ def per_reading_us(plugs: int, rounds: int, listener_of: str) -> float:
 def scrape_cost(plugs: int) -> tuple[float, int]:
     """(CPU s, bytes) of one /metrics rendering for a Service with `plugs` plugs that have read."""
     from plugwatch.config import config_from_dict
-    from plugwatch.meters import ServiceMeters
     from plugwatch.outputs.live import LiveView
     from plugwatch.outputs.metrics import ServiceCollector, render
+    from plugwatch.service.meters import ServiceMeters
     from plugwatch.service.service import Service
 
     folder = tempfile.mkdtemp()

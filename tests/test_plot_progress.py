@@ -1,4 +1,4 @@
-"""`plugwatch.progress`: a bar on a terminal, silence anywhere else."""
+"""`plugwatch.cli.progress`: a bar on a terminal, silence anywhere else."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 import os
 import pty
 
-from plugwatch.progress import Progress
+from plugwatch.cli.progress import Progress
 
 
 def test_no_bar_when_stderr_is_not_a_terminal() -> None:

@@ -12,12 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from plugwatch import privatepg
 from plugwatch.model import Reading, RunSummary, State, Transition
 from plugwatch.service import writer as writer_module
 from plugwatch.service.writer import Writer
 from plugwatch.store import Store, open_store
-from plugwatch.testing import emulated_config
+from plugwatch.testing import emulated_config, privatepg
 
 T0 = 1_767_225_600.0
 PLUGS = ("washer", "dryer", "tv")

@@ -114,8 +114,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
     """`plugwatch db copy SRC DST`: every table, ids kept; a progress line per table."""
     from pathlib import Path
 
+    from plugwatch.cli.progress import Progress
     from plugwatch.config import resolve_database
-    from plugwatch.progress import Progress
     from plugwatch.redact import redact
     from plugwatch.store import open_store
     from plugwatch.store.copy import copy_history

@@ -56,8 +56,8 @@ def _source_arguments(parser: argparse.ArgumentParser, since: str) -> None:
 
 def calibrate(args: argparse.Namespace) -> int:
     """Print the proposal, its reasoning, a YAML snippet and what a replay with it finds."""
+    from plugwatch.cli.progress import Progress
     from plugwatch.detect.calibrate import plain_threshold, propose
-    from plugwatch.progress import Progress
 
     with Progress(3, "reading") as bar:
         name, trace = _load(args)
@@ -95,8 +95,8 @@ def plot_command(args: argparse.Namespace) -> int:
     from plugwatch.extras import require
 
     require("matplotlib", "plot", "plugwatch plot")
+    from plugwatch.cli.progress import Progress
     from plugwatch.detect.calibrate import histogram, propose
-    from plugwatch.progress import Progress
     from plugwatch.traces.plotfile import output_format
 
     output_format(args.output)  # a .jpg is refused before anything is read

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from plugwatch.meters import ServiceMeters
 from plugwatch.outputs.systemd import SystemdNotifier
+from plugwatch.service.meters import ServiceMeters
 
 log = logging.getLogger(__name__)
 

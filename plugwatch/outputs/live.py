@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugwatch.formatting import iso
-from plugwatch.meters import ServiceMeters
+from plugwatch.service.meters import ServiceMeters
 
 STUCK_AFTER_S = 30.0  # a writer with work queued and no successful write this long is stuck
 

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from plugwatch.errors import PlugwatchError
-from plugwatch.meters import Histogram
 from plugwatch.outputs.live import LiveView
+from plugwatch.service.meters import Histogram
 
 log = logging.getLogger(__name__)
 

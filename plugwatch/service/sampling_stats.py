@@ -12,7 +12,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from plugwatch import meters
+from plugwatch.service import meters
 
 BINS = 10_000  # 1 ms bins up to 10 s; the last bin holds everything later
 

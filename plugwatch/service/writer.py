@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from plugwatch.errors import StoreError, StoreRejected
 from plugwatch.formatting import format_duration
-from plugwatch.meters import Histogram
 from plugwatch.model import Reading, RunSummary, Transition
 from plugwatch.service.backlog import Backlog, Entry, Failure, Item, Purge, entry_counts
+from plugwatch.service.meters import Histogram
 
 if TYPE_CHECKING:
     from plugwatch.store import Store
