@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -53,11 +53,12 @@ def tour_commands() -> list[str]:
 class Tour:
     """A scratch folder with emulated plugs, a receiver, and a way to run plugwatch there."""
 
-    def __init__(self, folder: Path, ports: dict[str, int], receiver: HttpReceiver) -> None:
+    def __init__(self, folder: Path, ports: dict[str, int], receiver: HttpReceiver,
+                 http_port: int) -> None:
         self.folder = folder
         self.ports = ports
         self.receiver = receiver
-        self.http_port = free_port()
+        self.http_port = http_port  # the config's `http: {listen: 127.0.0.1:PORT}`
         self.checked: list[str] = []
 
     async def plugwatch(self, *args: str, timeout: float = 60.0) -> tuple[int, str, str]:
@@ -75,26 +76,59 @@ class Tour:
         )
 
     @contextlib.asynccontextmanager
-    async def running(self, *args: str, until: str) -> AsyncIterator[list[str]]:
-        """`plugwatch ARGS` running until its stdout shows `until`; SIGINT after the block,
-        which must end it with status 0."""
-        proc = await self.start(*args)
-        lines: list[str] = []
-        assert proc.stdout is not None
+    async def running(self, *args: str, until: str | Callable[[list[str]], bool],
+                      ) -> AsyncIterator[list[str]]:
+        """`plugwatch ARGS` running until its stdout shows `until` (or `until(lines)` holds);
+        SIGINT after the block, which must end it with status 0. A start that finds the
+        config's HTTP port taken (another process got it between free_port() and the bind) is
+        tried again on another free port."""
+        seen = until if callable(until) else (lambda lines: any(until in x for x in lines))
+        for _ in range(5):
+            proc = await self.start(*args)
+            lines, err = await lines_until(proc, seen)
+            if lines is not None:
+                break
+            assert "http.listen: cannot listen on" in err, (args, err)
+            self.set_http_port(free_port())
+        assert lines is not None, "no free HTTP port in 5 tries"
         try:
-            deadline = time.monotonic() + 60
-            while not any(until in line for line in lines):
-                raw = await asyncio.wait_for(proc.stdout.readline(), deadline - time.monotonic())
-                assert raw, f"{args} ended early: {lines}"
-                lines.append(raw.decode().rstrip("\n"))
             yield lines
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGINT)
-            rest, err = await asyncio.wait_for(proc.communicate(), 60)
+            rest, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
             lines += rest.decode().splitlines()
-            lines.append(err.decode())
+            lines.append(err_bytes.decode())
         assert proc.returncode == 0, lines
+
+    @contextlib.asynccontextmanager
+    async def emulating(self, ports: Callable[[], Awaitable[list[str]]], *args: str,
+                        ) -> AsyncIterator[tuple[list[str], str]]:
+        """`plugwatch emulate PORTS ARGS` serving: (the port arguments, its banner line); SIGINT
+        after the block. A start that finds a port taken (another process got it after
+        `ports()` found it free) is tried again on the free ports of another `ports()`."""
+        for _ in range(5):
+            words = await ports()
+            proc = await self.start("emulate", *words, *args)
+            lines, err = await lines_until(proc, bool)
+            if lines is not None:
+                break
+            assert "address already in use" in err, (words, err)
+        assert lines is not None, "no free ports in 5 tries"
+        try:
+            yield words, lines[0]
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGINT)
+            await asyncio.wait_for(proc.communicate(), 15)
+        assert proc.returncode == 0
+
+    def set_http_port(self, port: int) -> None:
+        """The config's `http: {listen: ...}` on another port."""
+        self.http_port = port
+        path = self.folder / "plugwatch.yaml"
+        path.write_text(re.sub(r"^http: .*$", f"http: {{listen: '127.0.0.1:{port}'}}",
+                               path.read_text(), flags=re.M))
 
     def edit_config(self, **extra: str) -> None:
         """As the tour says after `init`: edit plugs and targets (here: the emulated ones)."""
@@ -135,15 +169,26 @@ async def free_ports(count: int) -> int:
     raise AssertionError("no run of free ports")
 
 
-async def wait_port(port: int) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
+async def lines_until(proc: asyncio.subprocess.Process, seen: Callable[[list[str]], bool],
+                      ) -> tuple[list[str] | None, str]:
+    """proc's stdout lines until `seen(lines)` holds, or (None, its stderr) if it ended first."""
+    assert proc.stdout is not None and proc.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 90  # a loaded machine starts processes slowly
+    while not seen(lines):
+        raw = await asyncio.wait_for(proc.stdout.readline(), deadline - time.monotonic())
+        if not raw:
+            err = await asyncio.wait_for(proc.stderr.read(), 30)
+            await proc.wait()
+            return None, f"stdout {lines}, stderr {err.decode()}"
+        lines.append(raw.decode().rstrip("\n"))
+    return lines, ""
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str]:
@@ -176,31 +221,29 @@ async def read_shelly(t: Tour) -> None:
 
 
 async def emulate_trace(t: Tour) -> None:
-    """Three plugs replaying the real washer trace on free ports P..P+2 instead of 9999."""
-    first = await free_ports(3)
-    proc = await t.start("emulate", "--port", str(first), "--count", "3", "--trace",
-                         str(TRACE), "--speed", "60")
-    try:
-        await wait_port(first + 2)
+    """Three plugs replaying the real washer trace on free ports P..P+2 instead of 9999, their
+    UDP discovery on a free port too (the machine's 9999 may be another test's)."""
+    async def ports() -> list[str]:
+        return ["--port", str(await free_ports(3)), "--discovery-port", str(free_udp_port())]
+
+    async with t.emulating(ports, "--count", "3", "--trace", str(TRACE), "--speed", "60") as (
+            words, banner):
+        first = int(words[1])
+        assert banner == (f"serving 3 emulated HS110v2 plug(s) on 127.0.0.1:{first}..{first + 2}"
+                          f" (discovery on UDP {words[3]}); Ctrl-C stops")
         code, out, err = await t.plugwatch("read", f"127.0.0.1:{first + 2}", "--json")
         assert code == 0, err
-        assert "power_w" in out
-    finally:
-        proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(proc.communicate(), 15)
+        assert json.loads(out)["power_w"] >= 0
 
 
 async def emulate_fault(t: Tour) -> None:
     """A Shelly answering NaN on a free port instead of 8080: reading it is one clear line."""
-    port = free_port()
-    proc = await t.start("emulate", "--family", "shelly2", "--port", str(port), "--fault", "nan")
-    try:
-        await wait_port(port)
-        code, _, err = await t.plugwatch("read", f"127.0.0.1:{port}", "--driver", "shelly")
+    async def port() -> list[str]:
+        return ["--port", str(free_port())]
+
+    async with t.emulating(port, "--family", "shelly2", "--fault", "nan") as (words, _):
+        code, _, err = await t.plugwatch("read", f"127.0.0.1:{words[1]}", "--driver", "shelly")
         assert code == 1 and len(err.strip().splitlines()) == 1 and "nan" in err.lower()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(proc.communicate(), 15)
 
 
 async def emulate_tapo(t: Tour) -> None:
@@ -289,20 +332,30 @@ async def run(t: Tour) -> None:
 
 
 async def run_workers(t: Tour) -> None:
-    """Until both sampling processes answer /healthz on their ports (port, port + 1)."""
-    async with t.running("run", "--workers", "2", until="sampled by 2 processes"):
-        for port in (t.http_port, t.http_port + 1):
-            await until_healthy(port)
+    """Until both sampling processes say where they serve HTTP and answer /healthz there. The
+    config listens on port 0 here, so each picks a free port (with a port P in the config,
+    worker i serves P + i, as the summary line says: no race for P + 1 on a busy machine)."""
+    def both(lines: list[str]) -> bool:
+        return sum(SERVING.match(line) is not None for line in lines) == 2
+
+    async with t.running("run", "--workers", "2", until=both) as lines:
+        assert lines[0].endswith("sampled by 2 processes"), lines
+        assert "serving: http://127.0.0.1 (a free port per process)" in lines[3]
+        served = sorted(m.groups() for m in map(SERVING.match, lines) if m)
+        assert [shard for shard, _ in served] == ["0/2", "1/2"]
+        for _, port in served:
+            await until_healthy(int(port))
 
 
 async def until_healthy(port: int) -> None:
-    deadline = time.monotonic() + 90  # a loaded machine starts K processes slowly
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if (await asyncio.to_thread(get, f"http://127.0.0.1:{port}/healthz"))[0] == 200:
-                return
+    """/healthz says 200 once the service has sampled and written (a loaded machine: slowly)."""
+    deadline = time.monotonic() + 60
+    while (await asyncio.to_thread(get, f"http://127.0.0.1:{port}/healthz"))[0] != 200:
+        assert time.monotonic() < deadline, f"port {port} never healthy"
         await asyncio.sleep(0.2)
-    raise AssertionError(f"no healthy service on port {port}")
+
+
+SERVING = re.compile(r"\[worker (\d/2)\] serving http://127\.0\.0\.1:(\d+)/$")
 
 
 async def run_cluster(t: Tour) -> None:
@@ -455,7 +508,7 @@ async def test_the_readme_tour_runs_as_written(tmp_path: Path, group: str) -> No
     ports["shelly"], ports["tasmota"] = await http.start([shelly, tasmota])
     receiver = HttpReceiver()
     receiver.up()
-    tour = Tour(tmp_path, ports, receiver)
+    tour = Tour(tmp_path, ports, receiver, http_port=0 if group == "workers" else free_port())
     lines = [c for c in tour_commands() if c in RECIPES and RECIPES[c][0] == group]
     try:
         if group in NEEDS_INIT:

@@ -23,7 +23,7 @@ from plugwatch.service.cluster import Cluster, ServiceMembers, new_instance_id, 
 from plugwatch.service.controls import add_http_routes
 from plugwatch.service.reload import reload_plugs
 from plugwatch.service.service import EventListener, Service, install_stop_signals
-from plugwatch.service.summary import reload_summary, startup_summary
+from plugwatch.service.summary import http_url, reload_summary, startup_summary
 from plugwatch.service.workers import shard_of
 from plugwatch.store import Store
 from plugwatch.store.leases import LeaseStore
@@ -75,12 +75,13 @@ async def run_service(
                       mqtt=mqtt)
     log.info("%s loaded", plural(len(alerting.engine.rules), "rule"))
 
+    prefix = "" if shard is None else f"[worker {shard[0]}/{shard[1]}] "
+
     def reload() -> None:  # SIGHUP: rules, and the plugs' detector tuning (service/reload.py)
         outputs.reloading()
         rules_ok = alerting.reload()
         retuned = reload_plugs(service, config.path, shard)
         outputs.reloaded()
-        prefix = "" if shard is None else f"[worker {shard[0]}/{shard[1]}] "
         say(prefix + reload_summary(rules_ok, len(alerting.engine.rules), retuned))
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
@@ -94,6 +95,8 @@ async def run_service(
         port = outputs.http.port if outputs.http is not None else None
         for line in startup_summary(config, len(alerting.engine.rules), http_port=port):
             say(line)
+    elif outputs.http is not None:  # the parent named the ports; each child says its own
+        say(f"{prefix}serving {http_url(outputs.http.host, outputs.http.port)}/")
     try:
         if leases is None:
             await asyncio.gather(service.run(stop), alerting.run(stop))

@@ -47,11 +47,10 @@ def endpoints(config: Any, workers: int = 1, http_port: int | None = None) -> li
     http = getattr(config, "http", None)
     if http is not None:
         port = http.port if http_port is None else http_port
-        host = f"[{http.host}]" if ":" in http.host else http.host
-        if port == 0:  # listen: ...:0 (tests): each process picks a free port, and logs it
-            where = f"http://{host} (a free port per process)"
+        if port == 0:  # listen: ...:0 (tests): each process picks a free port, and says it
+            where = f"{http_url(http.host)} (a free port per process)"
         else:
-            where = f"http://{host}:{port}" + (f"-{port + workers - 1}" if workers > 1 else "")
+            where = http_url(http.host, port) + (f"-{port + workers - 1}" if workers > 1 else "")
         found.append(f"{where} (/metrics, /healthz, status page)")
     mqtt = getattr(config, "mqtt", None)
     if mqtt is not None:
@@ -63,6 +62,12 @@ def endpoints(config: Any, workers: int = 1, http_port: int | None = None) -> li
         what = f"bucket {influx.bucket}" if influx.v2 else f"database {influx.database}"
         found.append(f"InfluxDB {redact(influx.url)} ({what})")
     return found
+
+
+def http_url(host: str, port: int | None = None) -> str:
+    """http://HOST[:PORT] (an IPv6 host in brackets)."""
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}" + ("" if port is None else f":{port}")
 
 
 def reload_summary(rules_ok: bool, rules: int, retuned: list[str]) -> str:
