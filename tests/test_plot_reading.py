@@ -157,6 +157,28 @@ def test_the_time_axis_says_the_date(tmp_path: Path) -> None:
     assert drawn.axes.get_xlabel() == "time (UTC), Sun 08 Jan 2012"
 
 
+def test_the_power_axis_reads_in_plain_watts(tmp_path: Path) -> None:
+    """The washer day's power ticks read 0, 1, 10, 100, 1 000 (thin-space thousands), never
+    "10^2"; the axis label says where the scale turns logarithmic."""
+    drawn = draw(tmp_path, trace_of(WASHER))
+    drawn.figure.draw_without_rendering()
+    ticks = [t.get_text() for t in drawn.axes.get_yticklabels() if t.get_text()]
+    assert {"0", "1", "10", "100", "1\u2009000"} <= set(ticks)
+    assert not any("^" in tick or "$" in tick for tick in ticks)
+    assert drawn.axes.get_ylabel() == "power (W; log scale above 1 W)"
+
+
+def test_a_column_of_a_many_appliance_file_is_named_in_the_title(tmp_path: Path) -> None:
+    """`plot house_7_day.csv --power-col Appliance1` says which appliance it drew; --hist too."""
+    for extra in ([], ["--hist"]):
+        out = tmp_path / f"fridge{len(extra)}.svg"
+        proc = subprocess.run([sys.executable, "-m", "plugwatch", "plot", str(HOUSE_7),
+                               "--power-col", "Appliance1", "-o", str(out), *extra],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "house_7_day, column Appliance1" in out.read_text()
+
+
 @pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG"), (".svg", b"<?xml"),
                                                (".pdf", b"%PDF")])
 def test_the_file_type_follows_the_extension(tmp_path: Path, suffix: str, magic: bytes) -> None:

@@ -112,15 +112,16 @@ def plot_command(args: argparse.Namespace) -> int:
         bar.stage("drawing")
         bar.step()
         size = {"width": args.width, "height": args.height}
+        shown = name if args.power_col is None else f"{name}, column {args.power_col}"
         try:
             if args.hist:
                 hist = histogram(trace.ts, trace.power_w)
-                title = f"{name}: the share of time at each power, with calibrate's proposal"
+                title = f"{shown}: the share of time at each power, with calibrate's proposal"
                 plot_histogram(args.output, hist, proposal, title=title, **size)
             else:
                 settings, note = _plot_settings(args, proposal, trace)
                 events = _events(name, trace, settings)
-                plot_power(args.output, trace.ts, trace.power_w, settings, events, title=name,
+                plot_power(args.output, trace.ts, trace.power_w, settings, events, title=shown,
                            note=note, tz=_zone(args.tz), zone_name=args.tz or "UTC", **size)
         except OSError as exc:
             raise PlugwatchError(f"cannot write {args.output}: {exc.strerror}") from exc

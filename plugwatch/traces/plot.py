@@ -109,7 +109,8 @@ def _power_figure(
     parts.time_axis(ax, float(ts[0]), float(ts[-1]), tz, zone_name)
     ax.set_yscale("symlog", linthresh=1.0)
     ax.set_ylim(0, max(float(np.nanmax(power_w, initial=1.0)) * 8, 10.0))
-    ax.set_ylabel("power (W, symlog)")
+    parts.power_ticks(ax.yaxis)
+    ax.set_ylabel("power (W; log scale above 1 W)")
     ax.set_title(f"{title}\n{note}" if note else title, fontsize=10)
     legend = fig.legend(loc="outside upper center", ncols=4, fontsize=8, frameon=False)
     rows: list[list[str]] = []
@@ -150,6 +151,7 @@ def plot_histogram(
     _thresholds(ax, proposal.settings, horizontal=False)
     ax.set_xscale("log")
     ax.set_xlim(0.1, float(edges[-1]))
+    parts.power_ticks(ax.xaxis)
     ax.set_xlabel(f"power (W); not shown: {off_text(proposal.off_share)}")
     ax.set_ylabel("% of time")
     ax.set_title(title)

@@ -166,6 +166,16 @@ def time_axis(ax: Axes, first: float, last: float, tz: tzinfo, zone_name: str) -
     ax.set_xlabel(f"time ({zone_name}), {date_span(first, last, tz)}")
 
 
+def power_ticks(axis: Any) -> None:
+    """Power ticks as plain watts ("0.1", "1", "100", "10 000"), not powers of ten."""
+    from matplotlib.ticker import FuncFormatter
+
+    def watts(value: float, _pos: object) -> str:
+        return f"{value:,.0f}".replace(",", "\u2009") if value >= 1 else f"{value:g}"
+
+    axis.set_major_formatter(FuncFormatter(watts))
+
+
 def date_span(first: float, last: float, tz: tzinfo) -> str:
     """ "Thu 08 Jan 2015", or "Thu 08 Jan 2015 to Sat 10 Jan 2015"."""
     a, b = (datetime.fromtimestamp(t, tz).strftime("%a %d %b %Y") for t in (first, last))
