@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -302,5 +303,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.speed <= 0 or (args.duration is not None and args.duration <= 0):
         raise ConfigError("--speed and --duration must be positive numbers")
+    if not args.verbose:  # the story tells the fridge's outage in emulated time; its real-time
+        logging.getLogger("plugwatch.plugs").setLevel(logging.ERROR)  # warnings only with -v
     asyncio.run(run_demo(speed=args.speed, duration_s=args.duration, db_path=args.db))
     return 0
