@@ -105,26 +105,29 @@ async def test_run_says_what_it_runs_its_first_states_and_each_reload(tmp_path: 
 
 
 def test_the_summary_names_every_endpoint_and_hides_every_secret() -> None:
-    """Database password, target tokens and InfluxDB URL credentials are redacted; the HTTP
-    endpoint's ports are listed per worker process."""
+    """Database password, target tokens, InfluxDB URL and MQTT broker credentials are redacted;
+    the HTTP endpoint's ports are listed per worker process, the broker with its port."""
     from dataclasses import replace
 
     from plugwatch.config.loader import Target
     from plugwatch.config.outputs import HttpSection, InfluxSection
+    from plugwatch.mqtt.settings import MqttSettings
 
     config = emulated_config({"washer": 1, "tv": 2}, "postgresql+psycopg://app:pw123@db/pw")
     config = replace(
         config, targets={"mail": Target("mailtos://me:pw456@smtp.example.com?to=me@example.com")},
         http=HttpSection(listen="127.0.0.1:9464"),
         influxdb=InfluxSection(url="http://influx.lan:8086", database="home"),
+        mqtt=MqttSettings.from_url("mqtts://hub:pw789@broker.lan", prefix="home/pw"),
         retention_s=None,
     )
     lines = startup_summary(config, rules=0, workers=2)
     text = "\n".join(lines)
-    assert "pw123" not in text and "pw456" not in text
+    assert "pw123" not in text and "pw456" not in text and "pw789" not in text
     assert lines[0] == ("plugwatch run: 2 plugs (2 kasa); 0 rules (no `rules:` in the config); "
                         "sampled by 2 processes")
     assert lines[1] == "targets: mail mailtos://me:***@smtp.example.com?to=***"
     assert lines[2] == ("database: postgresql+psycopg://app:***@db/pw (readings kept forever)")
     assert lines[3] == ("serving: http://127.0.0.1:9464-9465 (/metrics, /healthz, status page); "
+                        "MQTT mqtts://hub@broker.lan:8883 (topics home/pw/...); "
                         "InfluxDB http://influx.lan:8086 (database home)")

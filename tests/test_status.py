@@ -112,7 +112,8 @@ async def test_status_asks_the_running_service_and_sees_a_plug_go_unreachable(
 ) -> None:
     """With `http:` configured, status reads the running service's /api/status: live powers,
     --check 0; once a plug drops off the network it is unreachable (no power shown), --check 2.
-    With nothing listening there, it falls back to the database."""
+    With nothing listening there, it falls back to the database, whose data is stale ten minutes
+    later."""
     washer, tv = EmulatedPlug("HS110v2", power=1500.0), EmulatedPlug("KP115", power=60.0)
     emulator = Emulator()
     ports = await emulator.start([washer, tv])
@@ -158,3 +159,12 @@ async def test_status_asks_the_running_service_and_sees_a_plug_go_unreachable(
     assert f"127.0.0.1:{ports[1]}" in tv_line and "no answer" not in tv_line  # why, stored
     _, out, _ = await status("--json")
     assert {json.loads(line)["source"] for line in out.splitlines()} == {"database"}
+    # ten minutes after the service stopped, what it left in the database reads as stale
+    stopped = time.time()
+    with pytest.MonkeyPatch.context() as later:
+        later.setattr(time, "time", lambda: stopped + 600)
+        code, out, err = await status("--check")
+    assert code == 2
+    (washer_line,) = [line for line in out.splitlines() if line.startswith("washer ")]
+    assert washer_line.endswith("stale, last contact 10 min ago"), washer_line
+    assert "plugwatch: check: washer: stale, last contact 10 min ago" in err.splitlines()

@@ -52,11 +52,13 @@ def endpoints(config: Any, workers: int = 1, http_port: int | None = None) -> li
         else:
             where = http_url(http.host, port) + (f"-{port + workers - 1}" if workers > 1 else "")
         found.append(f"{where} (/metrics, /healthz, status page)")
-    mqtt = getattr(config, "mqtt", None)
+    mqtt = getattr(config, "mqtt", None)  # MqttSettings (its password is never shown)
     if mqtt is not None:
-        url = getattr(mqtt, "url", None) or f"mqtt://{getattr(mqtt, 'host', '?')}"
-        prefix = getattr(mqtt, "prefix", None)
-        found.append(f"MQTT {redact(str(url))}" + (f" (topics {prefix}/...)" if prefix else ""))
+        host = f"[{mqtt.host}]" if ":" in mqtt.host else mqtt.host
+        user = f"{mqtt.username}@" if mqtt.username else ""
+        url = f"{'mqtts' if mqtt.tls else 'mqtt'}://{user}{host}:{mqtt.port}"
+        what = f"topics {mqtt.prefix}/..." if mqtt.publish else "MQTT plugs only, publishes nothing"
+        found.append(f"MQTT {url} ({what})")
     influx = getattr(config, "influxdb", None)
     if influx is not None:
         what = f"bucket {influx.bucket}" if influx.v2 else f"database {influx.database}"
