@@ -1,6 +1,6 @@
 """Start-up time of everyday commands: `plugwatch --help`, `status`, `history`, `--version`.
 
-    .venv/bin/python bench/bench_startup.py [--runs 10] [--cold]
+    .venv/bin/python bench/bench_startup.py [--runs 10] [--cold] [--instructions]
 
 Each command runs as a fresh process against a small SQLite database made for the purpose (3
 plugs, a few transitions, schema current), from a temporary folder. Warm: the files are in the OS
@@ -9,13 +9,18 @@ page cache (the usual case on a running box). --cold drops the page cache before
 runs on the machine for a moment. Prints the median and spread of wall-clock seconds, the median
 CPU seconds (user + system: on a busy machine, about what an idle one would take), the load
 average, and which heavy modules each command imported (numpy, matplotlib, alembic, ...).
+--instructions also counts the CPU instructions of one run of each command under valgrind's
+callgrind (about 50x slower): a figure that does not move with the machine's load, to compare
+changes on a busy machine, beside `python -c pass` as the interpreter's own floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,7 +37,7 @@ COMMANDS = {
     "status": ["status"],
     "history": ["history", "--since", "7d"],
 }
-HEAVY = ("numpy", "matplotlib", "alembic", "apprise", "jinja2", "apscheduler", "asyncio")
+HEAVY = ("numpy", "matplotlib", "alembic", "apprise", "jinja2", "apscheduler", "paho", "aiohttp")
 PROBE = (  # runs the command in-process to list what it imported; stdout is discarded
     "import sys, contextlib, io\nfrom plugwatch.cli import main\n"
     "with contextlib.redirect_stdout(io.StringIO()):\n"
@@ -74,11 +79,26 @@ def timed(argv: list[str], cwd: Path, cold: bool) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def instructions(argv: list[str], cwd: Path) -> int:
+    """CPU instructions of one run under callgrind (independent of what else the machine does)."""
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *argv],
+        cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True).stderr
+    found = re.search(r"Collected : (\d+)", out)
+    if found is None:
+        raise SystemExit(f"valgrind printed no instruction count: {out.strip()[-200:]}")
+    return int(found.group(1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="runs per command (default 10)")
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each command's instructions under valgrind (callgrind)")
     args = parser.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind (Debian: apt install valgrind)")
     if args.cold and os.geteuid() != 0:
         parser.error("--cold needs root (it writes /proc/sys/vm/drop_caches)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,6 +117,13 @@ def main() -> None:
             print(f"  plugwatch {' '.join(argv):<18} wall median {statistics.median(times):.3f} s "
                   f"(min {times[0]:.3f}, max {times[-1]:.3f}), CPU median {cpu:.3f} s  "
                   f"imports: {heavy or 'none of them'}")
+        if args.instructions:
+            floor = instructions(["-c", "pass"], folder)
+            print(f"instructions of one run (callgrind); `python -c pass` alone: "
+                  f"{floor / 1e6:,.0f} M")
+            for argv in COMMANDS.values():
+                count = instructions(["-m", "plugwatch", *argv], folder)
+                print(f"  plugwatch {' '.join(argv):<18} {count / 1e6:,.0f} M instructions")
 
 
 if __name__ == "__main__":

@@ -246,7 +246,7 @@ async def test_a_silenced_alert_goes_out_when_the_silence_expires(
 
 def test_a_target_with_format_html_sends_html_mail(smtp: tuple[Mailbox, int]) -> None:
     """`format: html`: the rule text is HTML, the mail carries it as an HTML part."""
-    from plugwatch.notify import AppriseNotifier
+    from plugwatch.notify.apprise_notifier import AppriseNotifier
     from plugwatch.notify.targets import TargetOptions
 
     box, port = smtp

@@ -12,8 +12,8 @@ import pytest
 
 from plugwatch.config import config_from_dict
 from plugwatch.errors import ConfigError
-from plugwatch.mqtt import MqttClient, MqttSettings
-from plugwatch.mqtt.settings import TlsSettings
+from plugwatch.mqtt.client import MqttClient
+from plugwatch.mqtt.settings import MqttSettings, TlsSettings
 from tests.helpers import wait_for
 from tests.mqtt_helpers import PrivateBroker, private_broker, unique
 

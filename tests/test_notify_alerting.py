@@ -12,7 +12,8 @@ from test_notify_receivers import HttpReceiver, http_receiver
 
 from plugwatch.config import load_config
 from plugwatch.model import State, Transition
-from plugwatch.notify import AlertSender, AppriseNotifier
+from plugwatch.notify.apprise_notifier import AppriseNotifier
+from plugwatch.notify.sender import AlertSender
 from plugwatch.rules import RuleFileError
 from plugwatch.service.alerting import SETTLE_S, Alerting
 from plugwatch.store import Batch, open_store

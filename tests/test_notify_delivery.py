@@ -8,7 +8,9 @@ import pytest
 from test_notify_receivers import HttpReceiver, Mailbox, http_receiver, smtp
 
 from plugwatch.errors import NotifyError
-from plugwatch.notify import AlertSender, AppriseNotifier, MemoryOutbox, backoff
+from plugwatch.notify.apprise_notifier import AppriseNotifier
+from plugwatch.notify.memory import MemoryOutbox
+from plugwatch.notify.sender import AlertSender, backoff
 from plugwatch.rules import Alert
 
 __all__ = ["http_receiver", "smtp"]  # fixtures

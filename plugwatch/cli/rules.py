@@ -107,7 +107,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 def cmd_notify_test(args: argparse.Namespace) -> int:
     """`plugwatch notify test TARGET`: send one test message now."""
     from plugwatch.config import load_config
-    from plugwatch.notify import AppriseNotifier
+    from plugwatch.notify.apprise_notifier import AppriseNotifier
     from plugwatch.redact import redact
 
     config = load_config(args.config)

@@ -10,8 +10,6 @@ so ("stale, last contact 12 min ago"). An unreachable plug shows why it failed, 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
@@ -137,6 +135,9 @@ def from_service(
 
 
 def _get_json(host: str, port: int) -> dict[str, Any] | None:
+    import urllib.error  # only when the service serves HTTP: http.client and email cost ~30 ms
+    import urllib.request
+
     where = f"[{host}]" if ":" in host else host
     try:
         with urllib.request.urlopen(f"http://{where}:{port}/api/status",

@@ -1,18 +1,8 @@
 """The service's one MQTT connection (client.py) and its settings (settings.py).
 
+    from plugwatch.mqtt.client import client_for
     client = client_for(config.mqtt)   # plugwatch/status as its availability when publishing
+
+Nothing is imported here, so that the config (which needs only settings.py) does not load
+asyncio and paho-mqtt: `plugwatch status` stays fast.
 """
-
-from __future__ import annotations
-
-from plugwatch.mqtt.client import Availability, MqttClient, Subscription
-from plugwatch.mqtt.settings import MqttSettings, TlsSettings
-
-__all__ = ["Availability", "MqttClient", "MqttSettings", "Subscription", "TlsSettings",
-           "client_for"]
-
-
-def client_for(settings: MqttSettings, client_id: str | None = None) -> MqttClient:
-    """The service's client: with the output on, `<prefix>/status` online/offline (the will)."""
-    availability = Availability(settings.status_topic) if settings.publish else None
-    return MqttClient(settings, availability=availability, client_id=client_id)

@@ -468,3 +468,9 @@ def _os_reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed ({exc.reason or exc})"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def client_for(settings: MqttSettings, client_id: str | None = None) -> MqttClient:
+    """The service's client: with the output on, `<prefix>/status` online/offline (the will)."""
+    availability = Availability(settings.status_topic) if settings.publish else None
+    return MqttClient(settings, availability=availability, client_id=client_id)

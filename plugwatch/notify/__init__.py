@@ -1,13 +1,9 @@
 """Notifications: the outbox sender (retries, back-off) and apprise delivery (URLs redacted).
 
-    AppriseNotifier(targets).send(target, title, body)     one message, in a worker thread
-    AlertSender(outbox, notifier).run(stop)                 delivers the outbox, records attempts
+    apprise_notifier.AppriseNotifier(targets).send(target, title, body)   in a worker thread
+    sender.AlertSender(outbox, notifier).run(stop)        delivers the outbox, records attempts
+    memory.MemoryOutbox()                                 an outbox in memory (tests, replay)
+
+Nothing is imported here, so that the config (which needs only targets.py) does not load apprise's
+side of things: `plugwatch status` stays fast.
 """
-
-from __future__ import annotations
-
-from plugwatch.notify.apprise_notifier import AppriseNotifier
-from plugwatch.notify.memory import MemoryOutbox
-from plugwatch.notify.sender import AlertSender, Outbox, backoff
-
-__all__ = ["AlertSender", "AppriseNotifier", "MemoryOutbox", "Outbox", "backoff"]

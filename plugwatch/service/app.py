@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from plugwatch.config import Config
 from plugwatch.formatting import format_duration, plural
-from plugwatch.mqtt import client_for
+from plugwatch.mqtt.client import client_for
 from plugwatch.outputs import Outputs
 from plugwatch.service.alerting import KV_KEY, Alerting
 from plugwatch.service.cluster import Cluster, ServiceMembers, new_instance_id, write_fence

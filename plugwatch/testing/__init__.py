@@ -50,7 +50,7 @@ async def running_service(
         store = await asyncio.to_thread(open_store, config.database)
     mqtt = None
     if config.mqtt is not None and "mqtt" not in options:  # as run_service does
-        from plugwatch.mqtt import client_for
+        from plugwatch.mqtt.client import client_for
 
         mqtt = options["mqtt"] = client_for(config.mqtt)
         mqtt.start()
