@@ -96,12 +96,12 @@ def test_an_unreachable_plug_shows_its_failure_not_a_power() -> None:
     """The database's last failure reason stands where the power would be."""
     now = time.time()
     (plug,) = from_database([{
-        "plug": "fridge", "state": "unreachable", "since": now - 600, "last_power_w": 55.0,
+        "plug": "fridge", "state": "unreachable", "since": now - 600, "last_power_w": 5123.0,
         "last_contact": now - 601, "snapshot_ts": now - 2,
         "last_failure": "timeout after 2 s reading plug 'fridge' at 10.0.0.9:9999",
     }], {"fridge": 5.0})
     line = plug.line(zone_named("UTC"), now)
-    assert "55" not in line and " W " not in line
+    assert "5123" not in line and "5.1" not in line and " W " not in line
     assert "unreachable  timeout after 2 s reading plug 'fridge'" in line
     assert plug.problem(now) == ("fridge: unreachable (timeout after 2 s reading plug 'fridge' "
                                  "at 10.0.0.9:9999)")
