@@ -30,7 +30,7 @@ def washer_cycle() -> tuple[Any, float, float, float]:
     """(power of emulated seconds, cycle start, cycle end, energy Wh of the cycle) from the real
     tracebase washing machine: 0 W while switched off (OFF_S), then the recording from 40 minutes
     before its cycle. The recording quantises the panel's ~1 W to 0/2 W: 1.5 W stands in below
-    2 W."""
+    2 W. After the recording the washer stays in standby."""
     from plugwatch.traces.reader import read_trace
 
     trace = read_trace(WASHER)
@@ -39,7 +39,9 @@ def washer_cycle() -> tuple[Any, float, float, float]:
     keep = (ts >= ts[on[0]] - 2400) & (ts <= ts[on[-1]] + 3000)
     t = ts[keep] - ts[keep][0] + OFF_S
     p = np.maximum(power[keep], 1.5)
-    power_at = trace_power([0.0, *t.tolist()], [0.0, *p.tolist()])
+    # the last standby level held for good: the emulator loops a trace, and a slow family still
+    # polled while the others finish must not see the recording start again at 0 W
+    power_at = trace_power([0.0, *t.tolist(), float(t[-1]) + 1e9], [0.0, *p.tolist(), float(p[-1])])
     start, end = t[on[0] - np.flatnonzero(keep)[0]], t[on[-1] - np.flatnonzero(keep)[0]]
     inside = (t >= start) & (t < end)
     energy = float(np.sum(p[inside][:-1] * np.diff(t[inside])) / 3600)
