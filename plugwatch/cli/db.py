@@ -11,7 +11,7 @@ DEFAULT_CONFIG = "plugwatch.yaml"
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add `db upgrade` and `db current` to the `plugwatch` parser."""
-    db = sub.add_parser("db", help="database schema: upgrade, current")
+    db = sub.add_parser("db", help="the database: upgrade, current (the schema), copy")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     upgrade = db_sub.add_parser("upgrade", help="create or upgrade the database schema")
     _database_args(upgrade)
