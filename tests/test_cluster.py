@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -14,12 +15,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_notify_receivers import HttpReceiver
 
 from plugwatch.emulator import EmulatedPlug, Emulator
-from plugwatch.model import State
+from plugwatch.model import State, Transition
+from plugwatch.rules import Rule, RulesEngine
 from plugwatch.store import Store, open_store
 from plugwatch.store.leases import LeaseStore
 from plugwatch.store.scratch import scratch_schema
@@ -111,6 +114,21 @@ def sampled_since(store: Store, names: list[str], ts: float) -> set[str]:
     return {n for n in names if any(r.ts > ts for r in store.readings(n, since=ts))}
 
 
+async def plugs_with_rules(levels: dict[str, float], rules: str, tmp_path: Path, database: str,
+                           hook: HttpReceiver) -> tuple[Emulator, Path]:
+    """Emulated plugs drawing `levels[name]` watts (the test changes them) and a clustered
+    config with `rules` notifying `hook`."""
+    emulator = Emulator()
+    ports = await emulator.start([
+        EmulatedPlug("HS110v2", power=lambda t, n=name: levels[n]) for name in levels])
+    config = tmp_path / "plugwatch.yaml"
+    (tmp_path / "rules.yaml").write_text(rules)
+    config.write_text(CONFIG.format(database=database, lease=LEASE_S, plugs="".join(
+        f"  - {{name: {n}, host: '127.0.0.1:{p}'}}\n" for n, p in zip(levels, ports, strict=True)),
+        extra=f"targets: {{hook: '{hook.url}'}}\nrules: rules.yaml\n"))
+    return emulator, config
+
+
 async def until(check: Callable[[], bool], timeout: float, what: str) -> float:
     """Poll `check` until true; the seconds it took (fails after `timeout`)."""
     start = time.monotonic()
@@ -125,15 +143,8 @@ async def test_instances_share_fail_over_rebalance_and_hand_over(
     database: str, tmp_path: Path, hook: HttpReceiver,
 ) -> None:
     levels = {f"p{i}": 2.0 for i in range(PLUGS)}  # standby; the test switches loads on and off
-    emulator = Emulator()
-    ports = await emulator.start([
-        EmulatedPlug("HS110v2", power=lambda t, n=name: levels[n]) for name in levels])
+    emulator, config = await plugs_with_rules(levels, RULES, tmp_path, database, hook)
     names = list(levels)
-    config = tmp_path / "plugwatch.yaml"
-    (tmp_path / "rules.yaml").write_text(RULES)
-    config.write_text(CONFIG.format(database=database, lease=LEASE_S, plugs="".join(
-        f"  - {{name: {n}, host: '127.0.0.1:{p}'}}\n" for n, p in zip(names, ports, strict=True)),
-        extra=f"targets: {{hook: '{hook.url}'}}\nrules: rules.yaml\n"))
     store = open_store(database)
     cluster = Instances(config)
     try:
@@ -226,6 +237,88 @@ async def test_an_instance_paused_past_its_lease_writes_nothing_for_the_plugs_it
         store.close()
 
 
+TIMER_RULES = """\
+- name: long-on
+  plugs: [p0]
+  when: {from: standby, to: "on"}
+  for: 8s
+  repeat: 6s
+  max_repeats: 2
+  notify: [hook]
+  title: "{{ plug }} on, message {{ repeat }}"
+"""
+FOR_S, REPEAT_S = 8.0, 6.0
+
+
+def holder_of(store: Store, plug: str, procs: list[subprocess.Popen[bytes]],
+              ) -> subprocess.Popen[bytes] | None:
+    """The process holding `plug`'s lease now (None: nobody)."""
+    owner = LeaseStore(store, "test", LEASE_S).holders().get(f"plug:{plug}", "")
+    return next((p for p in procs if f"-{p.pid}-" in owner), None)
+
+
+async def test_a_for_timer_and_its_reminders_follow_the_plug_to_their_original_deadlines(
+    database: str, tmp_path: Path, hook: HttpReceiver,
+) -> None:
+    """`for: 8s` starts on instance X, which is killed -9 2 s later: the instance that takes the
+    plug sends the alert 8 s after the trigger (not 8 s after it took over); that one then stops
+    cleanly after it and the third sends the two reminders, each in its 6 s slot. Each message
+    reaches the HTTP receiver once."""
+    levels = {f"p{i}": 2.0 for i in range(3)}
+    emulator, config = await plugs_with_rules(levels, TIMER_RULES, tmp_path, database, hook)
+    store = open_store(database)
+    cluster = Instances(config)
+    arrived: list[float] = []
+
+    async def messages(n: int, timeout: float) -> None:
+        start = time.monotonic()
+        while len(hook.received) < n and time.monotonic() - start < timeout:
+            while len(arrived) < len(hook.received):
+                arrived.append(time.time())
+            await asyncio.sleep(0.05)
+        while len(arrived) < len(hook.received):
+            arrived.append(time.time())
+        assert len(hook.received) >= n, f"{len(hook.received)} messages, wanted {n}"
+
+    try:
+        procs = [cluster.start() for _ in range(3)]
+        await until(lambda: sorted(holders(store).values()) == [1, 1, 1], 30, "one plug each")
+        levels["p0"] = 500.0
+        await until(lambda: last_state(store, "p0") == State.ON, 10, "p0 on")
+        trigger = store.transitions(plug="p0")[-1].ts
+        first = holder_of(store, "p0", procs)
+        assert first is not None
+        await asyncio.sleep(max(0.0, trigger + 2.0 - time.time()))
+        first.send_signal(signal.SIGKILL)  # its for: timer is 2 s old
+        first.wait(10)
+        alive = [p for p in procs if p is not first]
+        await until(lambda: holder_of(store, "p0", alive) is not None, LEASE_S * 3 + 5,
+                    "p0 taken over")
+        await messages(1, FOR_S + 10)
+        second = holder_of(store, "p0", alive)
+        assert second is not None
+        second.send_signal(signal.SIGTERM)  # a clean stop between the alert and its reminders
+        assert second.wait(20) == 0, cluster.log(second)
+        third = next(p for p in alive if p is not second)
+        await until(lambda: holder_of(store, "p0", [third]) is third, LEASE_S * 2, "hand-over")
+        await messages(3, FOR_S + 2 * REPEAT_S + 10 - (time.time() - trigger))
+        await asyncio.sleep(2.0)  # nothing more comes
+        await messages(3, 0)
+    finally:
+        cluster.stop_all()
+        await emulator.stop()
+    assert [m["title"] for m in hook.received] == [
+        "p0 on, message 0", "p0 on, message 1", "p0 on, message 2"]
+    rows = [a for a in store.alerts() if a["rule"] == "long-on"]
+    assert [a["dedupe_key"] for a in rows] == [
+        f"long-on|p0|hook|{trigger:.3f}|{n}" for n in range(3)]
+    for n, (row, at) in enumerate(zip(rows, arrived, strict=True)):
+        due = trigger + FOR_S + n * REPEAT_S  # the original deadline of each message
+        assert due <= row["created_at"] < due + 2.5, (n, row["created_at"] - trigger)
+        assert due <= at < due + 5.0, (n, at - trigger)
+    store.close()
+
+
 def owned_by(store: Store, proc: subprocess.Popen[bytes]) -> int:
     """How many plug leases the instance running as `proc` holds (its id holds its pid)."""
     return sum(n for owner, n in holders(store).items() if f"-{proc.pid}-" in owner)
@@ -280,3 +373,70 @@ def test_cluster_on_sqlite_is_one_clear_error(tmp_path: Path,
     assert main(["run", "--config", str(config)]) == 1
     err = capsys.readouterr().err
     assert "cluster: needs a PostgreSQL database" in err and err.count("\n") == 1
+
+
+# -- the rules state follows the plug (pure: two engines standing for two instances) -------
+
+
+def _rule(**kw: Any) -> Rule:
+    kw.setdefault("notify", ["hook"])
+    return Rule.model_validate(kw)
+
+
+def _down(plug: str, ts: float) -> Transition:
+    return Transition(plug, ts, State.ON, State.UNREACHABLE, "timeout", None)
+
+
+def _hand_over(a: RulesEngine, b: RulesEngine, plugs: list[str], now: float) -> None:
+    snaps = a.plug_snapshots(plugs)
+    a.forget(plugs, now)
+    b.adopt(json.loads(json.dumps(list(snaps.values()))), now)  # as stored: through JSON
+
+
+def test_a_for_timer_and_its_reminders_go_on_with_the_plug_at_their_deadlines() -> None:
+    rules = [_rule(name="down", when={"to": "unreachable"}, repeat="60s", max_repeats=2,
+                   **{"for": "30s"})]
+    a, b = RulesEngine(rules), RulesEngine(rules)
+    a.on_transition(_down("freezer", 1000.0))
+    a.on_transition(_down("tv", 1000.0))
+    _hand_over(a, b, ["freezer"], 1010.0)
+    assert [x.plug for x in a.due(1030.0)] == ["tv"]  # a fires only for the plug it kept
+    assert b.due(1029.9) == []  # not restarted from zero at the hand-over (that is 1040)
+    first = b.due(1030.0)
+    assert [(x.plug, x.dedupe_key) for x in first] == [
+        ("freezer", "down|freezer|hook|1000.000|0")]
+    _hand_over(b, a, ["freezer"], 1050.0)  # and back, between two reminders
+    assert a.due(1089.0) == [] and b.due(1200.0) == []
+    assert sorted(x.dedupe_key for x in a.due(1090.0)) == [
+        "down|freezer|hook|1000.000|1", "down|tv|hook|1000.000|1"]
+    a.on_transition(Transition("freezer", 1100.0, State.UNREACHABLE, State.ON, "power", 5.0))
+    assert [x.plug for x in a.due(1200.0)] == ["tv"]  # the freezer's alert is resolved
+
+
+def test_a_plug_waiting_in_a_group_joins_the_new_owners_group_and_is_sent_on_time() -> None:
+    rules = [_rule(name="cut", plugs={"tags": ["kitchen"]}, when={"to": "unreachable"},
+                   group_by="rule", group_wait="20s")]
+    tags = {"fridge": ["kitchen"], "kettle": ["kitchen"], "toaster": ["kitchen"]}
+    a, b = RulesEngine(rules, tags), RulesEngine(rules, tags)
+    a.on_transition(_down("fridge", 1000.0))
+    a.on_transition(_down("kettle", 1005.0))
+    b.on_transition(_down("toaster", 1008.0))  # b's own group, due at 1028
+    _hand_over(a, b, ["kettle"], 1010.0)
+    assert b.due(1019.9) == []
+    sent = b.due(1020.0)  # kettle was to go with a's group at 1020: b's group goes then
+    assert [(x.plug, x.plugs) for x in sent] == [("kettle+1", ("kettle", "toaster"))]
+    assert [(x.plug, x.plugs) for x in a.due(1020.0)] == [("fridge", ("fridge",))]
+    assert b.due(1100.0) == [] and a.due(1100.0) == []
+
+
+def test_forgetting_a_plug_lets_go_what_its_alert_inhibited_and_keeps_nothing_of_it() -> None:
+    rules = [_rule(name="router", plugs=["router"], when={"to": "unreachable"}),
+             _rule(name="cam", plugs=["cam"], when={"to": "unreachable"},
+                   unless={"rule": "router", "same_plug": False}, **{"for": "10s"})]
+    a = RulesEngine(rules)
+    a.on_transition(_down("router", 1000.0))
+    a.on_transition(_down("cam", 1000.0))
+    assert [x.status for x in a.due(1010.0)] == ["inhibited"]
+    a.forget(["router"], 1020.0)  # the router's alert now lives on another instance
+    assert [(x.plug, x.status) for x in a.due(1020.0)] == [("cam", "pending")]
+    assert "router" not in json.dumps(a.snapshot())

@@ -123,3 +123,40 @@ def test_holds_needs_the_generation_and_the_margin(store: Store) -> None:
     time.sleep(0.6)
     assert not a.holds(name, gen, 0.5)  # under half a lease left: too close to call
     assert a.holds(name, gen, 0.1)
+
+
+STARTER = """\
+import sys, time
+import alembic.command, alembic.runtime.migration, psycopg  # what an upgrade imports, now
+from plugwatch.store import open_store
+url, at = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, at - time.time()))  # every process imported: all open the store at once
+open_store(url).close()
+"""
+
+
+def test_instances_starting_together_on_a_fresh_database_migrate_it_once(
+    postgres_url: str,
+) -> None:
+    """Six processes open one brand-new schema at the same instant: the migrations run under
+    an advisory lock, so one creates the tables, the others find them current; none fails."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import text
+
+    from plugwatch.store.engine import head_revision
+
+    with scratch_schema(postgres_url) as url:
+        at = time.time() + 4.0  # past every process's imports, even on a loaded machine
+        procs = [subprocess.Popen([sys.executable, "-c", STARTER, url, str(at)],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        errors = [proc.communicate(timeout=60)[1] for proc in procs]
+        assert [proc.returncode for proc in procs] == [0] * 6, "\n".join(errors)
+        assert time.time() > at  # they did wait for the common start
+        store = open_store(url)
+        with store.engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert versions == [(head_revision(),)]
+        assert store.load_kv() == {}  # the tables are there and usable
+        store.close()

@@ -19,6 +19,7 @@ class Alert:
     created_at: float
     due_at: float  # later than created_at when deferred by quiet hours
     status: str = "pending"  # "pending", or "dropped" (quiet hours with action: drop)
+    plugs: tuple[str, ...] = ()  # a group's message: the plugs it speaks for (`plug` is a label)
 
     def as_row(self) -> dict[str, Any]:
         """The alert as an outbox row dict (the store's `alerts` table columns)."""

@@ -8,6 +8,11 @@ transaction as the alerts, so a restart neither forgets a timer nor fires one tw
 Order of checks when an alert's time comes: cooldown (first alerts only), silence (recorded as
 `silenced`, sent when the silence ends if still active), inhibition by `unless:` (recorded as
 `inhibited`, sent when the inhibiting alert resolves), then grouping (`group_by`), quiet hours.
+
+Several instances sharing the plugs (service.cluster) keep the state per plug instead:
+`plug_snapshots(plugs)` is each plug's own part, `adopt(snaps, now)` takes plugs over from another
+engine (their timers keep their deadlines) and `forget(plugs)` lets them go. Groups and
+inhibitions across plugs are formed by each engine among the plugs it holds.
 """
 
 from __future__ import annotations
@@ -203,17 +208,21 @@ class RulesEngine:
         self.changes += 1
         self._timers.cancel(("e", *key))
         self._active.get(key[0], set()).discard(key[1])
-        rule = self.rules[key[0]]
+        self._leave_group(*key)
+        self._release(key[0], key[1], now)
+
+    def _leave_group(self, name: str, plug: str) -> None:
+        """`plug`'s alert of rule `name` leaves its group; an empty group is done."""
+        rule = self.rules[name]
         if rule.wait:
-            gkey = (rule.name, self._group_key(rule, key[1]))
+            gkey = (rule.name, self._group_key(rule, plug))
             group = self._groups.get(gkey)
             if group is not None:
-                group.members = [p for p in group.members if p != key[1]]
-                group.pending = [p for p in group.pending if p != key[1]]
+                group.members = [p for p in group.members if p != plug]
+                group.pending = [p for p in group.pending if p != plug]
                 if not group.members:
                     del self._groups[gkey]
                     self._timers.cancel(("g", *gkey))
-        self._release(key[0], key[1], now)
 
     def _acknowledge(self, ep: Episode, ts: float) -> None:
         ep.acked_at, ep.fire_at, ep.held = ts, None, None
@@ -303,7 +312,9 @@ class RulesEngine:
                 return chosen[0]
         return sorted(tags)[0] if tags else f"plug:{plug}"
 
-    def _join(self, rule: Rule, ep: Episode, now: float) -> None:
+    def _join(self, rule: Rule, ep: Episode, now: float, at: float | None = None) -> None:
+        """Put `ep` in its group's next message, sent at `at` (default: after the rule's
+        wait for a first alert, at once for a reminder) or earlier if the group is due sooner."""
         gkey = (rule.name, self._group_key(rule, ep.plug))
         group = self._groups.get(gkey)
         if group is None:
@@ -314,10 +325,11 @@ class RulesEngine:
             group.pending.append(ep.plug)
         ep.grouped, ep.fire_at = True, None
         self._timers.cancel(("e", rule.name, ep.plug))
-        flush_at = now + rule.wait if ep.n == 0 else now  # reminders go with the next message
-        if group.flush_at is None or flush_at < group.flush_at:
-            group.flush_at = flush_at
-            self._timers.at(("g", *gkey), flush_at)
+        if at is None:  # reminders go with the next message
+            at = now + rule.wait if ep.n == 0 else now
+        if group.flush_at is None or at < group.flush_at:
+            group.flush_at = at
+            self._timers.at(("g", *gkey), at)
 
     def _flush(self, gkey: Key, now: float) -> list[Alert]:
         group = self._groups.get(gkey)
@@ -462,27 +474,128 @@ class RulesEngine:
         if not snap or snap.get("version") not in (1, SNAPSHOT_VERSION):
             return engine
         known = engine.rules
-        engine._since = {p: float(ts) for p, ts in snap["since"].items()}
-        engine._state = {p: State(s) for p, s in snap.get("state", {}).items()}
-        engine._last_fired = {(r, p): ts for r, p, ts in snap["last_fired"] if r in known}
-        for d in snap["episodes"]:
-            if d["rule"] in known:
-                ep = Episode.from_json(d)
-                engine._start(ep)
-                if ep.active_at is not None:
-                    engine._active.setdefault(ep.rule, set()).add(ep.plug)
+        engine._load(snap)
         for d in snap.get("groups", []):
             if d["rule"] in known and known[d["rule"]].wait:
                 group = Group.from_json(d)
                 engine._groups[(group.rule, group.key)] = group
                 engine._timers.at(("g", group.rule, group.key), group.flush_at)
-        for r, p, ts in snap.get("duty_checks", []):
-            if r in known and known[r].when.duty_cycle is not None:
-                engine._timers.at(("d", r, p), ts)
-        engine._spans = {p: OnSpans.from_json(s) for p, s in snap.get("spans", {}).items()}
-        engine._last_run = {p: float(ts) for p, ts in snap.get("last_run", {}).items()}
-        if engine._runs_kept:
-            engine._runs = {p: deque((tuple(r) for r in runs), maxlen=engine._runs_kept)
-                            for p, runs in snap.get("runs", {}).items()}
         engine.acks_seen = int(snap.get("acks_seen", 0))
         return engine
+
+    def _load(self, snap: Mapping[str, Any]) -> list[Episode]:
+        """Add the per-plug parts of `snap` (all but groups and acks_seen) to this engine, with
+        their timers; the episodes added. State of rules this engine lacks is dropped."""
+        known = self.rules
+        self._since.update({p: float(ts) for p, ts in snap["since"].items()})
+        self._state.update({p: State(s) for p, s in snap.get("state", {}).items()})
+        self._last_fired.update({(r, p): ts for r, p, ts in snap["last_fired"] if r in known})
+        episodes = [Episode.from_json(d) for d in snap["episodes"] if d["rule"] in known]
+        for ep in episodes:
+            self._start(ep)
+            if ep.active_at is not None:
+                self._active.setdefault(ep.rule, set()).add(ep.plug)
+        for r, p, ts in snap.get("duty_checks", []):
+            if r in known and known[r].when.duty_cycle is not None:
+                self._timers.at(("d", r, p), ts)
+        self._spans.update({p: OnSpans.from_json(s) for p, s in snap.get("spans", {}).items()})
+        self._last_run.update({p: float(ts) for p, ts in snap.get("last_run", {}).items()})
+        if self._runs_kept:
+            self._runs.update({p: deque((tuple(r) for r in runs), maxlen=self._runs_kept)
+                               for p, runs in snap.get("runs", {}).items()})
+        return episodes
+
+    # -- plugs moving between engines (several instances share the plugs) -----------------
+
+    def plug_snapshots(self, plugs: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Each of `plugs`' own state, in the snapshot format plus "plug" (what `adopt` takes):
+        its episodes with their timers, cooldowns, duty-cycle spans and checks, last runs.
+        Groups are this engine's own: an episode waiting in one carries, in "waiting", the
+        time its group was to send."""
+        snaps: dict[str, dict[str, Any]] = {p: {
+            "version": SNAPSHOT_VERSION, "plug": p, "since": {}, "state": {}, "last_fired": [],
+            "episodes": [], "waiting": [], "duty_checks": [], "spans": {}, "last_run": {},
+            "runs": {}, "acks_seen": self.acks_seen} for p in plugs}
+        for field, values in (("since", self._since), ("last_run", self._last_run)):
+            for p, ts in values.items():
+                if p in snaps:
+                    snaps[p][field][p] = ts
+        for p, state in self._state.items():
+            if p in snaps:
+                snaps[p]["state"][p] = state.value
+        for (r, p), ts in self._last_fired.items():
+            if p in snaps:
+                snaps[p]["last_fired"].append([r, p, ts])
+        for (r, p), ep in self._episodes.items():
+            if p in snaps:
+                snaps[p]["episodes"].append(ep.to_json())
+                if ep.grouped:
+                    group = self._groups.get((r, self._group_key(self.rules[r], p)))
+                    flush_at = group.flush_at if group is not None else None
+                    snaps[p]["waiting"].append([r, flush_at])
+        for (kind, r, p), ts in self._timers:
+            if kind == "d" and p in snaps:
+                snaps[p]["duty_checks"].append([r, p, ts])
+        for p, spans in self._spans.items():
+            if p in snaps:
+                snaps[p]["spans"][p] = spans.to_json()
+        for p, runs in self._runs.items():
+            if p in snaps:
+                snaps[p]["runs"][p] = [list(r) for r in runs]
+        return snaps
+
+    def adopt(self, snaps: Iterable[Mapping[str, Any]], now: float) -> None:
+        """Take over plugs from `plug_snapshots` of another engine (what this one knew of them
+        is replaced). Their timers keep their deadlines: one that passed meanwhile fires at the
+        next `due`, reminders skip the slots missed. An alert that was waiting in a group joins
+        this engine's group of the same key, sent no later than it was to be; one held by an
+        alert of a plug this engine does not hold is let go (see `forget`)."""
+        snaps = [s for s in snaps if s.get("version") in (1, SNAPSHOT_VERSION)]
+        self._drop([s["plug"] for s in snaps])
+        adopted: list[tuple[Episode, float | None]] = []
+        for snap in snaps:
+            waiting = {r: at for r, at in snap.get("waiting", [])}
+            adopted += [(ep, waiting.get(ep.rule)) for ep in self._load(snap)]
+        self.changes += 1
+        for ep, at in adopted:
+            rule = self.rules[ep.rule]
+            if ep.grouped:
+                ep.grouped = False
+                if rule.wait:
+                    self._join(rule, ep, now, now if at is None else at)
+                else:  # the rule no longer groups: it sends alone, now
+                    ep.fire_at = now
+                    self._timers.at(("e", ep.rule, ep.plug), now)
+            elif ep.held is not None:
+                ep.held = self._inhibitor(rule, ep.plug)
+                if ep.held is None:
+                    ep.fire_at = now
+                    self._timers.at(("e", ep.rule, ep.plug), now)
+
+    def forget(self, plugs: Iterable[str], now: float) -> None:
+        """Let go of `plugs` (another engine adopts them): their state and timers are dropped
+        here; what their active alerts inhibited on plugs this engine keeps is let go."""
+        plugs = set(plugs)
+        for key in [k for k in self._episodes if k[1] in plugs]:
+            self._resolve(key, now)
+        self._drop(plugs)
+        self.changes += 1
+
+    def _drop(self, plugs: Iterable[str]) -> None:
+        """Remove every trace of `plugs` without side effects on other plugs."""
+        plugs = set(plugs)
+        if not plugs:
+            return
+        for key in [k for k in self._episodes if k[1] in plugs]:
+            del self._episodes[key]
+            self._timers.cancel(("e", *key))
+            self._active.get(key[0], set()).discard(key[1])
+            self._leave_group(*key)
+        for (kind, r, p), _ in self._timers:
+            if kind == "d" and p in plugs:
+                self._timers.cancel((kind, r, p))
+        for values in (self._since, self._state, self._spans, self._last_run, self._runs):
+            for p in plugs & values.keys():
+                del values[p]
+        for key in [k for k in self._last_fired if k[1] in plugs]:
+            del self._last_fired[key]

@@ -82,5 +82,5 @@ def group_alerts(
         title, body = render_title_body(*texts, top)
         key = dedupe_key(rule.name, f"group:{group.key}", target, group.opened_at, group.seq)
         alerts.append(Alert(key, rule.name, group_label(members), target, title,
-                            body.strip(), now, due_at, status))
+                            body.strip(), now, due_at, status, tuple(ep.plug for ep in members)))
     return alerts

@@ -9,6 +9,12 @@ timer loop writes (`due` alerts). For alerts from transitions (written by the se
 snapshot follows in a later timer-loop write (SETTLE_S after, when the writer has flushed): after a
 crash, alerts are re-derived with the same dedupe keys, so a late snapshot re-creates (a no-op),
 never loses, an alert.
+
+Clustered (`per_plug=True`, several instances sharing the plugs by leases) each plug's part of the
+state is a kv row of its own (`rules_engine@plug:<name>`), written with that plug's writes and
+fenced by its lease like them. `adopt(plugs)` (on taking plugs, before their detectors re-feed)
+loads theirs, so their `for:` timers and reminders go on with their deadlines; `forget(plugs)` (on
+dropping them) stops this instance firing for them and returns their last state to write.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from plugwatch.model import Event
 from plugwatch.notify.apprise_notifier import AppriseNotifier
 from plugwatch.notify.sender import AlertSender
 from plugwatch.rules import Rule, RulesEngine, load_checked
+from plugwatch.store.writes import plug_kv_key
 
 if TYPE_CHECKING:
     from plugwatch.config import Config
@@ -59,7 +66,7 @@ class Alerting:
         self, config: Config, store: Store, rules: Sequence[Rule], *,
         clock: Callable[[], float] = time.time, tick_s: float = 1.0,
         sender: AlertSender | None = None, kv_key: str = KV_KEY, send: bool = True,
-        plugs: Sequence[str] | None = None,
+        plugs: Sequence[str] | None = None, per_plug: bool = False,
     ) -> None:
         self.config = config
         self.store = store
@@ -68,11 +75,16 @@ class Alerting:
         self.kv_key = kv_key  # one engine state per sampling process (service.workers)
         self.send = send  # False: alerts go to the outbox only, another process sends them
         self.zone = getattr(config, "timezone", None) or machine_zone()
-        snap = store.load_kv(kv_key).get(kv_key)
+        # clustered: the state is stored per plug, taken and let go with the plug (adopt, forget)
+        self.per_plug = per_plug
+        self._stored: dict[str, dict[str, Any]] = {}  # per plug: the state last queued/written
+        snap = None if per_plug else store.load_kv(kv_key).get(kv_key)
         self.engine = RulesEngine.restore(rules, snap, _plug_tags(config), self.zone)
-        # condition rules watch the plugs this process samples (None: every configured plug)
-        self.plugs = [p.name for p in config.plugs] if plugs is None else list(plugs)
-        self._watch(self.engine)
+        # condition rules watch the plugs this process samples (None: every configured plug;
+        # per plug: the plugs adopted)
+        self.plugs = [] if per_plug else (
+            [p.name for p in config.plugs] if plugs is None else list(plugs))
+        self._watch(self.engine, self.plugs)
         self._saved = self.engine.changes  # the engine's change count when last stored
         # The service re-feeds stored readings in a worker thread at start while the timer loop
         # ticks in another: one lock keeps the engine's state consistent.
@@ -94,6 +106,8 @@ class Alerting:
     def on_events(self, events: list[Event], now: float) -> list[dict[str, Any]]:
         """The service hook: outbox rows for these detector events (written with the events)."""
         with self._lock:
+            if self.per_plug:  # a push plug's last samples may come in as it is let go
+                events = [e for e in events if e.plug in self._stored]
             alerts = self.engine.on_events(events, now)
             if self._dirty_at is None:
                 self._dirty_at = self.clock()
@@ -101,21 +115,62 @@ class Alerting:
             self._wake_after_flush()
         return [alert.as_row() for alert in alerts]
 
-    def _watch(self, engine: RulesEngine) -> None:
-        """Seed the condition rules from the database: the last run of every plug this process
-        samples (`no_run_for:`), the last runs of plugs `unusual_run:` rules judge."""
+    def _watch(self, engine: RulesEngine, plugs: Sequence[str]) -> None:
+        """Seed the condition rules from the database: the last run of each of `plugs`
+        (`no_run_for:`), the last runs of those `unusual_run:` rules judge."""
         rules = list(engine.rules.values())
-        if not any(r.when.kind != "transition" for r in rules):
+        if not plugs or not any(r.when.kind != "transition" for r in rules):
             return
         ends = self.store.last_run_ends() if any(r.when.no_run_for for r in rules) else {}
-        engine.watch(self.plugs, self.clock(), ends)
+        engine.watch(plugs, self.clock(), ends)
         tags = _plug_tags(self.config)
         for rule in rules:
             if rule.when.unusual_run is not None:
-                for plug in self.plugs:
+                for plug in plugs:
                     if rule.selects(plug, set(tags.get(plug, []))):
                         engine.note_runs(plug, self.store.recent_runs(
                             plug, rule.when.unusual_run.last))
+
+    def adopt(self, plugs: Sequence[str]) -> None:
+        """Per plug: take over the stored rules state of `plugs` (this instance now holds their
+        leases; call before their detectors re-feed). Acknowledgements stored since that state
+        was written apply to it at once. Blocking: call it in a thread."""
+        keys = {plug_kv_key(KV_KEY, p): p for p in plugs}
+        stored = self.store.load_kv(KV_KEY, keys)
+        snaps = [dict(snap, plug=keys[key]) for key, snap in stored.items()]
+        seen = min((int(s.get("acks_seen", 0)) for s in snaps), default=None)
+        acks = self.store.acks_after(seen) if seen is not None else []
+        with self._lock:
+            self.engine.adopt(snaps, self.clock())
+            for ack in acks:  # applied again to the plugs held already: a no-op there
+                self.engine.acknowledge(ack)
+            self._stored.update({keys[key]: snap for key, snap in stored.items()})
+            self._stored.update({p: {} for p in plugs if p not in self._stored})
+            self.plugs = sorted(self._stored)
+            self._watch(self.engine, list(plugs))
+        log.debug("rules state of %d plugs taken over (%d had some)", len(plugs), len(snaps))
+
+    def forget(self, plugs: Sequence[str]) -> dict[str, Any]:
+        """Per plug: stop firing for `plugs` (their leases are given up); their last state, as
+        kv rows to write before the leases go."""
+        with self._lock:
+            last = self.engine.plug_snapshots(p for p in plugs if p in self._stored)
+            self.engine.forget(plugs, self.clock())
+            for plug in plugs:
+                self._stored.pop(plug, None)
+            self.plugs = sorted(self._stored)
+        return {plug_kv_key(KV_KEY, p): snap for p, snap in last.items()}
+
+    def _changed_states(self) -> dict[str, Any]:
+        """Per plug: the kv rows of the plugs whose state changed since last stored (under the
+        lock). Only `acks_seen` moving is no change: an older one only re-applies acks."""
+        rows = {}
+        for plug, snap in self.engine.plug_snapshots(self._stored).items():
+            old = self._stored[plug]
+            if not old or {**old, "acks_seen": 0} != {**snap, "acks_seen": 0}:
+                self._stored[plug] = snap
+                rows[plug_kv_key(KV_KEY, plug)] = snap
+        return rows
 
     def _apply_controls(self, now: float) -> None:
         """Hand the engine the silences (of the last day: a restart re-feeds earlier readings)
@@ -132,6 +187,8 @@ class Alerting:
     def kv_state(self) -> dict[str, Any]:
         """The service's kv hook: the engine snapshot, stored with the alerts of on_events."""
         with self._lock:
+            if self.per_plug:
+                return self._changed_states()
             return {self.kv_key: self.engine.snapshot()}
 
     def _wake_after_flush(self) -> None:
@@ -154,7 +211,7 @@ class Alerting:
             self.engine = RulesEngine.restore(
                 rules, self.engine.snapshot(), _plug_tags(self.config), self.zone
             )
-            self._watch(self.engine)
+            self._watch(self.engine, self.plugs)
             self._dirty_at = 0.0
         log.info("reloaded %d rules", len(rules))
         return True
@@ -175,14 +232,18 @@ class Alerting:
             if not alerts and not (settled and self.engine.changes != self._saved):
                 return 0
             self._dirty_at = None
-            snapshot, changes = self.engine.snapshot(), self.engine.changes
-        batch = Batch(alerts=[a.as_row() for a in alerts], kv={self.kv_key: snapshot})
+            stored = dict(self._stored)
+            kv = self._changed_states() if self.per_plug else {
+                self.kv_key: self.engine.snapshot()}
+            changes = self.engine.changes
+        batch = Batch(alerts=[a.as_row() for a in alerts], kv=kv)
         try:
             self.store.write_batch(batch)
             self._saved = changes
         except PlugwatchError:
-            if alerts and before is not None:  # not stored: fire these timers again next tick
-                with self._lock:
+            with self._lock:
+                self._stored.update({p: stored[p] for p in stored.keys() & self._stored.keys()})
+                if alerts and before is not None:  # not stored: fire these timers again next tick
                     self.engine = RulesEngine.restore(
                         list(self.engine.rules.values()), before, _plug_tags(self.config),
                         self.zone,

@@ -48,18 +48,15 @@ async def run_service(
     leases = None  # clustered (`cluster:`): plugs shared with other instances by leases
     if config.cluster_lease_s is not None:
         leases = LeaseStore(store, new_instance_id(), config.cluster_lease_s)
-    kv_key = KV_KEY  # one rules-engine state per sampling process
-    if leases is not None:
-        kv_key = f"{KV_KEY}@{leases.owner}"
-    elif shard is not None:
-        kv_key = f"{KV_KEY}@{shard[0]}/{shard[1]}"
+    # one rules-engine state per sampling process; clustered, one per plug (it moves with it)
+    kv_key = KV_KEY if shard is None else f"{KV_KEY}@{shard[0]}/{shard[1]}"
     # condition rules (duty cycle, no run) watch the plugs this process samples; clustered,
-    # the plugs move between instances, so they watch what each one sees
-    watched = ([] if leases is not None else
-               [p.name for p in (config.plugs if shard is None else shard_of(config.plugs, shard))])
+    # the plugs it holds
+    watched = [p.name for p in (config.plugs if shard is None else shard_of(config.plugs, shard))]
     alerting = await asyncio.to_thread(
         Alerting.from_config, config, store, kv_key=kv_key,
         send=leases is None and (shard is None or shard[0] == 0), plugs=watched,
+        per_plug=leases is not None,
     )
     if stop is None:
         stop = asyncio.Event()
@@ -72,7 +69,7 @@ async def run_service(
     service = Service(mine, store, on_events=alerting.on_events, kv_state=alerting.kv_state,
                       listeners=[*listeners, *outputs.listeners],
                       sample_listeners=outputs.sample_listeners, clustered=leases is not None,
-                      mqtt=mqtt)
+                      mqtt=mqtt, on_take=alerting.adopt, on_drop=alerting.forget)
     log.info("%s loaded", plural(len(alerting.engine.rules), "rule"))
 
     prefix = "" if shard is None else f"[worker {shard[0]}/{shard[1]}] "

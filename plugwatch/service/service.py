@@ -11,6 +11,8 @@ reads in flight are awaited (bounded), every snapshot is saved and the writer fl
 Clustered (several instances on one PostgreSQL, service.cluster), every plug starts paused: `take`
 restores a plug exactly as a start does and begins sampling it, `drop` stops it; `fences` holds
 the lease generation of every plug taken, which the store checks on every write (store.leases).
+The rules hook follows: `on_take(plugs)` before their detectors re-feed, `on_drop(plugs)` (their
+last kv rows, written before the leases go) once their last reads are in.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 
 OnEvents = Callable[[list[Event], float], list[dict[str, Any]]]
 KvState = Callable[[], dict[str, Any]]
+OnTake = Callable[[list[str]], None]  # clustered: the rules take over these plugs' state
+OnDrop = Callable[[list[str]], dict[str, Any]]  # ... let them go: their last kv rows
 EventListener = Callable[[Event], None]
 SampleListener = Callable[[str, Sample], None]  # (plug, live Reading or ReadFailure); never blocks
 
@@ -67,7 +71,8 @@ class Service:
         sample_listeners: Iterable[SampleListener] = (), clock: Callable[[], float] = time.time,
         flush_s: float = 0.5, snapshot_every_s: float = 10.0, drain_s: float | None = None,
         clustered: bool = False, mqtt: Any = None,
-        flush_timeout_s: float = 30.0,
+        flush_timeout_s: float = 30.0, on_take: OnTake | None = None,
+        on_drop: OnDrop | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -100,6 +105,7 @@ class Service:
         self._checks = {p.name: (getattr(sources[p.name], "where", p.name), p.limits)
                         for p in config.plugs}
         self.clustered = clustered
+        self.on_take, self.on_drop = on_take, on_drop
         self.fences: dict[str, int] = {}  # clustered: plug -> lease generation of plugs taken
         self._sampled = {p.name: SampledPlug(p.name, self.drivers[p.name], p.interval_s,
                                              p.timeout_s, paused=clustered) for p in polled}
@@ -185,7 +191,9 @@ class Service:
         """Clustered: start sampling these plugs (name -> lease generation), each restored from
         its snapshot and the readings stored after it, whoever wrote them."""
         await self.started.wait()
-        self.fences.update(plugs)
+        self.fences.update(plugs)  # first: what the rules fire for them from now on is written
+        if self.on_take is not None:
+            await asyncio.to_thread(self.on_take, list(plugs))
         replayed = await asyncio.to_thread(self.restore, set(plugs))
         for name in plugs:
             if name in self._sampled:  # a push plug's samples count once its fence is set
@@ -195,11 +203,15 @@ class Service:
     async def drop(self, names: list[str], *, flush: bool) -> None:
         """Clustered: stop sampling these plugs. With flush (a hand-over), wait for their reads
         in flight, save their snapshots and write everything queued before returning; without
-        (the lease is already lost), stop at once: their queued writes are fenced out."""
+        (the lease is already lost), stop at once: their queued writes are fenced out.
+        Either way the rules stop firing for them (`on_drop`)."""
         for name in names:
             if name in self._sampled:
                 self._sampled[name].paused = True
-        if flush:
+        if not flush:
+            if self.on_drop is not None:
+                self.on_drop(names)
+        else:
             wanted, deadline = set(names), time.monotonic() + self._drain_s()
             while self.sampler.busy(wanted) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
@@ -207,6 +219,8 @@ class Service:
                 if name in self._last_ts:
                     snapshot = (self._last_ts[name], self.detectors[name].snapshot())
                     self.writer.put((name, None, [], [], snapshot, None))
+            if self.on_drop is not None and names:
+                self.writer.put((names[0], None, [], [], None, self.on_drop(names)))
             if not await asyncio.to_thread(self.writer.flush, 30.0):
                 log.error("handing over %d plugs: the database writer did not flush in time",
                           len(names))

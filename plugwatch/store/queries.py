@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
@@ -143,11 +144,13 @@ def pending_alerts(conn: Connection, now: float, limit: int) -> list[dict[str, A
     return [dict(row._mapping) for row in conn.execute(stmt)]
 
 
-def load_kv(conn: Connection, prefix: str) -> dict[str, Any]:
-    """key -> value of every kv_state entry whose key starts with `prefix`."""
+def load_kv(conn: Connection, prefix: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """key -> value of every kv_state entry whose key starts with `prefix` (and is in `keys`)."""
     stmt = select(KvRow.key, KvRow.value)
     if prefix:
         stmt = stmt.where(KvRow.key.startswith(prefix, autoescape=True))
+    if keys is not None:
+        stmt = stmt.where(KvRow.key.in_(list(keys)))
     return {key: value for key, value in conn.execute(stmt)}
 
 

@@ -124,7 +124,7 @@ class Store:
         names = batch.plugs
         with self._tx("writing to") as conn:
             if self.fencer is not None:
-                names |= {str(a["plug"]) for a in batch.alerts}
+                names = writes.fenced_plugs(batch)
                 held = self.fencer(conn, names)
                 if held != names:
                     log.warning("dropped the writes of %d plugs whose leases moved on: %s",
@@ -233,10 +233,10 @@ class Store:
         with self._read("reading the alert outbox from") as conn:
             return queries.pending_alerts(conn, now, limit)
 
-    def load_kv(self, prefix: str = "") -> dict[str, Any]:
-        """Stored kv_state values whose key starts with `prefix`."""
+    def load_kv(self, prefix: str = "", keys: Iterable[str] | None = None) -> dict[str, Any]:
+        """Stored kv_state values whose key starts with `prefix` (and is one of `keys`)."""
         with self._read("reading kv state from") as conn:
-            return queries.load_kv(conn, prefix)
+            return queries.load_kv(conn, prefix, keys)
 
     # -- acknowledgements, silences (plugwatch.store.controls) --------------------------------
 

@@ -27,6 +27,7 @@ from plugwatch.store.tables import (
     TransitionRow,
 )
 
+PLUG_KV = "@plug:"  # a kv key "<what>@plug:<name>" is that plug's: fenced with its writes
 ALERT_COLUMNS = ("dedupe_key", "rule", "plug", "target", "title", "body", "created_at", "due_at")
 ALERT_STATUSES = ("pending", "sent", "failed", "dropped", "silenced", "inhibited")
 
@@ -48,6 +49,23 @@ class Batch:
         """The names of every plug the batch refers to."""
         names = {p for p, _ in self.readings} | set(self.snapshots) | set(self.failures)
         return names | {t.plug for t in self.transitions} | {r.plug for r in self.runs}
+
+
+def plug_kv_key(what: str, plug: str) -> str:
+    """The kv key of `plug`'s own `what` (e.g. its rules state): written only while the
+    plug's lease is held, like its readings (see `fenced_plugs`)."""
+    return f"{what}{PLUG_KV}{plug}"
+
+
+def fenced_plugs(batch: Batch) -> set[str]:
+    """Every plug whose lease a clustered instance must hold to write `batch`: the plugs of
+    its records, of its alerts (each member of a group's message) and of its per-plug kv keys."""
+    names = batch.plugs | {p for a in batch.alerts for p in _alert_plugs(a)}
+    return names | {key.partition(PLUG_KV)[2] for key in batch.kv if PLUG_KV in key}
+
+
+def _alert_plugs(alert: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(alert.get("plugs") or ()) or (str(alert["plug"]),)
 
 
 def insert_for(conn: Connection, table: type[Base]) -> Any:
@@ -159,12 +177,15 @@ def alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def only(batch: Batch, plugs: set[str]) -> Batch:
-    """The part of `batch` that concerns `plugs` (kv rows are the instance's own: kept)."""
+    """The part of `batch` that concerns `plugs`: a group's alert needs every member, kv rows
+    are kept unless they are another plug's (`plug_kv_key`)."""
     return Batch(
         readings=[(p, r) for p, r in batch.readings if p in plugs],
         transitions=[t for t in batch.transitions if t.plug in plugs],
         runs=[r for r in batch.runs if r.plug in plugs],
         snapshots={p: s for p, s in batch.snapshots.items() if p in plugs},
-        alerts=[a for a in batch.alerts if a["plug"] in plugs],
-        kv=batch.kv, failures={p: f for p, f in batch.failures.items() if p in plugs},
+        alerts=[a for a in batch.alerts if plugs.issuperset(_alert_plugs(a))],
+        kv={k: v for k, v in batch.kv.items()
+            if PLUG_KV not in k or k.partition(PLUG_KV)[2] in plugs},
+        failures={p: f for p, f in batch.failures.items() if p in plugs},
     )
