@@ -1,8 +1,9 @@
 """Properties of the detector over generated inputs (hypothesis), and the Sense-forum standby case.
 
-Batch replay == streaming feed; snapshot/restore anywhere changes nothing; constant input and noise
-inside a band never transition; a clean step gives one transition; no state is left before its
-dwell has passed.
+Batch replay == streaming feed (the first state, open runs and unobserved time included);
+snapshot/restore anywhere changes nothing; every transition is a row of fsm.TRANSITIONS; constant
+input and noise inside a band never transition; a clean step gives one transition; no state is
+left before its dwell has passed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plugwatch.detect import Detector, replay
-from plugwatch.detect.fsm import dwell_of
+from plugwatch.detect.fsm import EDGES, Trigger, dwell_of
 from plugwatch.model import (
     DetectorSettings,
     Event,
@@ -94,6 +95,61 @@ def test_batch_replay_equals_streaming(trace: tuple[list[float], list[float]],
     ts, powers = trace
     batch = replay("p", ArrayTrace(np.array(ts), np.array(powers)), s)
     assert batch == stream("p", readings(ts, powers), s)
+
+
+# (times, powers) each giving one of the events the batch path must also give
+NEW_EVENTS = {
+    "first state and an open run": ([0.0, 5, 10, 15], [900.0] * 4),
+    "a run carrying unobserved time": ([0.0, 5, 10, 400, 405, 410, 415, 800, 805],
+                                       [900.0] * 7 + [0.0, 0.0]),
+    "a run ended at the last reading before a gap": ([0.0, 5, 10, 400, 405, 800],
+                                                      [900.0, 900, 900, 0, 0, 0]),
+}
+
+
+@pytest.mark.parametrize("case", list(NEW_EVENTS))
+def test_batch_replay_gives_the_new_events_as_streaming_does(case: str) -> None:
+    ts, powers = NEW_EVENTS[case]
+    s = DetectorSettings(window_s=0.0, dwell_on_s=0.0, dwell_standby_s=0.0, dwell_off_s=0.0,
+                         gap_s=60.0)
+    events = stream("p", readings(ts, powers), s)
+    assert replay("p", ArrayTrace(np.array(ts), np.array(powers)), s) == events
+    first, *_ = events
+    assert isinstance(first, Transition) and first.from_state is State.UNKNOWN
+    runs = [e for e in events if isinstance(e, RunSummary)]
+    if case.startswith("first"):
+        assert [(r.start, r.end, r.open) for r in runs] == [(0.0, 15.0, True)]
+    elif case.startswith("a run carrying"):
+        # on again after the first gap (390 s unseen); below on after the second: ended at 415
+        assert [(r.end, r.unobserved_s) for r in runs] == [(415.0, 390.0)]
+    else:
+        assert [(r.end, r.unobserved_s) for r in runs] == [(10.0, 0.0)]
+
+
+@LIMITS
+@given(power_traces(), detector_settings, st.lists(st.integers(0, 119), max_size=8),
+       st.sets(st.integers(0, 119), max_size=5))
+def test_every_transition_is_a_row_of_the_table(
+    trace: tuple[list[float], list[float]], s: DetectorSettings, failures_at: list[int],
+    relay_off_at: set[int],
+) -> None:
+    """From, to and reason of every transition, with failures and relay-off readings, is one
+    row of fsm.TRANSITIONS; and a state's `since` is the last transition's time."""
+    ts, powers = trace
+    samples: list[Reading | ReadFailure] = [
+        Reading(float(t), float(p), relay_on=False if i in relay_off_at else None)
+        for i, (t, p) in enumerate(zip(ts, powers, strict=True))]
+    for i in sorted(set(failures_at), reverse=True):
+        if i < len(samples):
+            samples[i:i] = [ReadFailure(samples[i].ts, "timeout")] * s.unreachable_after
+    detector = Detector("p", s)
+    rows = {(e.source, e.target, e.reason) for e in EDGES.values()}
+    for sample in samples:
+        for event in detector.feed(sample):
+            if isinstance(event, Transition):
+                assert (event.from_state, event.to_state, event.reason) in rows
+                assert (detector.state, detector.since) == (event.to_state, event.ts)
+    assert {e.trigger for e in EDGES.values()} == set(Trigger)
 
 
 @LIMITS

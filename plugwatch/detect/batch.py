@@ -5,7 +5,8 @@ Schmitt triggers (forward-fill of decisive points), the dwell check of every lev
 (searchsorted) and the energy of every interval. Python then walks only the level runs, which
 are few. Run energies are math.fsum of the same interval energies the streaming ExactSum adds,
 so they agree exactly.
-A trace has no relay, no energy counter and no read failures: only the power rules apply.
+A trace has no relay, no energy counter and no read failures: only the rows of fsm.TRANSITIONS
+triggered by the first reading or a level apply, read from that table.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from plugwatch.detect.fsm import dwell_of
+from plugwatch.detect.fsm import EDGES, LEVEL_STATES, Trigger, dwell_of
 from plugwatch.detect.levels import (
-    LEVEL_STATES,
     ON,
     Bands,
     initial_triggers,
@@ -106,7 +106,7 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings, *, open_run:
     state = State.UNKNOWN
     run_start, run_start_ts = 0, 0.0
     held_until: float | None = None  # as Detector.held_until: no change dated before this
-    spell: tuple[int, int] | None = None  # state on, level below: (dated start, detection)
+    drop: tuple[int, int] | None = None  # as Detector.drop: (dated start, detection) indices
     pend: int | None = None  # as Detector.run while pending: where the on level first began
     dip: float | None = None  # as Detector.dip
     dwell_on = settings.dwell_on_s
@@ -115,7 +115,7 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings, *, open_run:
                                   levels[detected].tolist(), confirmed.tolist(), strict=True):
         target = LEVEL_STATES[level]
         previous_on, was_on = was_on, target is State.ON
-        if state is not State.ON and state is not State.UNKNOWN:
+        if state is not State.ON and state is not State.UNKNOWN:  # rule 5: the pending run
             if target is State.ON:
                 if pend is None or dip is None or float(ts[j]) - dip >= dwell_on:
                     pend = j
@@ -124,32 +124,32 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings, *, open_run:
                 dip = float(ts[j])
             elif dip is None:
                 pend = None
-        if state is State.ON:
-            if target is State.ON:  # back on: the drop is cancelled (as Detector._set_level)
-                if spell is not None and (not settings.ignore_pulses
-                                          or float(ts[j]) - float(ts[spell[0]]) < dwell_on
-                                          or _held(ts, j, a, b, dwell_on)):
-                    spell = None
+        if state is State.ON:  # rule 6: the drop (as Detector._level_while_on)
+            if target is State.ON:  # back on: the drop is cancelled
+                if drop is not None and (not settings.ignore_pulses
+                                         or float(ts[j]) - float(ts[drop[0]]) < dwell_on
+                                         or _held(ts, j, a, b, dwell_on)):
+                    drop = None
                 continue
-            if spell is None:  # after a gap: the drop was at the last reading before it
-                spell = (a - 1 if a in gap_set else j, a)
+            if drop is None:  # rule 11: after a gap, the drop was at the last reading before it
+                drop = (a - 1 if a in gap_set else j, a)
         if target is state:
             continue
-        start, seen = spell if state is State.ON and spell is not None else (j, a)
+        start, seen = drop if state is State.ON and drop is not None else (j, a)
         bridged = target is State.ON and pend is not None and pend != j
         if bridged:
             assert pend is not None
             start = pend
         began = float(ts[start])
-        if held_until is not None and began < held_until:
+        if held_until is not None and began < held_until:  # rule 3: dwell, a state lasts it
             began = held_until
             ok = _held_since(ts, began, a, b, dwell_of(settings, target))
         elif state is State.ON or bridged:
             ok = _held(ts, start, a, b, dwell_of(settings, target))
         if not ok:
             continue
-        reason = "no_load" if target is State.OFF else "power"
-        events.append(Transition(plug, began, state, target, reason, float(smoothed[seen])))
+        edge = EDGES[state, Trigger.FIRST if state is State.UNKNOWN else Trigger.LEVEL, target]
+        events.append(Transition(plug, began, state, target, edge.reason, float(smoothed[seen])))
         if state is State.ON:
             energy = math.fsum(energies[run_start + 1 : start + 1].tolist())
             peak = float(power[run_start:seen].max())
@@ -159,7 +159,7 @@ def replay(plug: str, trace: TraceLike, settings: DetectorSettings, *, open_run:
             run_start, run_start_ts = start, began
         pend = dip = None
         held_until = None if state is State.UNKNOWN else began + dwell_of(settings, target)
-        state, spell = target, None
+        state, drop = target, None
     if open_run and state is State.ON:
         energy = math.fsum(energies[run_start + 1 :].tolist())
         peak = float(power[run_start:].max())

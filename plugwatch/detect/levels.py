@@ -5,23 +5,25 @@ high, below it goes low, inside it keeps its last value. Before the first readin
 value: the first smoothed value sets it by the threshold itself (`initial_triggers`), so a plug
 first seen at 0.6 W with a 0.5 +/- 0.2 W standby band starts in standby, not off.
 The level is `on` when the on trigger is high, else `standby` when the standby trigger is high,
-else `off`. The bands do
-not overlap (DetectorSettings checks), so "on high" always comes with "standby high".
-Both the streaming detector and the numpy batch path use these exact comparisons.
+else `off`. The bands do not overlap (DetectorSettings checks), so "on high" always comes with
+"standby high". A new level is dated back to where the raw power crossed (`LevelTracker.back`,
+vectorised in batch.py's `_date_back`). Both the streaming detector and the numpy batch path use
+these exact comparisons (rules 2 and 4 of docs/detector.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from plugwatch.model import DetectorSettings, State
+from plugwatch.model import DetectorSettings
 
-# levels as small integers for the numpy path; index into LEVEL_STATES
+# levels as small integers for the numpy path (fsm.LEVEL_STATES: the state each leads to)
 OFF, STANDBY, ON = 0, 1, 2
-LEVEL_STATES = (State.OFF, State.STANDBY, State.ON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +96,73 @@ def levels_vec(
     on_high = triggers_vec(smoothed, bands.on_lo, bands.on_hi, initial[0])
     standby_high = triggers_vec(smoothed, bands.standby_lo, bands.standby_hi, initial[1])
     return np.where(on_high, ON, np.where(standby_high, STANDBY, OFF)).astype(np.int8)
+
+
+class Held(Protocol):
+    """A reading in the moving-average window (smoothing.Held): its time and raw power."""
+
+    ts: float
+    watts: float
+
+
+class LevelTracker:
+    """The streaming form of rules 2 and 4: the level of each smoothed value and when it began.
+
+    `level` is None before the first reading; `start` is when the current level began (dated
+    back), `power` the smoothed power when it was detected, `age` the readings since then."""
+
+    __slots__ = ("age", "bands", "level", "on_high", "power", "settings", "standby_high", "start")
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.settings, self.bands = settings, Bands.of(settings)
+        self.on_high = self.standby_high = False
+        self.level: int | None = None
+        self.start = self.power = 0.0
+        self.age = 0
+
+    def update(self, window: Sequence[Held], smoothed: float) -> int | None:
+        """Take the smoothed value of the newest reading in `window`; if the level changed,
+        return how many readings back it began (else None)."""
+        b = self.bands
+        if self.level is None:  # the very first reading sets the triggers by the thresholds
+            self.on_high, self.standby_high = initial_triggers(smoothed, self.settings)
+        self.age += 1
+        self.on_high = trigger(smoothed, b.on_lo, b.on_hi, self.on_high)
+        self.standby_high = trigger(smoothed, b.standby_lo, b.standby_hi, self.standby_high)
+        level = level_of(self.on_high, self.standby_high)
+        if level == self.level:
+            return None
+        back = self.back(window, level)
+        self.level, self.start, self.power, self.age = level, window[-1 - back].ts, smoothed, 0
+        return back
+
+    def back(self, window: Sequence[Held], level: int) -> int:
+        """How many readings before the newest one `level` began. The moving average lags a
+        step, so the level is dated back over the last readings whose raw power is already on
+        its side (those held inside the window, and after the previous level was detected).
+        The newest reading has held for no time yet: when it is not on the side, the walk
+        starts at the one before it (whose held value moved the average)."""
+        # an on level may be dated back past a level passed on the way up (never confirmed)
+        limit = len(window) - 1 if level == ON else min(len(window), self.age) - 1
+        back = 0
+        b, previous = self.bands, self.level
+        if not raw_side(window[-1].watts, level, b, previous):
+            if limit < 1 or not raw_side(window[-2].watts, level, b, previous):
+                return 0
+            back = 1
+        while back < limit and raw_side(window[-2 - back].watts, level, b, previous):
+            back += 1
+        return back
+
+    def set_now(self, ts: float, smoothed: float) -> None:
+        """The level of `smoothed`, beginning at `ts` (after an outage: no dating back)."""
+        b = self.bands
+        self.on_high = trigger(smoothed, b.on_lo, b.on_hi, self.on_high)
+        self.standby_high = trigger(smoothed, b.standby_lo, b.standby_hi, self.standby_high)
+        self.level = level_of(self.on_high, self.standby_high)
+        self.start, self.power, self.age = ts, smoothed, 0
+
+    def reset(self, ts: float, watts: float) -> None:
+        """The relay is open: both triggers go low, the level is off from `ts`."""
+        self.on_high = self.standby_high = False
+        self.level, self.start, self.power, self.age = OFF, ts, watts, 0

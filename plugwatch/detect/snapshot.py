@@ -6,13 +6,11 @@ size is bounded: the moving-average window, a handful of partial sums and a few 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from plugwatch.detect.fsm import Detector, Drop
 from plugwatch.detect.runs import RunMeter
 from plugwatch.model import State
-
-if TYPE_CHECKING:
-    from plugwatch.detect.fsm import Detector
 
 VERSION = 2  # 2: the time-weighted window (items with their terms)
 
@@ -23,23 +21,23 @@ def to_snapshot(d: Detector) -> dict[str, Any]:
         "v": VERSION,
         "state": str(d.state),
         "since": d.since,
-        "on_high": d.on_high,
-        "standby_high": d.standby_high,
-        "level": d.level,
-        "level_start": d.level_start,
-        "level_power": d.level_power,
+        "on_high": d.levels.on_high,
+        "standby_high": d.levels.standby_high,
+        "level": d.levels.level,
+        "level_start": d.levels.start,
+        "level_power": d.levels.power,
         "window": d.window.to_json(),
-        "level_age": d.level_age,
+        "level_age": d.levels.age,
         "last_power_w": d.last_power_w,
         "last": None if d.last is None else list(d.last),
         "failures": d.failures,
         "first_failure": d.first_failure,
         "before_unreachable": None if d.before_unreachable is None else str(d.before_unreachable),
         "run": None if d.run is None else d.run.to_dict(),
-        "spell": None if d.spell is None else list(d.spell),
+        "spell": None if d.drop is None else [d.drop.start, d.drop.power],
         "held_until": d.held_until,
         "dip": d.dip,
-        "back_on": d.back_on,
+        "back_on": None if d.drop is None else d.drop.back_on,
         "announce_first": d.announce_first,
     }
 
@@ -51,13 +49,14 @@ def from_snapshot(d: Detector, snap: dict[str, Any]) -> bool:
     try:
         d.state = State(snap["state"])
         d.since = snap["since"]
-        d.on_high = bool(snap["on_high"])
-        d.standby_high = bool(snap["standby_high"])
-        d.level = snap["level"]
-        d.level_start = float(snap["level_start"])
-        d.level_power = float(snap["level_power"])
+        levels = d.levels
+        levels.on_high = bool(snap["on_high"])
+        levels.standby_high = bool(snap["standby_high"])
+        levels.level = snap["level"]
+        levels.start = float(snap["level_start"])
+        levels.power = float(snap["level_power"])
         d.window.restore(snap["window"])
-        d.level_age = int(snap["level_age"])
+        levels.age = int(snap["level_age"])
         d.last_power_w = snap["last_power_w"]
         last = snap["last"]
         d.last = None if last is None else (float(last[0]), float(last[1]), last[2])
@@ -66,11 +65,10 @@ def from_snapshot(d: Detector, snap: dict[str, Any]) -> bool:
         before = snap["before_unreachable"]
         d.before_unreachable = None if before is None else State(before)
         d.run = None if snap["run"] is None else RunMeter.from_dict(snap["run"])
-        spell = snap["spell"]
-        d.spell = None if spell is None else (float(spell[0]), float(spell[1]))
+        spell, back_on = snap["spell"], snap.get("back_on")
+        d.drop = None if spell is None else Drop(float(spell[0]), float(spell[1]),
+                                                 None if back_on is None else float(back_on))
         d.announce_first = bool(snap.get("announce_first", False))
-        back_on = snap.get("back_on")
-        d.back_on = None if back_on is None else float(back_on)
         dip = snap.get("dip")
         d.dip = None if dip is None else float(dip)
         held = snap.get("held_until")
