@@ -39,7 +39,7 @@ DEMO_RULES = [
     {"name": "washer-done", "plugs": ["washer"],
      "when": {"from": "on", "to": ["standby", "off"], "min_duration": "10m"}, "notify": ["inbox"],
      "title": "{{ plug }} finished",
-     "body": "Ran {{ run.duration }}, used {{ run.energy_wh | round | int }} Wh "
+     "body": "Ran {{ run.duration }}, used {{ run.energy_wh | energy }} "
              "(peak {{ run.peak_w | round | int }} W)."},
     {"name": "fridge-unreachable", "plugs": ["fridge"], "when": {"to": "unreachable"},
      "for": "5m", "notify": ["inbox"], "title": "{{ plug }} is unreachable",
@@ -144,7 +144,7 @@ async def run_demo(
         duration_s = STORY_MIN * 60.0 / speed
     from plugwatch.config.loader import Target
     from plugwatch.emulator.inbox import Inbox, Message
-    from plugwatch.formatting import format_duration, plural
+    from plugwatch.formatting import format_duration, format_energy, plural
     from plugwatch.rules import Rule
     from plugwatch.service.alerting import Alerting
     from plugwatch.store import open_store
@@ -182,7 +182,7 @@ async def run_demo(
         else:
             counts["runs"] += 1
             show(f"{'':8}{event.plug:<7} run finished: {format_duration(event.duration_s)}, "
-                 f"{event.energy_wh:.0f} Wh (plug meter), peak {event.peak_w:.0f} W")
+                 f"{format_energy(event.energy_wh)} (plug meter), peak {event.peak_w:.0f} W")
 
     def on_message(message: Message) -> None:
         counts["notifications"] += 1
