@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/bench_alerts.py [--plugs 20] [--interval 1] [--dwell-on 2]
 
-Runs the real service (Kasa driver over TCP to in-process emulated plugs, SQLite, the rules
-engine, the outbox sender, apprise json://) with one rule `to: on`. Each plug steps from 2 W to
-1000 W at its own moment; latency = arrival at the receiver - the step. Printed against the
-configured dwell + interval, the least a detector with that dwell can do.
+Runs the real service (Kasa driver over TCP, SQLite, the rules engine, the outbox sender,
+apprise json://) with one rule `to: on`, over emulated plugs in processes of their own (pinned to
+the last CPU, their CPU printed apart, as in every bench). Each plug steps from 2 W to 1000 W at
+its own moment, the steps spread over --spread seconds; latency = arrival at the receiver - the
+step. Printed against the configured dwell + interval, the least a detector with that dwell can
+do, with the load average (the machine is shared).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
+
 from plugwatch.config import config_from_dict
-from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import DetectorSettings
 from plugwatch.service.alerting import Alerting
 from plugwatch.store import open_store
@@ -50,18 +54,15 @@ def receiver(arrivals: dict[str, float]) -> ThreadingHTTPServer:
     return server
 
 
-def step_at(t_step: float) -> Any:
-    return lambda _s: 1000.0 if time.time() >= t_step else 2.0
-
-
 async def main(args: argparse.Namespace) -> None:
     arrivals: dict[str, float] = {}
     server = receiver(arrivals)
-    start = time.time() + 3.0  # let every plug settle in standby first
-    steps = {f"plug{i:03d}": start + i * args.spread / args.plugs for i in range(args.plugs)}
-    emulator = Emulator()
-    ports = await emulator.start([EmulatedPlug("HS110v2", alias=n, power=step_at(t))
-                                  for n, t in steps.items()])
+    # every plug settles in standby first (more plugs take longer to contact and restore)
+    start = time.time() + 4.0 + args.plugs / 1000
+    steps = {f"plug{i:05d}": start + i * args.spread / args.plugs for i in range(args.plugs)}
+    emulators = benchlib.Emulators(args.plugs, steps=list(steps.values()))
+    ports = emulators.ports
+    e0 = emulators.cpu_seconds()
     settings = DetectorSettings(window_s=args.window, on_w=10.0, on_band_w=2.0,
                                 dwell_on_s=args.dwell_on, dwell_standby_s=1.0, dwell_off_s=1.0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,12 +86,14 @@ async def main(args: argparse.Namespace) -> None:
             stop.set()
             await task
         store.close()
-    await emulator.stop()
+    emulator_s = emulators.cpu_seconds() - e0
+    emulators.stop()
     server.shutdown()
     latencies = sorted(arrivals[n] - t for n, t in steps.items() if n in arrivals)
     floor = args.dwell_on + args.interval
     print(f"plugs {args.plugs}, interval {args.interval} s, dwell_on {args.dwell_on} s, "
-          f"window {args.window}: {len(latencies)}/{len(steps)} alerts arrived")
+          f"window {args.window}: {len(latencies)}/{len(steps)} alerts arrived; emulators "
+          f"{emulator_s:.1f} CPU s apart; load average now {benchlib.load()}")
     if latencies:
         p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
         print(f"latency p50 {statistics.median(latencies):.2f} s, p99 {p99:.2f} s, "
@@ -105,5 +108,7 @@ if __name__ == "__main__":
     parser.add_argument("--dwell-on", type=float, default=2.0, help="on dwell, s")
     parser.add_argument("--window", type=float, default=0.0, help="moving average window, s")
     parser.add_argument("--spread", type=float, default=10.0, help="steps spread over s")
+    print(benchlib.header("bench_alerts: plug step -> push at a local HTTP receiver"))
+    print(f"commit {benchlib.commit()}")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)

@@ -10,7 +10,8 @@ pinned: K processes share the box with the emulators). After a warm-up (first co
 every plug) the window prints, per run and as medians over --repeats:
 
   stored/s    readings the writer committed to the database in the window, per second
-  missed      planned reads in the window that gave no reading (skipped, failed or unfinished)
+  missed      planned reads in the window minus readings stored (skipped, failed, unfinished
+              or not yet written)
   lateness    p50/p99 of read start - planned, and of read completion - planned
   CPU         service process CPU (all threads, writer included) per stored reading
   emulators   the emulator processes' CPU per answer, apart
@@ -47,28 +48,42 @@ def _rss() -> int:
     return 0
 
 
-async def _measure(ports: list[int], seconds: float, warmup: float, folder: str,
-                   transport: str) -> dict[str, Any]:
+async def _measure(ports: list[int], args: argparse.Namespace) -> dict[str, Any]:
+    # what every service costs whatever its plugs (the modules, an opened store) comes before
+    # the baseline, so that the memory per plug is the plugs' own
+    import tracemalloc
+
+    import apscheduler.schedulers.asyncio  # noqa: F401
+
+    import plugwatch.service.service  # noqa: F401
     from plugwatch.config import config_from_dict
     from plugwatch.emulator import raise_open_file_limit
+    from plugwatch.store import open_store
     from plugwatch.testing import running_service
 
     raise_open_file_limit()
+    folder = args.folder
+    open_store(f"sqlite:///{folder}/bench.db").close()
     rss0 = _rss()
+    if args.tracemalloc:
+        tracemalloc.start()
     config = config_from_dict({
         "database": f"sqlite:///{folder}/bench.db",
-        "defaults": {"interval": 1.0, "timeout": 2.0},
+        "defaults": {"interval": args.interval, "timeout": 2.0},
         "plugs": [{"name": f"p{i}", "driver": "kasa", "host": f"127.0.0.1:{port}",
-                   "transport": transport} for i, port in enumerate(ports)],
+                   "transport": args.transport} for i, port in enumerate(ports)],
     })
+    seconds = args.seconds
     async with running_service(config) as service:
-        await asyncio.sleep(warmup)
+        await asyncio.sleep(args.warmup)
         stats, writer, sampler = service.sampler.stats, service.writer, service.sampler
         t0, cpu0 = time.time(), _cpu_s()
         done0, fail0, skip0, behind0 = stats.done, stats.failures, stats.skipped, stats.behind
         start0, end0 = stats.start_lateness.copy(), stats.done_lateness.copy()
         rows0, planned0 = writer.stats.readings, sampler.planned_reads(t0)
         rss1 = _rss()
+        traced = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
+        tracemalloc.stop()
         await asyncio.sleep(seconds)
         t1, cpu1 = time.time(), _cpu_s()
         rows1, planned1 = writer.stats.readings, sampler.planned_reads(t1)
@@ -81,12 +96,14 @@ async def _measure(ports: list[int], seconds: float, warmup: float, folder: str,
     planned = planned1 - planned0
     return {
         "n": len(ports), "seconds": span, "stored_per_s": stored / span, "stored": stored,
-        "planned": planned, "missed": max(0, planned - (done - failures)),
+        "done_per_s": (done - failures) / span, "cores": (cpu1 - cpu0) / span,
+        "planned": planned, "missed": max(0, planned - stored),
         "failures": failures, "skipped": skipped, "behind": behind, "queued": queued,
         "start_p50_ms": 1000 * start.percentile(50), "start_p99_ms": 1000 * start.percentile(99),
         "done_p50_ms": 1000 * end.percentile(50), "done_p99_ms": 1000 * end.percentile(99),
         "cpu_s": cpu1 - cpu0, "cpu_us": 1e6 * (cpu1 - cpu0) / max(1, stored),
         "kb_per_plug": (rss1 - rss0) / 1024 / max(1, len(ports)),
+        "traced_kb_per_plug": traced / 1024 / max(1, len(ports)),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -96,11 +113,12 @@ def _worker_main(args: argparse.Namespace) -> None:
     if args.workers == 1:
         benchlib.pin(benchlib.client_cpu())
     ports = json.loads(sys.stdin.readline())
-    result = asyncio.run(_measure(ports, args.seconds, args.warmup, args.folder, args.transport))
+    result = asyncio.run(_measure(ports, args))
     print(json.dumps(result), flush=True)
 
 
-def run_once(emulators: benchlib.Emulators, args: argparse.Namespace) -> dict[str, Any]:
+def run_once(emulators: benchlib.Emulators, args: argparse.Namespace, interval: float
+             ) -> dict[str, Any]:
     """One measurement: K fresh service processes over the emulators' plugs."""
     with tempfile.TemporaryDirectory() as folder:
         from plugwatch.store import open_store
@@ -110,8 +128,9 @@ def run_once(emulators: benchlib.Emulators, args: argparse.Namespace) -> dict[st
         procs = [subprocess.Popen(
             [sys.executable, __file__, "--worker", "--seconds", str(args.seconds), "--warmup",
              str(args.warmup), "--folder", folder, "--transport", args.transport,
-             "--workers", str(args.workers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True) for _ in range(args.workers)]
+             "--workers", str(args.workers), "--interval", str(interval),
+             *(["--tracemalloc"] if args.tracemalloc else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(args.workers)]
         for i, proc in enumerate(procs):
             assert proc.stdin is not None
             proc.stdin.write(json.dumps(emulators.ports[i::args.workers]) + "\n")
@@ -131,11 +150,12 @@ def _combine(parts: list[dict[str, Any]], emulator_s: float, args: argparse.Name
              ) -> dict[str, Any]:
     """Sum K processes' figures (lateness: the worst process's percentiles)."""
     total = {k: sum(p[k] for p in parts) for k in (
-        "n", "stored_per_s", "stored", "planned", "missed", "failures", "skipped", "behind",
-        "queued", "cpu_s")}
+        "n", "stored_per_s", "stored", "done_per_s", "cores", "planned", "missed", "failures",
+        "skipped", "behind", "queued", "cpu_s")}
     for key in ("start_p50_ms", "start_p99_ms", "done_p50_ms", "done_p99_ms", "peak_rss_mb"):
         total[key] = max(p[key] for p in parts)
-    total["kb_per_plug"] = sum(p["kb_per_plug"] * p["n"] for p in parts) / total["n"]
+    for key in ("kb_per_plug", "traced_kb_per_plug"):
+        total[key] = sum(p[key] * p["n"] for p in parts) / total["n"]
     total["cpu_us"] = 1e6 * total["cpu_s"] / max(1, total["stored"])
     total["missed_pct"] = 100 * total["missed"] / max(1, total["planned"])
     # the emulators ran over warm-up and window both; answers over both ~ stored/s * (w + s)
@@ -147,12 +167,20 @@ def _combine(parts: list[dict[str, Any]], emulator_s: float, args: argparse.Name
 
 def line(n: int, r: dict[str, Any], label: str) -> str:
     """The figures of one run (or of the medians) on one line."""
-    return (f"{n:>6} plugs {label:<9} stored {r['stored_per_s']:7.0f}/s  missed "
+    traced = f" ({r['traced_kb_per_plug']:.1f} traced)" if r["traced_kb_per_plug"] else ""
+    return (f"{n:>6} plugs {label:<12} stored {r['stored_per_s']:7.0f}/s  missed "
             f"{r['missed_pct']:6.2f} % ({r['failures']:.0f} failed, {r['behind']:.0f} behind)  "
+            f"read {r['done_per_s']:6.0f}/s, queued {r['queued']:6.0f}  "
             f"lateness start p50/p99 {r['start_p50_ms']:5.0f}/{r['start_p99_ms']:5.0f} ms, "
             f"done {r['done_p50_ms']:5.0f}/{r['done_p99_ms']:5.0f} ms  CPU {r['cpu_us']:5.1f} µs "
-            f"(emulators {r['emulator_us']:4.1f})  {r['kb_per_plug']:4.1f} KB/plug, peak "
-            f"{r['peak_rss_mb']:4.0f} MB  load {r['load']:.1f}")
+            f"at {r['cores']:.2f} cores (emulators {r['emulator_us']:4.1f})  "
+            f"{r['kb_per_plug']:4.1f} KB/plug RSS{traced}, peak {r['peak_rss_mb']:4.0f} MB  "
+            f"load {r['load']:.1f}")
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of every figure over the runs."""
+    return {k: benchlib.median([r[k] for r in runs]) for k in runs[0]}
 
 
 def main() -> None:
@@ -162,30 +190,49 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
     parser.add_argument("--warmup", type=float, default=6.0, help="seconds before measuring")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between reads")
+    parser.add_argument("--overload", type=float, default=0.0, metavar="F",
+                        help="also run each repeat at F times the rate (interval / F) and print "
+                             "its stored readings/s against the base run's")
     parser.add_argument("--transport", choices=["tcp", "udp"], default="tcp")
     parser.add_argument("--workers", type=int, default=1,
                         help="service processes, as `plugwatch run --workers K`")
     parser.add_argument("--per-emulator", type=int, default=benchlib.PER_EMULATOR,
                         help="plugs per emulator process")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="also count the Python heap per plug (slows the service: its CPU "
+                             "and lateness figures are then not comparable)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker_main(args)
         return
-    print(benchlib.header(f"bench_service: the service at 1 Hz over {args.transport.upper()}, "
-                          f"{args.workers} service process(es), {args.seconds:g} s windows after "
-                          f"{args.warmup:g} s"))
+    print(benchlib.header(f"bench_service: the service, every plug every {args.interval:g} s over "
+                          f"{args.transport.upper()}, {args.workers} service process(es), "
+                          f"{args.seconds:g} s windows after {args.warmup:g} s"))
+    print(f"commit {benchlib.commit()}")
     udp = args.transport == "udp"
     for n in args.plugs:
-        runs = []
+        runs, over = [], []
         with benchlib.Emulators(n, udp=udp, tcp=not udp, per_process=args.per_emulator) as emu:
             for i in range(args.repeats):
-                runs.append(run_once(emu, args))
+                runs.append(run_once(emu, args, args.interval))
                 print(line(n, runs[-1], f"run {i + 1}"), flush=True)
+                if args.overload:
+                    over.append(run_once(emu, args, args.interval / args.overload))
+                    print(line(n, over[-1], f"x{args.overload:g} run {i + 1}"), flush=True)
+        base = medians(runs)
         if args.repeats > 1:
-            med = {k: benchlib.median([r[k] for r in runs]) for k in runs[0]}
-            print(line(n, med, "median"), flush=True)
+            print(line(n, base, "median"), flush=True)
+        if over:
+            top = medians(over)
+            print(line(n, top, f"x{args.overload:g} median"), flush=True)
+            print(f"{n:>6} plugs at {args.overload:g}x the rate (every "
+                  f"{args.interval / args.overload:g} s): stored {top['stored_per_s']:.0f}/s = "
+                  f"{100 * top['stored_per_s'] / max(1.0, base['stored_per_s']):.0f} % of the "
+                  f"{base['stored_per_s']:.0f}/s stored at every {args.interval:g} s (where "
+                  f"{base['missed_pct']:.2f} % were missed)", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,18 @@ from pathlib import Path
 PER_EMULATOR = 5000  # a TCP plug costs its emulator a listener and a connection: 2 of 20,000 fds
 
 EMULATOR = """
-import asyncio, json, os, sys
+import asyncio, json, sys, time
 from plugwatch.emulator import EmulatedPlug, Emulator
-async def main(n, udp, tcp):
-    plugs = [EmulatedPlug("HS110v2", alias=f"bench {i}", power=100.0 + i % 7) for i in range(n)]
+def step(at):  # 2 W until epoch time `at`, 1000 W from then on
+    return lambda _s: 1000.0 if time.time() >= at else 2.0
+async def main(n, udp, tcp, steps):
+    plugs = [EmulatedPlug("HS110v2", alias=f"bench {i}",
+                          power=step(steps[i]) if steps else 100.0 + i % 7) for i in range(n)]
     ports = await Emulator().start(plugs, udp=udp, tcp=tcp)
     print(json.dumps(ports), flush=True)
     await asyncio.Event().wait()
-asyncio.run(main(int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1"))
+steps = json.loads(sys.stdin.readline())
+asyncio.run(main(int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1", steps))
 """
 
 
@@ -49,10 +53,14 @@ def pin(cpus: set[int] | None) -> None:
 
 
 class Emulators:
-    """`n` emulated HS110v2 plugs in processes of at most `per_process` plugs, on their own CPU."""
+    """`n` emulated HS110v2 plugs in processes of at most `per_process` plugs, on their own CPU.
+
+    With `steps` (an epoch time per plug), plug i draws 2 W until steps[i], then 1000 W.
+    """
 
     def __init__(self, n: int, *, udp: bool = False, tcp: bool = True,
-                 per_process: int = PER_EMULATOR, cpus: set[int] | None = None) -> None:
+                 per_process: int = PER_EMULATOR, cpus: set[int] | None = None,
+                 steps: Sequence[float] = ()) -> None:
         from plugwatch.emulator import raise_open_file_limit
 
         raise_open_file_limit()  # the children inherit the raised limit
@@ -61,9 +69,13 @@ class Emulators:
         sizes = [min(per_process, n - i) for i in range(0, n, per_process)]
         self.procs = [subprocess.Popen(
             [*prefix, sys.executable, "-c", EMULATOR, str(size), str(int(udp)), str(int(tcp))],
-            stdout=subprocess.PIPE, text=True) for size in sizes]
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for size in sizes]
         self.ports: list[int] = []
         try:
+            for i, proc in enumerate(self.procs):
+                assert proc.stdin is not None
+                proc.stdin.write(json.dumps(list(steps[i * per_process:][:sizes[i]])) + "\n")
+                proc.stdin.close()
             for proc in self.procs:
                 assert proc.stdout is not None
                 line = proc.stdout.readline()
@@ -109,6 +121,19 @@ def header(title: str) -> str:
     return (f"{title}; python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load()} "
             f"(a shared machine: other people's work runs beside this)")
+
+
+def commit() -> str:
+    """The checked-out commit (short hash, '+' when the tree has changes), for the record."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+" if dirty else "")
 
 
 def median(values: Sequence[float]) -> float:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 
+import pytest
+
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import ReadFailure, Reading, Sample
+from plugwatch.service import sampler as sampler_module
 from plugwatch.service.sampler import SampledPlug, Sampler
 from plugwatch.service.sampling_stats import KeepUp, SamplerStats
 from plugwatch.sources.kasa import protocol as wire
 from plugwatch.sources.kasa.driver import KasaDriver
+from plugwatch.testing import emulated_config, running_service
 from tests.helpers import wait_for
 
 
@@ -198,25 +203,80 @@ async def test_each_failure_reaches_the_callback_with_its_reason() -> None:
     assert all(len(got[name]) >= 2 for name in "glh")
 
 
-def test_keep_up_warns_once_when_cpu_bound_and_skipping() -> None:
-    """Skipped reads at a full core warn once, with the sustained rate; skipped reads of hung
-    plugs (an idle process) never do."""
+def test_keep_up_warns_once_when_reads_start_late_and_are_skipped() -> None:
+    """Skipped reads whose ticks start late warn once, with the sustained rate and the share of
+    a core the process got (a starved process cannot keep up either); skipped reads of hung
+    plugs, whose neighbours start on time, never do."""
     stats = SamplerStats()
     clock = {"wall": 0.0, "cpu": 0.0}
-    keep_up = KeepUp(stats, 1000.0, 1000, cpu=lambda: clock["cpu"], wall=lambda: clock["wall"])
+    keep_up = KeepUp(stats, lambda: 1000.0, 1000, cpu=lambda: clock["cpu"],
+                     wall=lambda: clock["wall"])
 
-    def window(cpu: float, done: int, skipped: int) -> str | None:
+    def window(cpu: float, done: int, skipped: int, late_s: float, behind: int = 0
+               ) -> str | None:
         clock["wall"] += 10.0
         clock["cpu"] += cpu
         stats.done += done
         stats.skipped += skipped
+        stats.behind += behind
+        stats.start_lateness.add(late_s, done)
         return keep_up.check()
 
-    assert window(cpu=2.0, done=8000, skipped=2000) is None  # hung plugs: the core is idle
-    assert window(cpu=9.9, done=9950, skipped=50) is None  # 0.5 % skipped: keeping up
-    warning = window(cpu=9.8, done=7000, skipped=3000)
+    assert window(cpu=2.0, done=8000, skipped=2000, late_s=0.004) is None  # hung plugs
+    assert window(cpu=9.9, done=9950, skipped=50, late_s=0.3) is None  # 0.5 % skipped
+    assert window(cpu=9.9, done=9000, skipped=1000, late_s=0.09) is None  # late, within bounds
+    warning = window(cpu=4.9, done=5000, skipped=5000, late_s=0.35)
     assert warning is not None
     assert warning.startswith("sampling cannot keep up: 1000 plugs plan 1000 reads/s, this "
-                              "process sustains 700 reads/s at 98 % of a core (3000 reads "
+                              "process sustains 500 reads/s at 49 % of a core (5000 reads "
                               "skipped in the last 10 s)")
-    assert window(cpu=10.0, done=7000, skipped=3000) is None  # once
+    assert window(cpu=10.0, done=7000, skipped=3000, late_s=0.5) is None  # once
+    # whole ticks lost (a loop over an interval late) fall behind whatever the lateness of
+    # the ticks that ran
+    stats2 = SamplerStats()
+    lost = KeepUp(stats2, lambda: 1000.0, 1000, cpu=lambda: clock["cpu"],
+                  wall=lambda: clock["wall"])
+    clock["wall"] += 10.0
+    stats2.done, stats2.skipped, stats2.behind = 8000, 2000, 1500
+    stats2.start_lateness.add(0.01, 8000)
+    assert (lost.check() or "").startswith("sampling cannot keep up: 1000 plugs plan 1000")
+
+
+async def _service_warnings(emulator: Emulator, plugs: list[EmulatedPlug], interval_s: float,
+                            tmp_path: object, caplog: pytest.LogCaptureFixture,
+                            monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Run the real service over `plugs` for three 1 s keep-up windows; its keep-up warnings."""
+    monkeypatch.setattr(sampler_module, "WATCH_S", 1.0)
+    ports = await emulator.start(plugs)
+    config = emulated_config({f"p{i}": port for i, port in enumerate(ports)},
+                             f"sqlite:///{tmp_path}/t.db", interval_s=interval_s, timeout_s=0.5)
+    with caplog.at_level(logging.WARNING, logger="plugwatch.service.sampler"):
+        async with running_service(config):
+            await asyncio.sleep(3.6)
+    return [r.getMessage() for r in caplog.records if "keep up" in r.getMessage()]
+
+
+async def test_an_overloaded_service_warns_once_with_the_rate_it_sustains(
+        emulator: Emulator, tmp_path: object, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 plugs every 5 ms (60,000 reads/s planned) is more than any one process does: the
+    service says so once, with the rate it does sustain, and goes on sampling."""
+    plugs = [EmulatedPlug("HS110v2", power=10.0) for _ in range(300)]
+    warnings = await _service_warnings(emulator, plugs, 0.005, tmp_path, caplog, monkeypatch)
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("sampling cannot keep up: 300 plugs plan 60000 reads/s, this "
+                                  "process sustains ")
+    sustained = int(warnings[0].split("sustains ")[1].split()[0])
+    assert 0 < sustained < 60000
+    assert "use `plugwatch run --workers K`" in warnings[0]
+
+
+async def test_hung_plugs_skip_their_ticks_without_a_keep_up_warning(
+        emulator: Emulator, tmp_path: object, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plugs that never answer skip nine ticks in ten (interval 50 ms, timeout 0.5 s) while the
+    process idles: that is no reason to say the process cannot keep up."""
+    plugs = [EmulatedPlug("HS110v2", power=10.0) for _ in range(20)]
+    for plug in plugs:
+        plug.hung = True
+    assert await _service_warnings(emulator, plugs, 0.05, tmp_path, caplog, monkeypatch) == []

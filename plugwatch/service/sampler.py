@@ -141,7 +141,7 @@ class Sampler:
         self._scheduler: Any = None
         self._own_scheduler = False
         self._watch: asyncio.TimerHandle | None = None
-        self._keep_up = KeepUp(self.stats, sum(1 / p.interval_s for p in plugs), len(plugs))
+        self._keep_up = self._new_keep_up()
 
     def start(self, scheduler: Any = None) -> None:
         """Begin ticking in the running event loop (the first ticks after `start_delay_s`).
@@ -167,7 +167,7 @@ class Sampler:
                 self._fire, "interval", args=[slot], id=f"sample-slot-{i}",
                 seconds=slot.interval_s, start_date=datetime.fromtimestamp(slot.first_s, UTC),
                 max_instances=1, coalesce=True, misfire_grace_time=None)
-        self._keep_up = KeepUp(self.stats, self._keep_up.planned_per_s, len(self.plugs))
+        self._keep_up = self._new_keep_up()
         self._watch = loop.call_later(WATCH_S, self._check_keep_up)
 
     def stop(self) -> None:
@@ -295,6 +295,15 @@ class Sampler:
             log.exception("driver of plug %r failed unexpectedly", plug.name)
             result = DeviceError(f"unexpected driver error: {type(exc).__name__}")
         plug(result)
+
+    def _new_keep_up(self) -> KeepUp:
+        shortest = min((p.interval_s for p in self.plugs), default=1.0)
+
+        def planned_per_s() -> float:  # the plugs sampled now (a clustered instance's change)
+            return sum(1 / p.interval_s for p in self.plugs if not p.paused)
+
+        return KeepUp(self.stats, planned_per_s, len(self.plugs),
+                      late_s=min(0.1, shortest / 4))
 
     def _check_keep_up(self) -> None:
         assert self._loop is not None

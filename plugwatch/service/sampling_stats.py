@@ -97,40 +97,50 @@ class SamplerStats:
 class KeepUp:
     """Decides, window by window, whether sampling keeps up; the warning text the first time not.
 
-    A process keeps up unless, over one window, more than 1 % of the planned reads were skipped
-    while it used at least 90 % of a core (a hung plug skips its own ticks without using CPU,
-    which is no reason to warn).
+    A window falls behind when more than 1 % of its planned reads were skipped and the reads
+    that did begin began late: their median start lateness was over `late_s` (a tenth of a
+    second, or a quarter of the shortest interval), or over 1 % of the planned reads were lost
+    to ticks a whole interval late. A hung plug skips only its own ticks and delays nobody's
+    start, so hung plugs never warn; a process that the machine does not give enough CPU
+    does, as it cannot keep up either (the warning says how much of a core it got).
     """
 
     def __init__(
-        self, stats: SamplerStats, planned_per_s: float, plugs: int, *,
-        cpu: Callable[[], float] = time.process_time, wall: Callable[[], float] = time.monotonic,
+        self, stats: SamplerStats, planned_per_s: Callable[[], float], plugs: int, *,
+        late_s: float = 0.1, cpu: Callable[[], float] = time.process_time,
+        wall: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stats = stats
         self.planned_per_s = planned_per_s
         self.plugs = plugs
+        self.late_s = late_s
         self.cpu = cpu
         self.wall = wall
         self.warned = False
         self._mark = self._now()
 
-    def _now(self) -> tuple[float, float, int, int]:
-        return self.wall(), self.cpu(), self.stats.done, self.stats.skipped
+    def _now(self) -> tuple[float, float, int, int, int, Histogram]:
+        stats = self.stats
+        return (self.wall(), self.cpu(), stats.done, stats.skipped, stats.behind,
+                stats.start_lateness.copy())
 
     def check(self) -> str | None:
         """Close the current window; the warning text if this is the first one that fell behind."""
-        w0, c0, d0, s0 = self._mark
-        w1, c1, d1, s1 = self._mark = self._now()
+        w0, c0, d0, s0, b0, late0 = self._mark
+        w1, c1, d1, s1, b1, _ = self._mark = self._now()
         span = w1 - w0
         if self.warned or span <= 0:
             return None
-        planned = self.planned_per_s * span
-        busy = (c1 - c0) / span
-        if planned <= 0 or (s1 - s0) <= 0.01 * planned or busy < 0.9:
+        rate = self.planned_per_s()
+        planned = rate * span
+        if planned <= 0 or (s1 - s0) <= 0.01 * planned:
+            return None
+        if (b1 - b0) <= 0.01 * planned and (
+                self.stats.start_lateness.since(late0).percentile(50) <= self.late_s):
             return None
         self.warned = True
-        return (f"sampling cannot keep up: {self.plugs} plugs plan {self.planned_per_s:.0f} "
-                f"reads/s, this process sustains {(d1 - d0) / span:.0f} reads/s at "
-                f"{100 * busy:.0f} % of a core ({s1 - s0} reads skipped in the last "
+        return (f"sampling cannot keep up: {self.plugs} plugs plan {rate:.0f} reads/s, this "
+                f"process sustains {(d1 - d0) / span:.0f} reads/s at "
+                f"{100 * (c1 - c0) / span:.0f} % of a core ({s1 - s0} reads skipped in the last "
                 f"{span:.0f} s); use `plugwatch run --workers K`, fewer plugs per process or "
                 f"longer intervals")
