@@ -233,6 +233,8 @@ class Sampler:
         if n <= slot.last:
             return  # this tick ran already
         stats = self.stats
+        if slot.last >= 0:  # how late the loop is: since the first tick not run was due
+            stats.tick_lag.add(now - slot.first_s - (slot.last + 1) * interval)
         if slot.last >= 0 and n > slot.last + 1:  # a late loop lost whole ticks: count them
             missed = (n - slot.last - 1) * sum(not plug.paused for plug in slot.plugs)
             stats.behind += missed
@@ -297,13 +299,10 @@ class Sampler:
         plug(result)
 
     def _new_keep_up(self) -> KeepUp:
-        shortest = min((p.interval_s for p in self.plugs), default=1.0)
-
         def planned_per_s() -> float:  # the plugs sampled now (a clustered instance's change)
             return sum(1 / p.interval_s for p in self.plugs if not p.paused)
 
-        return KeepUp(self.stats, planned_per_s, len(self.plugs),
-                      late_s=min(0.1, shortest / 4))
+        return KeepUp(self.stats, planned_per_s, len(self.plugs))
 
     def _check_keep_up(self) -> None:
         assert self._loop is not None

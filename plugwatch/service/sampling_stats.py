@@ -82,6 +82,7 @@ class SamplerStats:
     skipped: int = 0  # planned reads not begun: the plug's last read was in flight, or ...
     behind: int = 0  # ... of those, skipped because the loop was a whole interval late
     start_lateness: Histogram = field(default_factory=Histogram)  # begun - planned
+    tick_lag: Histogram = field(default_factory=Histogram)  # per tick: ran - first tick not run
     done_lateness: Histogram = field(default_factory=Histogram)  # finished - planned
 
     def lateness_percentile(self, q: float) -> float:
@@ -97,12 +98,11 @@ class SamplerStats:
 class KeepUp:
     """Decides, window by window, whether sampling keeps up; the warning text the first time not.
 
-    A window falls behind when more than 1 % of its planned reads were skipped and the reads
-    that did begin began late: their median start lateness was over `late_s` (a tenth of a
-    second, or a quarter of the shortest interval), or over 1 % of the planned reads were lost
-    to ticks a whole interval late. A hung plug skips only its own ticks and delays nobody's
-    start, so hung plugs never warn; a process that the machine does not give enough CPU
-    does, as it cannot keep up either (the warning says how much of a core it got).
+    A window falls behind when more than 1 % of its planned reads were skipped while the loop
+    ran its ticks late: their median lag (how long after the first tick not yet run) was over
+    `late_s`. A hung plug skips only its own ticks and delays no tick, so hung plugs never warn;
+    a process that the machine does not give enough CPU does, as it cannot keep up either (the
+    warning says how much of a core it got).
     """
 
     def __init__(
@@ -119,15 +119,14 @@ class KeepUp:
         self.warned = False
         self._mark = self._now()
 
-    def _now(self) -> tuple[float, float, int, int, int, Histogram]:
+    def _now(self) -> tuple[float, float, int, int, Histogram]:
         stats = self.stats
-        return (self.wall(), self.cpu(), stats.done, stats.skipped, stats.behind,
-                stats.start_lateness.copy())
+        return self.wall(), self.cpu(), stats.done, stats.skipped, stats.tick_lag.copy()
 
     def check(self) -> str | None:
         """Close the current window; the warning text if this is the first one that fell behind."""
-        w0, c0, d0, s0, b0, late0 = self._mark
-        w1, c1, d1, s1, b1, _ = self._mark = self._now()
+        w0, c0, d0, s0, lag0 = self._mark
+        w1, c1, d1, s1, _ = self._mark = self._now()
         span = w1 - w0
         if self.warned or span <= 0:
             return None
@@ -135,8 +134,7 @@ class KeepUp:
         planned = rate * span
         if planned <= 0 or (s1 - s0) <= 0.01 * planned:
             return None
-        if (b1 - b0) <= 0.01 * planned and (
-                self.stats.start_lateness.since(late0).percentile(50) <= self.late_s):
+        if self.stats.tick_lag.since(lag0).percentile(50) <= self.late_s:
             return None
         self.warned = True
         return (f"sampling cannot keep up: {self.plugs} plugs plan {rate:.0f} reads/s, this "
