@@ -16,7 +16,7 @@ import pytest
 
 from plugwatch.emulator import EmulatedPlug
 from plugwatch.emulator.answers import answer
-from plugwatch.errors import BadAnswer
+from plugwatch.errors import BadAnswer, DeviceTimeout
 from plugwatch.sources.kasa import protocol as wire
 from plugwatch.sources.kasa.driver import KasaDriver
 
@@ -173,5 +173,57 @@ async def test_an_answer_with_extra_bytes_is_used_then_the_connection_closed(raw
     driver = KasaDriver("127.0.0.1", server.port, timeout=1.0)
     assert (await driver.read(0.0)).power_w == 42.0
     assert (await driver.read(1.0)).power_w == 42.0
+    assert server.connections == 2
+    await driver.close()
+
+
+async def test_a_late_answer_is_dropped_and_the_connection_kept(raw) -> None:
+    """A plug that answers after the timeout (a loaded plug, or a loaded machine): that read
+    fails as a timeout, its late answer is dropped when it comes, and the next read gets its
+    own answer on the same connection: lateness costs no reconnection."""
+    answered = {"emeter": 0}
+
+    async def handler(reader, writer, plug) -> None:
+        while True:
+            req = await request(reader)
+            power = 42.0
+            if "emeter" in req:
+                answered["emeter"] += 1
+                if answered["emeter"] == 1:
+                    await asyncio.sleep(0.6)
+                    power = 1.0  # the late answer: never taken for a later read's
+            await plug.send(writer, frame_of(answer(EmulatedPlug("HS110v2", power=power), req)))
+
+    server = await raw(handler)
+    driver = KasaDriver("127.0.0.1", server.port, timeout=0.3)
+    with pytest.raises(DeviceTimeout):
+        await driver.read(0.0)
+    await asyncio.sleep(0.5)  # the late answer arrives meanwhile
+    assert (await driver.read(1.0)).power_w == 42.0
+    assert (await driver.read(2.0)).power_w == 42.0
+    assert answered["emeter"] == 3
+    assert server.connections == 1
+    await driver.close()
+
+
+async def test_a_plug_that_stops_answering_is_hung_up_on_at_the_second_timeout(raw) -> None:
+    """No answer to a read, nor to the next one queued behind it: the second timeout hangs up,
+    and once the plug answers again the next read reconnects and reads."""
+    state = {"hung": True}
+
+    async def handler(reader, writer, plug) -> None:
+        while True:
+            req = await request(reader)
+            if not (state["hung"] and "emeter" in req):
+                await plug.send(writer, frame_of(answer(PLUG, req)))
+
+    server = await raw(handler)
+    driver = KasaDriver("127.0.0.1", server.port, timeout=0.2)
+    for ts in (0.0, 1.0):
+        with pytest.raises(DeviceTimeout):
+            await driver.read(ts)
+    await asyncio.wait_for(server.hung_up.wait(), 1.0)
+    state["hung"] = False
+    assert (await driver.read(2.0)).power_w == 42.0
     assert server.connections == 2
     await driver.close()

@@ -9,6 +9,12 @@ failure is mapped here, in one place, to a DeviceError whose one-line message na
 (and the outlet), handed to `asker.failed(error)`; the owner of the read decides when it has
 timed out and calls `expire`.
 
+A timeout does not hang up at once: a plug (or a loaded machine) that answers late still answers
+in order, so the connection waits for that late answer, drops it and goes on; the next request
+waits its turn behind it. Only when a second request times out behind a late answer (the plug
+has really stopped answering) is the connection closed and the next read reconnects. So lateness
+never costs a reconnection, which would cost the plug and the client more than the late answer.
+
 Receiving is bounded by the frame: the first bytes of an answer go into a shared per-thread
 buffer; a frame that does not arrive whole gets a buffer of exactly its announced length, and the
 socket is read into the rest of it and no further. Bytes nobody asked for, a length header above
@@ -43,6 +49,23 @@ class Asker(Protocol):
     def failed(self, error: DeviceError) -> None: ...
 
 
+class _LateAnswer:
+    """Stands in for an expired asker whose answer is still to come: it is dropped on arrival."""
+
+    frame = b""
+    where = "a late answer"
+    timeout = 0.0
+
+    def answered(self, answer: dict[str, Any]) -> None:
+        pass
+
+    def failed(self, error: DeviceError) -> None:
+        pass
+
+
+_LATE = _LateAnswer()
+
+
 class KasaLink:
     """A lazily opened connection to host:port with one request in flight at a time."""
 
@@ -75,15 +98,20 @@ class KasaLink:
             self._open()
 
     def expire(self, asker: Asker) -> None:
-        """`asker` has waited its whole timeout: fail it now; if it was on the wire, hang up."""
+        """`asker` has waited its whole timeout: fail it now. If it was on the wire, its answer
+        is awaited (and dropped) before the next request; if it waited behind such a late
+        answer, the plug has stopped answering: hang up."""
         error = DeviceTimeout(f"timeout after {asker.timeout:g} s reading {asker.where}")
         if asker is self._current:
-            self._fail(asker, error)
+            self._current = _LATE
+            asker.failed(error)
         elif self._waiting is not None and asker in self._waiting:
             self._waiting.remove(asker)
             if not self._waiting:
                 self._waiting = None
                 self._abandon()  # nobody waits for the connection: the next read tries anew
+            if self._current is _LATE:
+                self._close()  # (the others waiting get a new connection)
             asker.failed(error)
 
     def close(self) -> None:
