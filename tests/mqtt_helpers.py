@@ -1,4 +1,5 @@
-"""MQTT test helpers: the machine's Mosquitto, a private one for outage tests, a recording client.
+"""MQTT test helpers: the machine's Mosquitto, a private one for outage tests
+(plugwatch.testing.mosquitto), a recording client.
 
 Every test uses topics of its own (uuid names and prefixes), so helpers' tests sharing the broker
 never see each other, and clears the retained messages it leaves behind.
@@ -8,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import socket
-import subprocess
-import time
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 
 from plugwatch.mqtt.client import MqttClient
 from plugwatch.mqtt.settings import MqttSettings
+from plugwatch.testing.mosquitto import PrivateBroker, mosquitto_binary
 from tests.conftest import require_service
 
 
@@ -45,60 +44,10 @@ async def broker() -> AsyncIterator[MqttSettings]:
     await clear_retained(settings, f"{settings.prefix}/#", f"{settings.homeassistant_prefix}/#")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateBroker:
-    """A mosquitto of the test's own on a free port, to stop and start at will."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             "persistence false\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        import os
-
-        if os.geteuid() == 0 and "\nuser " not in self.conf.read_text():
-            # as root, mosquitto drops to user mosquitto, who cannot read the test's tmp_path
-            self.conf.write_text(self.conf.read_text() + "user root\n")
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=0.2):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"private mosquitto did not start on port {self.port}")
-
-    def stop(self) -> None:
-        """A clean stop: mosquitto publishes its clients' wills first."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(5)
-        self.proc = None
-
-    def kill(self) -> None:
-        """A crash (or a cut network): connections just end, no will reaches anyone."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.proc = None
-
-
 @pytest.fixture
 def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
     """A started private mosquitto (skips/fails when the binary is missing)."""
-    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
-        import os
-
+    if mosquitto_binary() is None:
         reason = "the mosquitto binary is not installed (apt-get install mosquitto)"
         if os.environ.get("PLUGWATCH_REQUIRE_SERVICES") == "1":
             pytest.fail(reason)

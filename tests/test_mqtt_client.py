@@ -133,3 +133,43 @@ async def test_subscriptions_survive_a_broker_restart(private_broker: PrivateBro
     await wait_for(lambda: got == [b"after the restart"], 5.0)
     await other.close()
     await client.close()
+
+
+async def test_a_burst_of_every_size_and_qos_arrives_whole_and_in_order(
+        private_broker: PrivateBroker) -> None:
+    """Messages from empty to 200 KB (lengths of 1 to 3 bytes, packets split across socket
+    reads), QoS 0 and 1 interleaved, non-ASCII topics, then retained ones on a new subscription:
+    every payload arrives intact, in the order sent, with its retain flag."""
+    settings = MqttSettings(port=private_broker.port)
+    prefix = unique("burst")
+    sizes = [0, 1, 127, 128, 16_383, 16_384, 200_000, 3]
+    sent = [(f"{prefix}/{'é' if i % 5 == 0 else 'a'}/{i}", bytes([i % 251]) * sizes[i % 8],
+             (i // 3) % 2) for i in range(2_000)]
+    qos_of = {t: q for t, _, q in sent}
+    got: list[tuple[str, bytes, bool]] = []
+    receiver = MqttClient(settings, client_id=unique("receiver"))
+    receiver.subscribe(f"{prefix}/#", lambda t, p, r: got.append((t, p, r)), qos=1)
+    sender = MqttClient(settings, client_id=unique("sender"))
+    for client in (receiver, sender):
+        client.start()
+        assert await client.wait_connected(5), client.last_error
+    await asyncio.sleep(0.2)
+    for topic, payload, qos in sent:
+        assert sender.publish(topic, payload, qos=qos)
+    await wait_for(lambda: len(got) >= len(sent), 30.0)
+    for qos in (0, 1):  # MQTT keeps the order of each QoS; the broker may interleave the two
+        assert [(t, p) for t, p, _ in got if qos_of[t] == qos] == [
+            (t, p) for t, p, q in sent if q == qos]
+    assert not any(r for _, _, r in got)  # live messages
+    for i in range(3):
+        sender.publish(f"{prefix}/kept/{i}", f"kept {i}".encode(), retain=True, qos=1)
+    await asyncio.sleep(0.3)
+    late: list[tuple[str, bytes, bool]] = []
+    receiver.subscribe(f"{prefix}/kept/#", lambda t, p, r: late.append((t, p, r)))
+    await wait_for(lambda: len(late) == 3, 5.0)
+    assert sorted(late) == [(f"{prefix}/kept/{i}", f"kept {i}".encode(), True) for i in range(3)]
+    for i in range(3):
+        sender.publish(f"{prefix}/kept/{i}", b"", retain=True, qos=1)
+    await asyncio.sleep(0.2)
+    await sender.close()
+    await receiver.close()

@@ -38,7 +38,7 @@ class BadMessage(BadAnswer):
 def json_object(payload: bytes) -> dict[str, Any]:
     """The payload as a JSON object; BadMessage saying what it is instead."""
     try:
-        data = json.loads(payload)
+        data = json.loads(payload.decode())  # str: json skips guessing the encoding of bytes
     except (UnicodeDecodeError, ValueError):
         raise BadMessage(f"not JSON: {_preview(payload)}") from None
     if not isinstance(data, dict):
@@ -49,7 +49,12 @@ def json_object(payload: bytes) -> dict[str, Any]:
 def number(obj: dict[str, Any], key: str, path: str, index: int = 0) -> float | None:
     """obj[key] as a float (None when absent; a list gives its `index`-th value); BadMessage
     naming `path` when it is not a number."""
-    value = obj.get(key)
+    value: Any = obj.get(key)
+    kind = value.__class__
+    if kind is float:  # the common cases first: a message has several numbers
+        return float(value)
+    if kind is int:
+        return float(value)
     if isinstance(value, list):
         if index >= len(value):
             raise BadMessage(f"{path} has {len(value)} values, no channel {index}")
