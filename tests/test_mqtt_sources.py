@@ -119,12 +119,16 @@ async def test_washer_cycle_gives_one_run_with_the_device_energy(
         family: str, broker: MqttSettings, tmp_path: Path) -> None:
     """off -> standby -> on -> standby from change reports; one run whose energy is what the
     device's own counter counted while on (the soak pause does not end the run)."""
-    rig = Rig(family, broker, tmp_path, speed=SPEED, report_s=0.1,
-              power=lambda t: washer_profile(t / SPEED))
+    rig = Rig(family, broker, tmp_path)
     events: list[Event] = []
     try:
-        await rig.device.start(broker)
-        async with running_service(rig.config(), listeners=[events.append]):
+        async with running_service(rig.config(), listeners=[events.append]) as service:
+            # the washer's story starts once the service listens, however long it took to start
+            assert await service.mqtt.wait_connected(10)
+            await asyncio.sleep(0.3)
+            rig.device = MqttDevice(family, rig.device_name, base_topic=rig.base, speed=SPEED,
+                                    report_s=0.1, power=lambda t: washer_profile(t / SPEED))
+            await rig.device.start(broker)
             await wait_for(lambda: any(isinstance(e, RunSummary) for e in events), 20.0)
     finally:
         await rig.cleanup()

@@ -7,7 +7,8 @@
 
 A state change is published at once; power and energy at most once per `publish_interval` per
 plug, and only when they changed. Nothing here can delay sampling: publishing only queues bytes on
-the client's non-blocking socket. While the broker is away, run events wait in a bounded queue;
+the client's non-blocking socket, and a round of thousands of plugs goes out 500 messages to an
+event-loop turn. While the broker is away, run events wait in a bounded queue;
 on every (re)connect the discovery, the latest state of every plug and the waiting events go out.
 Discovery is sent again when Home Assistant announces itself (`homeassistant/status` online), and
 a device this plugwatch once announced for a plug no longer configured is removed.
@@ -39,6 +40,7 @@ from plugwatch.outputs.homeassistant import (
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_EVENTS = 10_000  # run events kept while the broker is away (oldest dropped first)
+TURN = 500  # messages published per event-loop turn: 10,000 plugs never hold sampling up long
 
 
 def iso(ts: float | None) -> str | None:
@@ -64,6 +66,7 @@ class MqttOutput:
         self._sent: dict[str, tuple[Any, ...]] = {}  # what each plug's last state message said
         self._events: deque[tuple[str, bytes]] = deque(maxlen=MAX_QUEUED_EVENTS)
         self._task: asyncio.Task[None] | None = None
+        self._republish: asyncio.Task[None] | None = None
         self._discovery_sub: Subscription | None = None
         self.published = 0
 
@@ -109,25 +112,26 @@ class MqttOutput:
 
     async def stop(self) -> None:
         """Stop publishing (the client's owner closes it: `offline` goes out then)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._republish):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     # ---- publishing ----
 
     async def _every_interval(self) -> None:
         while True:
             await asyncio.sleep(self.settings.publish_interval_s)
-            self.publish_changed()
+            await self.publish_changed()
 
-    def publish_changed(self) -> int:
+    async def publish_changed(self) -> int:
         """Publish the state message of every plug whose message would differ; how many."""
         dirty, self._dirty = self._dirty, set()
         if self.service is not None:  # a first reading decides a state silently: catch it
             dirty.update(p for p in self.plugs if self._state_of(p)[0] is not None
                          and p not in self._sent)
-        return sum(self._publish_state(plug) for plug in dirty if plug in self.plugs)
+        return await in_turns([p for p in dirty if p in self.plugs], self._publish_state)
 
     def state_message(self, plug: str) -> dict[str, Any] | None:
         """The plug's state message now (None while its state is not decided yet)."""
@@ -176,23 +180,25 @@ class MqttOutput:
 
     def _connected(self) -> None:
         """After every (re)connect: discovery, every plug's latest state, the waiting events."""
+        if self._republish is not None:
+            self._republish.cancel()
+        self._republish = asyncio.get_running_loop().create_task(self._publish_everything())
+
+    async def _publish_everything(self) -> None:
         if self.settings.homeassistant:
             self._look_for_removed()
-            self.publish_discovery()
+            await in_turns(list(self.plugs), self._publish_discovery)
         self._sent.clear()
-        for plug in self.plugs:
-            self._publish_state(plug, force=True)
+        await in_turns(list(self.plugs), lambda plug: self._publish_state(plug, force=True))
         self._flush_events()
 
-    def publish_discovery(self) -> None:
-        """The Home Assistant discovery message of every plug of this process."""
-        client = self.client
-        if client is None:
-            return
-        for name, plug in self.plugs.items():
-            model = f"{plug.driver} plug at {plug.address}"
-            client.publish(discovery_topic(self.settings, name),
-                           discovery_payload(self.settings, name, model), retain=True)
+    def _publish_discovery(self, name: str) -> bool:
+        """The Home Assistant discovery message of one plug of this process."""
+        plug = self.plugs[name]
+        model = f"{plug.driver} plug at {plug.address}"
+        return self.client is not None and self.client.publish(
+            discovery_topic(self.settings, name), discovery_payload(self.settings, name, model),
+            retain=True)
 
     def _ha_status(self, topic: str, payload: bytes, retained: bool) -> None:
         if payload.strip() == b"online" and not retained:
@@ -220,6 +226,16 @@ class MqttOutput:
         log.info("plug %r is no longer configured: removing its Home Assistant device", plug)
         self.client.publish(topic, b"", retain=True)
         self.client.publish(state_topic(self.settings, plug), b"", retain=True)
+
+
+async def in_turns(items: list[str], publish: Callable[[str], bool]) -> int:
+    """`publish` each item, TURN to an event-loop turn; how many were published."""
+    done = 0
+    for i, item in enumerate(items):
+        done += publish(item)
+        if i % TURN == TURN - 1:
+            await asyncio.sleep(0)
+    return done
 
 
 def run_finished(run: RunSummary) -> dict[str, Any]:
