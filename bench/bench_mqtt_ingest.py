@@ -73,7 +73,7 @@ class Consumer:
 @contextlib.asynccontextmanager
 async def client_level(config: Any) -> AsyncIterator[Consumer]:
     """The MQTT client and the family plugs, readings to a counting sink."""
-    from plugwatch.mqtt import client_for
+    from plugwatch.mqtt.client import client_for
     from plugwatch.sources import make_pushed
 
     consumer = Consumer()

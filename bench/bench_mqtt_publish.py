@@ -37,7 +37,8 @@ from mqttlib import Broker
 # counts the messages under a topic filter; prints the count on stdin's "count"
 SUBSCRIBER = """
 import asyncio, sys
-from plugwatch.mqtt import MqttClient, MqttSettings
+from plugwatch.mqtt.client import MqttClient
+from plugwatch.mqtt.settings import MqttSettings
 async def main(port, topic):
     client = MqttClient(MqttSettings(port=port), client_id="bench-subscriber")
     got = [0]
@@ -119,7 +120,7 @@ async def one_run(plugs: int, seconds: float, interval: float, port: int, with_o
                   subscriber: Subscriber) -> dict[str, float]:
     from plugwatch.config import config_from_dict
     from plugwatch.model import State
-    from plugwatch.mqtt import client_for
+    from plugwatch.mqtt.client import client_for
     from plugwatch.outputs.mqtt import MqttOutput
 
     config = config_from_dict({
