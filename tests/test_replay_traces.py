@@ -43,7 +43,8 @@ def at(day: str, hms: str) -> float:
 CASES = [
     # (id, file, power column, settings, [(first, last) >= 50 W sample of each cycle])
     ("tracebase-washer", TB / "Washingmachine__dev_7297E3_2012.01.08.csv", None, APPLIANCE,
-     [("2012-01-08", "13:19:23", "15:37:08")]),  # one wash, a ~13 min pause at 1-3 W inside
+     [("2012-01-08", "13:19:23", "15:37:08")]),  # two programmes 13 min apart, joined by these
+    # 50-min dwells (kind washer keeps them apart: tests/test_replay_causes.py)
     ("tracebase-dishwasher", TB / "Dishwasher__dev_B7E6F4_2012.02.03.csv", None, APPLIANCE,
      [("2012-02-03", "07:49:27", "09:05:34")]),  # one programme; standby flickers 0/2 W
     ("refit2-washer", REFIT / "house_2_day.csv", "Appliance2", APPLIANCE,
