@@ -20,7 +20,7 @@ from plugwatch.mqtt.client import client_for
 from plugwatch.outputs import Outputs
 from plugwatch.service.alerting import KV_KEY, Alerting
 from plugwatch.service.cluster import Cluster, ServiceMembers, new_instance_id, write_fence
-from plugwatch.service.controls import add_http_routes
+from plugwatch.service.controls import add_http_routes, add_mqtt_ack
 from plugwatch.service.reload import reload_plugs
 from plugwatch.service.service import EventListener, Service, install_stop_signals
 from plugwatch.service.summary import http_url, reload_summary, startup_summary
@@ -82,9 +82,17 @@ async def run_service(
         say(prefix + reload_summary(rules_ok, len(alerting.engine.rules), retuned))
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    plug_names = [p.name for p in config.plugs]
+
+    def rule_names() -> list[str]:
+        return list(alerting.engine.rules)  # the rules in force, after any reload
+
     if outputs.http is not None:  # POST /api/ack/{alert}, GET /api/alerts
-        add_http_routes(outputs.http, store, [p.name for p in config.plugs],
-                        list(alerting.engine.rules))
+        add_http_routes(outputs.http, store, plug_names, rule_names)
+    if mqtt is not None and config.mqtt is not None and (shard is None or shard[0] == 0):
+        # <prefix>/ack: one process answers (unsharded, worker 0; clustered, the sender)
+        add_mqtt_ack(mqtt, store, config.mqtt.prefix, plug_names, rule_names,
+                     may_ack=lambda: alerting.sender.may_send is None or alerting.sender.may_send())
     if mqtt is not None:
         mqtt.start()
     await outputs.start(service, stop)

@@ -10,8 +10,9 @@ What is active is read from the engines' stored snapshots (`kv_state` rules_engi
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from plugwatch.errors import ConfigError, PlugwatchError
@@ -19,7 +20,10 @@ from plugwatch.rules.controls import SILENCE_KINDS, Ack, Silence
 from plugwatch.rules.episodes import Episode, active_in
 
 if TYPE_CHECKING:
+    from plugwatch.mqtt import MqttClient
     from plugwatch.store import Store
+
+log = logging.getLogger(__name__)
 
 KV_PREFIX = "rules_engine"
 
@@ -100,21 +104,23 @@ def silence(
     return Silence(silence_id, kind, value, now, now + seconds, comment or "")
 
 
-def add_http_routes(http: Any, store: Store, plugs: Iterable[str], rules: Iterable[str]) -> None:
+def add_http_routes(http: Any, store: Store, plugs: Iterable[str],
+                    rules: Callable[[], Iterable[str]]) -> None:
     """`POST /api/ack/{alert}` (ALERT, PLUG or RULE as for `plugwatch ack`; 200 with the ids
     acknowledged, 404 with the reason) and `GET /api/alerts` (the active alerts) on the HTTP
-    endpoint. The database calls run in a worker thread."""
+    endpoint. `rules()`: the rule names in force (they change on reload). The database calls
+    run in a worker thread."""
     import asyncio
 
     from aiohttp import web
 
-    plug_names, rule_names = list(plugs), list(rules)
+    plug_names = list(plugs)
 
     async def ack(request: Any) -> Any:
         name = request.match_info["alert"]
         try:
             matched = await asyncio.to_thread(acknowledge, store, name, source="http",
-                                              plugs=plug_names, rules=rule_names)
+                                              plugs=plug_names, rules=list(rules()))
         except PlugwatchError as exc:
             return web.json_response({"error": str(exc)}, status=404)
         return web.json_response({"acknowledged": matched})
@@ -129,3 +135,63 @@ def add_http_routes(http: Any, store: Store, plugs: Iterable[str], rules: Iterab
 
     http.add_route("POST", "/api/ack/{alert}", ack)
     http.add_route("GET", "/api/alerts", listing)
+
+
+SHOWN_PAYLOAD = 64  # characters of a bad MQTT payload quoted in its warning
+
+
+def add_mqtt_ack(
+    client: MqttClient, store: Store, prefix: str, plugs: Iterable[str],
+    rules: Callable[[], Iterable[str]], may_ack: Callable[[], bool] | None = None,
+) -> str:
+    """Acknowledge from MQTT: a message on `<prefix>/ack` whose payload is ALERT, PLUG or RULE
+    (as for `plugwatch ack`). The outcome goes to `<prefix>/ack/result` (not retained):
+    `{"alert": "washer", "acknowledged": ["washer-done/washer"]}` or `{"alert": ..., "error":
+    ...}`; a refused one is also one warning line. Retained messages are ignored (a retained
+    ack would acknowledge every later alert on each reconnect). `may_ack()` (in a worker
+    thread; clustered: "this instance holds the sender's lease") says whether this process
+    answers. Returns the topic."""
+    import asyncio
+    import json
+
+    topic = f"{prefix}/ack"
+    plug_names = list(plugs)
+    tasks: set[asyncio.Task[None]] = set()
+
+    def answer(name: str, outcome: dict[str, Any]) -> None:
+        client.publish(f"{topic}/result", json.dumps({"alert": name, **outcome}).encode(), qos=1)
+
+    def handle(text: str) -> None:  # in a worker thread: database reads and writes
+        if may_ack is not None and not may_ack():
+            return
+        try:
+            matched = acknowledge(store, text, source="mqtt", plugs=plug_names,
+                                  rules=list(rules()))
+        except PlugwatchError as exc:
+            log.warning("MQTT acknowledgement on %s refused: %s", topic, exc)
+            answer(text, {"error": str(exc)})
+            return
+        answer(text, {"acknowledged": matched})
+
+    def on_message(_topic: str, payload: bytes, retained: bool) -> None:
+        if retained:
+            if payload:
+                log.warning("retained message on %s ignored: publish acknowledgements without "
+                            "retain", topic)
+            return
+        try:
+            text = payload.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            text = ""
+        if not text or "\n" in text:
+            shown = payload[:SHOWN_PAYLOAD].decode("utf-8", "replace")
+            problem = (f"expected ALERT, PLUG or RULE (e.g. washer) on {topic}, got {shown!r}")
+            log.warning("MQTT acknowledgement refused: %s", problem)
+            answer(shown, {"error": problem})
+            return
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(handle, text))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    client.subscribe(topic, on_message, qos=1)
+    return topic
