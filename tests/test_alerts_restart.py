@@ -113,7 +113,7 @@ POWER_CUT = """\
   plugs: {tags: [house]}
   when: {to: unreachable}
   group_by: rule
-  group_wait: 4s
+  group_wait: 6s
   notify: phone
   title: "{{ plug }} unreachable"
 """
@@ -131,15 +131,21 @@ async def test_a_group_waiting_to_send_survives_kill_9(
                        POWER_CUT)
     proc = start(cfg)
 
+    groups: list[dict[str, Any]] = []
+
     def waiting() -> bool:
-        groups = read(cfg, "kv").get("groups", [])
+        groups[:] = read(cfg, "kv").get("groups", [])
         return bool(groups) and len(groups[0]["pending"]) == len(names)
 
     try:
         await wait_for(lambda: list(states(cfg).values()) == ["standby"] * 3, 20, 0.1)
         for plug in plugs:
             await emulator.set_online(plug, False)
-        await wait_for(waiting, 10, 0.05)
+        try:
+            await wait_for(waiting, 10, 0.05)
+        except AssertionError:  # say what the service had stored (on a loaded machine)
+            raise AssertionError(f"groups stored: {groups}; states: {states(cfg)}; log: "
+                                 f"{(tmp_path / 'run.err').read_text()}") from None
         kill_9(proc)
         assert http_receiver.received == []  # still inside its group_wait
         proc = start(cfg)

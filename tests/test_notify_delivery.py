@@ -103,3 +103,38 @@ async def test_sender_loop_delivers_when_woken(http_receiver: HttpReceiver) -> N
 
 def test_backoff_doubles_up_to_the_cap() -> None:
     assert [backoff(n, 5, 600) for n in (1, 2, 3, 8, 50)] == [5, 10, 20, 600, 600]
+
+
+@pytest.mark.parametrize(("scheme", "path", "field"), [
+    ("hassio", "/api/services/persistent_notification/create", "notification_id"),
+    ("bark", "/push", "id"),
+])
+async def test_replace_gives_one_notification_id_per_alert(
+    http_receiver: HttpReceiver, scheme: str, path: str, field: str,
+) -> None:
+    """`replace: true` on a Home Assistant or Bark target (here a local HTTP server answering
+    as the service): the first message and its reminder carry the same notification id, so
+    the reminder replaces the message on the phone; another alert gets another id."""
+    from plugwatch.notify.targets import TargetOptions, tag_of
+
+    url = f"{scheme}://127.0.0.1:{http_receiver.port}/l0ngliv3dt0ken"
+    notifier = AppriseNotifier({"t": url}, {"t": TargetOptions(replace=True)})
+    first = "washer-done|washer|t|1764618960.000|0"
+    for key in (first, first[:-1] + "1", "washer-done|washer|t|1764622560.000|0"):
+        await notifier.send("t", "washer finished", "Ran 1 h", tag=tag_of(key))
+    assert http_receiver.paths == [path] * 3
+    ids = [m[field] for m in http_receiver.received]
+    assert ids[0] == ids[1] == "plugwatch-washer-done-washer-1764618960-000" != ids[2]
+
+
+def test_replace_on_a_service_without_notification_ids_is_one_line() -> None:
+    from pydantic import ValidationError
+
+    from plugwatch.notify.targets import TargetEntry
+
+    with pytest.raises(ValidationError) as err:
+        TargetEntry(url="ntfy://ntfy.sh/my-topic", replace=True)
+    (problem,) = err.value.errors()
+    assert problem["msg"].endswith(
+        "replace: needs a service with notification ids (bark://, form://, hassio://, json://, "
+        "xml://); ntfy:// has none")

@@ -38,12 +38,13 @@ class HttpReceiver:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []  # each POST's HTTP headers, as received
+        self.paths: list[str] = []  # each POST's path (with its query)
         self._held: socket.socket | None = _placeholder()
         self.port = int(self._held.getsockname()[1])
         self._server: ThreadingHTTPServer | None = None
 
     def up(self) -> None:
-        received, headers = self.received, self.headers
+        received, headers, paths = self.received, self.headers, self.paths
         if self._held is not None:
             self._held.close()
             self._held = None
@@ -52,6 +53,7 @@ class HttpReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 headers.append(dict(self.headers.items()))
+                paths.append(self.path)
                 received.append(json.loads(self.rfile.read(length)))
                 self.send_response(200)
                 self.end_headers()

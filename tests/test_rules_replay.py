@@ -88,7 +88,8 @@ def test_replay_says_the_plug_name_shows_bodies_and_warns_when_no_rule_applies(
 ) -> None:
     """The README's `replay trace.csv --rules rules/`: the trace is named after its file, so
     no shipped rule applies: one warning says so and how to fix it; with --plug the ALERT
-    lines carry title and body."""
+    lines carry title and body, and the reminders that the trace's last hours would have
+    brought (up to its last sample, not its last state change) are listed too."""
     from plugwatch.cli import main
 
     repo = Path(__file__).resolve().parent.parent
@@ -102,7 +103,7 @@ def test_replay_says_the_plug_name_shows_bodies_and_warns_when_no_rule_applies(
     assert err.strip() == (
         f"plugwatch: warning: no rule in {rules} is for plug "
         "'Washingmachine__dev_7297E3_2012.01.08'; only power-cut (every plug) does (they "
-        "select tags freezer, tv, iron*, tags router, tags pump, tags critical, washer): "
+        "select tv, iron*, washer and plugs tagged freezer, router, pump, critical): "
         "give the plug's name with --plug NAME")
     assert main(["replay", trace, "--rules", rules, "--plug", "washer",
                  "--dwell-standby", "5m"]) == 0
@@ -113,3 +114,10 @@ def test_replay_says_the_plug_name_shows_bodies_and_warns_when_no_rule_applies(
     assert lines[i].startswith("2012-01-08 14:24:") and lines[i].endswith(": washer finished")
     assert lines[i + 1].startswith("    Ran 1 h ") and lines[i + 1].endswith(
         ", used 0.61 kWh (peak 2269 W). Finished at 14:24.")
+    # With the default dwell the run ends straight in off: ack_when: off never comes, so
+    # reminders go every 15 minutes until max_repeats (8), hours before the trace ends.
+    assert main(["replay", trace, "--rules", rules, "--plug", "washer"]) == 0
+    alerts = [line for line in capsys.readouterr().out.splitlines() if "  ALERT " in line]
+    assert len(alerts) == 9 and alerts[0].startswith("2012-01-08 15:37:09  ALERT washer-done")
+    assert alerts[-1] == ("2012-01-08 17:37:09  ALERT washer-done -> phone: washer finished "
+                          "(reminder 8)")

@@ -165,8 +165,9 @@ def replay_command(args: argparse.Namespace) -> int:
     else:
         print_table(plug, events, trace, settings, args.tz, sys.stdout)
     if args.rules:
+        until = float(trace.ts[-1]) if len(trace.ts) else None  # timers up to the trace's end
         lines, warnings = replay_rules_lines(args.rules, events, plug, config,
-                                             as_json=args.json, tz_name=args.tz)
+                                             as_json=args.json, tz_name=args.tz, until=until)
         for warning in warnings:
             print(f"plugwatch: warning: {warning}", file=sys.stderr)
         if not args.json:

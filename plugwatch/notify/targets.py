@@ -70,10 +70,11 @@ class TargetEntry(TargetOptions):
 
 def tag_of(dedupe_key: str) -> str:
     """The notification id shared by an alert's messages: its key without target, repeat
-    number and status, in characters every service accepts."""
+    number and status, in characters every service accepts (Home Assistant's `nid`: letters,
+    digits, `_` and `-` only)."""
     parts = dedupe_key.split("|")
     kept = [*parts[:2], *parts[3:4]] if len(parts) >= 4 else parts  # rule, plug, trigger
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(["plugwatch", *kept]))[:120]
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", "-".join(["plugwatch", *kept]))[:120]
 
 
 def url_with_tag(url: str, tag: str) -> str:

@@ -78,21 +78,25 @@ def rules_for_plug(rules: Sequence[Rule], plug: str, tags: Iterable[str] = ()) -
 
 
 def selections(rules: Sequence[Rule]) -> str:
-    """What the rules select, for a hint: "washer, tv, iron*, tags critical"."""
+    """What the rules select, for a hint: "washer, tv, iron* and plugs tagged critical, pump"."""
     names: list[str] = []
+    tags: list[str] = []
     for rule in rules:
-        picked = (rule.plugs if isinstance(rule.plugs, list)
-                  else [f"tags {', '.join(rule.plugs.tags)}"])
-        names += [n for n in picked if n not in names]
-    return ", ".join(names) or "nothing"
+        found, picked = (names, rule.plugs) if isinstance(rule.plugs, list) else (
+            tags, rule.plugs.tags)
+        found += [n for n in picked if n not in found]
+    parts = [", ".join(names)] if names else []
+    parts += [f"plugs tagged {', '.join(tags)}"] if tags else []
+    return " and ".join(parts) or "nothing"
 
 
 def replay_rules_lines(
     rules_path: str, events: Sequence[Event], plug: str, config: Any | None = None,
-    as_json: bool = False, tz_name: str | None = None,
+    as_json: bool = False, tz_name: str | None = None, until: float | None = None,
 ) -> tuple[list[str], list[str]]:
     """(output lines, warnings) of `replay --rules PATH` for the trace of `plug`, checked
-    against `config` when given; times in `tz_name` (the table's zone; None: UTC).
+    against `config` when given; times in `tz_name` (the table's zone; None: UTC); timers
+    (`for:`, reminders) fire up to `until` (the trace's last sample; None: the last event).
 
     Raises RuleFileError (one line per problem) when a rule file is broken.
     """
@@ -113,7 +117,7 @@ def replay_rules_lines(
         picked = selections([r for r in rules if r.plugs != ["*"]])
         warnings.append(f"no rule in {rules_path} is for plug {plug!r}{only} (they select "
                         f"{picked}): give the plug's name with --plug NAME")
-    alerts = replay_alerts(rules, events, tags, zone)
+    alerts = replay_alerts(rules, events, tags, zone, until)
     if as_json:
         return [json.dumps(alert_json(a)) for a in alerts], warnings
     tz = zone_named(zone, "--tz")
