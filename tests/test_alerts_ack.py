@@ -17,7 +17,7 @@ from test_notify_receivers import HttpReceiver, Mailbox, http_receiver, smtp
 
 from plugwatch.cli import main
 from plugwatch.emulator import EmulatedPlug, Emulator
-from plugwatch.mqtt import MqttSettings
+from plugwatch.mqtt.settings import MqttSettings
 from tests.helpers import wait_for
 
 __all__ = ["broker", "http_receiver", "smtp"]  # fixtures

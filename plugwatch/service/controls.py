@@ -20,7 +20,7 @@ from plugwatch.rules.controls import SILENCE_KINDS, Ack, Silence
 from plugwatch.rules.episodes import Episode, active_in
 
 if TYPE_CHECKING:
-    from plugwatch.mqtt import MqttClient
+    from plugwatch.mqtt.client import MqttClient
     from plugwatch.store import Store
 
 log = logging.getLogger(__name__)
