@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from plugwatch.model import DetectorSettings, Event, ReadFailure, RunSummary, St
 from plugwatch.mqtt.settings import MqttSettings
 from plugwatch.store import open_store
 from plugwatch.testing import running_service
-from tests.helpers import wait_for
+from tests.helpers import Clock, wait_for
 from tests.mqtt_helpers import (
     PrivateBroker,
     broker,
@@ -27,6 +28,7 @@ from tests.mqtt_helpers import (
     publish,
     unique,
 )
+from tests.washer import washer_cycle
 
 __all__ = ["broker", "private_broker"]  # fixtures, imported for the tests below
 
@@ -146,9 +148,81 @@ async def test_washer_cycle_gives_one_run_with_the_device_energy(
         store.close()
 
 
+RECORDING = DetectorSettings(  # emulated seconds: the recording is reported once a minute
+    window_s=60.0, standby_w=0.5, standby_band_w=0.2, on_w=10.0, on_band_w=2.0,
+    dwell_on_s=120.0, dwell_standby_s=1500.0, dwell_off_s=200.0, unreachable_after=5,
+    gap_s=300.0)
+REPORT_S = 60.0
+
+
+async def test_the_washer_recording_gives_one_run_with_its_energy_on_every_mqtt_family(
+        broker: MqttSettings, tmp_path: Path) -> None:
+    """The real washer recording reported once a minute by a Tasmota, a Shelly Gen2 and a
+    zigbee2mqtt device through the real broker: each plug sees off -> standby -> on -> standby
+    and one run whose energy, from the device's own counter, is the recording's within 1 %.
+
+    The devices and the plugs share a clock the test moves one report period at a time, after
+    every plug received the previous report: however slowly a loaded machine delivers, the
+    story and its figures stay the same. The clock runs ahead of the wall clock, so the
+    service's ticks (on the wall clock) neither hand readings on nor find a plug stale."""
+    power_at, start, end, cycle_wh = washer_cycle()
+    clock = Clock(time.time() + 1e6)
+    rigs = [Rig(family, broker, tmp_path) for family in FAMILIES]
+    plugs = [plug_entry(r.family, r.name, r.device_name, r.base, interval=1.0,
+                        **({"poll": False} if r.family == "tasmota" else {})) for r in rigs]
+    config = mqtt_config(broker, rigs[0].database, plugs, detector=RECORDING)
+    events: list[Event] = []
+    try:
+        async with running_service(config, listeners=[events.append]) as service:
+            sources = {s.name: s for s in service.pushed.sources}
+            for source in sources.values():
+                source.clock = clock
+            assert await service.mqtt.wait_connected(10)
+            await asyncio.sleep(0.3)  # subscribed
+            t0 = clock.now
+            for r in rigs:  # reports only when told (report_s: never on their own)
+                r.device = MqttDevice(r.family, r.device_name, base_topic=r.base, clock=clock,
+                                      report_s=1e6, power=power_at)
+                await r.device.start(broker)
+            while clock.now - t0 < end + 3000:
+                clock.now += REPORT_S
+                for r in rigs:
+                    r.device.publish_report()
+                await wait_for(lambda: all(s._last_report == clock.now
+                                           for s in sources.values()), 10.0, every=0.002)
+            await wait_for(lambda: sum(isinstance(e, RunSummary) for e in events) == 3, 5.0)
+    finally:
+        for r in rigs:
+            await r.cleanup()
+    for r in rigs:
+        steps = [(e.from_state, e.to_state) for e in events if isinstance(e, Transition)
+                 and e.plug == r.name and e.from_state != State.UNKNOWN]
+        assert steps == [(State.OFF, State.STANDBY), (State.STANDBY, State.ON),
+                         (State.ON, State.STANDBY)], r.family
+        [run] = [e for e in events if isinstance(e, RunSummary) and e.plug == r.name]
+        assert abs(run.energy_wh - cycle_wh) <= 0.01 * cycle_wh, (r.family, run, cycle_wh)
+        first, last = run.start - t0, run.end - t0
+        assert start - 2 * REPORT_S <= first and last <= end + 2 * REPORT_S, (r.family, run)
+        assert last - first >= 0.95 * (end - start), (r.family, first, last)
+
+
 async def test_a_killed_device_is_unreachable_by_its_will_and_recovers(rig: Rig) -> None:
     """The broker publishes the device's will (LWT Offline, online false, availability offline):
     the plug is unreachable at once (never off); the device back, the plug is on again."""
+    await kill_and_bring_back(rig)
+
+
+async def test_zigbee2mqtt_legacy_plain_availability(broker: MqttSettings,
+                                                     tmp_path: Path) -> None:
+    """zigbee2mqtt before 1.x's JSON availability says plain `online` / `offline`."""
+    rig = Rig("z2m", broker, tmp_path, power=60.0, report_s=0.1, legacy_availability=True)
+    try:
+        await kill_and_bring_back(rig, legacy_availability=True)
+    finally:
+        await rig.cleanup()
+
+
+async def kill_and_bring_back(rig: Rig, **device: Any) -> None:
     events: list[Event] = []
     await rig.device.start(rig.settings)
     async with running_service(rig.config(), listeners=[events.append]) as service:
@@ -159,7 +233,7 @@ async def test_a_killed_device_is_unreachable_by_its_will_and_recovers(rig: Rig)
         await rig.device.kill()
         await wait_for(lambda: state() == State.UNREACHABLE, 5.0)
         rig.device = MqttDevice(rig.family, rig.device_name, base_topic=rig.base, power=60.0,
-                                report_s=0.1)
+                                report_s=0.1, **device)
         await rig.device.start(rig.settings)
         await wait_for(lambda: state() == State.ON, 5.0)
     steps = announced(events)

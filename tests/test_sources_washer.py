@@ -10,42 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from plugwatch.config import config_from_dict
-from plugwatch.emulator.trace import trace_power
 from plugwatch.model import DetectorSettings, Event, Reading, RunSummary, State, Transition
 from plugwatch.testing import running_service
-from tests.conftest import TRACES
 from tests.families import FAMILIES
 from tests.helpers import Clock, wait_for
+from tests.washer import OFF_S, washer_cycle
 
-WASHER = TRACES / "tracebase" / "Washingmachine__dev_7297E3_2012.01.08.csv"
 SPEED = 1500.0  # emulated seconds per plug-clock second
 INTERVAL = 0.04  # plug-clock seconds per read: 60 emulated seconds
-OFF_S = 400.0  # emulated seconds of a switched-off washer before the recording starts
-
-
-def washer_cycle() -> tuple[Any, float, float, float]:
-    """(power of emulated seconds, cycle start, cycle end, energy Wh of the cycle) from the real
-    tracebase washing machine: 0 W while switched off (OFF_S), then the recording from 40 minutes
-    before its cycle. The recording quantises the panel's ~1 W to 0/2 W: 1.5 W stands in below
-    2 W. After the recording the washer stays in standby."""
-    from plugwatch.traces.reader import read_trace
-
-    trace = read_trace(WASHER)
-    ts, power = np.asarray(trace.ts), np.asarray(trace.power_w)
-    on = np.flatnonzero(power > 10)
-    keep = (ts >= ts[on[0]] - 2400) & (ts <= ts[on[-1]] + 3000)
-    t = ts[keep] - ts[keep][0] + OFF_S
-    p = np.maximum(power[keep], 1.5)
-    # the last standby level held for good: the emulator loops a trace, and a slow family still
-    # polled while the others finish must not see the recording start again at 0 W
-    power_at = trace_power([0.0, *t.tolist(), float(t[-1]) + 1e9], [0.0, *p.tolist(), float(p[-1])])
-    start, end = t[on[0] - np.flatnonzero(keep)[0]], t[on[-1] - np.flatnonzero(keep)[0]]
-    inside = (t >= start) & (t < end)
-    energy = float(np.sum(p[inside][:-1] * np.diff(t[inside])) / 3600)
-    return power_at, float(start), float(end), energy
 
 
 class SteppedDriver:
