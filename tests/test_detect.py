@@ -276,3 +276,27 @@ def test_dryer_anti_wrinkle_tumbles_belong_to_the_runs_tail() -> None:
     washer = kind_named("washer").settings()
     runs = [e for e in feed_all(Detector("w", washer), samples) if isinstance(e, RunSummary)]
     assert [(r.start, r.end) for r in runs] == [(600.0, 7200.0)]
+
+
+@pytest.mark.parametrize(("kind", "away_s", "away_w", "runs_expected"), [
+    ("computer", 14 * 60, 1.0, 2),  # shut down for 14 min (soft-off ~1 W): two sessions
+    ("computer", 2 * 60, 1.0, 1),  # a reboot: one session
+    ("tv", 20 * 60, 0.0, 2),  # a TV switched off for 20 min and on again
+    ("tv", 90, 0.5, 1),  # ... a minute and a half: still the same evening
+    ("washer", 10 * 60, 0.0, 2),  # switched off at the wall between two programmes
+    ("washer", 8 * 60, 2.0, 1),  # a soak pause in standby: one programme
+    ("generic", 14 * 60, 1.0, 1),  # one 30-min dwell for every plug joins them (issue 12 case 1)
+])
+def test_separate_uses_by_kind(kind: str, away_s: float, away_w: float, runs_expected: int
+                               ) -> None:
+    """Issue 12, case 1, synthetic: two uses of 1 h at 120 W with `away_s` at `away_w` between."""
+    from plugwatch.detect.kinds import kind_named
+
+    second = 3600 + 3600 + away_s
+    samples = (steady(0, 3600, 0.0) + steady(3600, 7200, 120.0)
+               + steady(7200, second, away_w) + steady(second, second + 3600, 120.0)
+               + steady(second + 3600, second + 7200, 0.0))
+    s = kind_named(kind).settings()
+    runs = [e for e in feed_all(Detector("p", s), samples) if isinstance(e, RunSummary)]
+    assert len(runs) == runs_expected, [(r.start, r.end) for r in runs]
+    assert runs[0].start == 3600.0 and runs[-1].end == second + 3600

@@ -112,12 +112,13 @@ def _fast(values: npt.NDArray[Any], time_format: str) -> FloatArray | None:
         return None
     chars = raw.view(np.uint8).reshape(values.size, width + 1)
     ok = chars[:, width] == 0  # exactly `width` characters long
+    all_digits = chars[:, :width].astype(np.int16) - 48  # literals too; only fields are read
     parts: dict[str, IntArray] = {}
     for code, start in fields:
-        digits = chars[:, start : start + _WIDTH[code]].astype(np.int64) - 48
+        digits = all_digits[:, start : start + _WIDTH[code]]
         ok &= ((digits >= 0) & (digits <= 9)).all(axis=1)
-        value = np.zeros(values.size, dtype=np.int64)
-        for k in range(digits.shape[1]):
+        value = digits[:, 0].astype(np.int64)
+        for k in range(1, digits.shape[1]):
             value = value * 10 + digits[:, k]
         parts[code] = value
     for pos, allowed in literals:
@@ -132,15 +133,22 @@ def _fast(values: npt.NDArray[Any], time_format: str) -> FloatArray | None:
     month = parts.get("%m", np.ones(n, np.int64))
     day = parts.get("%d", np.ones(n, np.int64))
     hour, minute, second = (parts.get(c, np.zeros(n, np.int64)) for c in ("%H", "%M", "%S"))
-    month_ok = (month >= 1) & (month <= 12)
-    safe_month = np.where(month_ok, month, 1)
-    first = np.ones(n, np.int64)
-    days_in_month = _days_from_civil(year + (safe_month == 12), safe_month % 12 + 1, first) \
-        - _days_from_civil(year, safe_month, first)
-    ok &= month_ok & (day >= 1) & (day <= days_in_month) & (hour <= 23) & (minute <= 59)
-    ok &= second <= 60
-    seconds = _days_from_civil(year, safe_month, day) * 86400 + hour * 3600 + minute * 60 + second
+    ok &= (month >= 1) & (month <= 12)
+    first_day, days_in_month = _month_days(year * 12 + np.where(ok, month, 1) - 1, ok)
+    ok &= (day >= 1) & (day <= days_in_month) & (hour <= 23) & (minute <= 59) & (second <= 60)
+    seconds = (first_day + day - 1) * 86400 + hour * 3600 + minute * 60 + second
     return np.where(ok, seconds.astype(np.float64), np.nan)
+
+
+def _month_days(months: IntArray, ok: npt.NDArray[np.bool_]) -> tuple[IntArray, IntArray]:
+    """Days since 1970-01-01 of the first of each month (year * 12 + month - 1) and the days in
+    it: a trace spans few months, so the calendar is worked out once per month in its range
+    (at most 120,000: years have 4 digits), not once per row; garbage where not `ok`."""
+    lo, hi = (int(months[ok].min()), int(months[ok].max())) if ok.any() else (0, 0)
+    span = np.arange(lo, hi + 2, dtype=np.int64)
+    starts = _days_from_civil(span // 12, span % 12 + 1, np.ones(span.size, np.int64))
+    k = np.clip(months - lo, 0, hi - lo)
+    return starts[k], starts[k + 1] - starts[k]
 
 
 def _localise(naive: FloatArray, tz: tzinfo) -> FloatArray:
