@@ -11,11 +11,11 @@ import os
 from alembic import context
 from sqlalchemy import text
 
+from plugwatch.store import tables
 from plugwatch.store.engine import make_engine
-from plugwatch.store.tables import Base
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = tables.metadata
 LOCK_KEY = 0x706C7567  # "plug": serialises concurrent upgrades of one PostgreSQL database
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 
 from plugwatch.cli import main
 from plugwatch.errors import StoreError
-from plugwatch.store import open_store
+from plugwatch.store import open_store, tables
 from plugwatch.store.engine import (
     alembic_config,
     current_revision,
@@ -18,7 +18,6 @@ from plugwatch.store.engine import (
     known_revisions,
     make_engine,
 )
-from plugwatch.store.tables import Base
 
 
 def test_alembic_check_finds_models_and_migrations_in_step(db_url: str) -> None:
@@ -39,7 +38,7 @@ def test_downgrade_to_nothing_and_back(db_url: str) -> None:
         command.downgrade(config, "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         command.upgrade(config, "head")
-        assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+        assert set(tables.metadata.tables) <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
 

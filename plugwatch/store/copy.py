@@ -13,8 +13,8 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Integer, Table, func, insert, select, text
 
 from plugwatch.errors import StoreError
+from plugwatch.store import tables
 from plugwatch.store.store import Store
-from plugwatch.store.tables import Base
 
 BATCH = 5000
 NOT_COPIED = {"leases", "instances"}
@@ -24,8 +24,8 @@ def copy_history(source: Store, target: Store,
                  progress: Callable[[str, int, int], None] = lambda *_: None) -> dict[str, int]:
     """Copy every table of `source` into the empty `target`; {table: rows copied}.
     `progress(table, rows, total)` is called after every batch of `rows` rows."""
-    tables = [t for t in Base.metadata.sorted_tables if t.name not in NOT_COPIED]
-    plugs = Base.metadata.tables["plugs"]
+    to_copy = [t for t in tables.metadata.sorted_tables if t.name not in NOT_COPIED]
+    plugs = tables.plugs
     with target._guard("reading"), target.engine.connect() as conn:
         present = conn.execute(select(func.count()).select_from(plugs)).scalar_one()
     if present:
@@ -34,7 +34,7 @@ def copy_history(source: Store, target: Store,
     copied: dict[str, int] = {}
     with (source._guard("reading"), source.engine.connect() as src,
           target._guard("writing"), target.engine.begin() as dst):
-        for table in tables:
+        for table in to_copy:
             total = src.execute(select(func.count()).select_from(table)).scalar_one()
             done = 0
             result = src.execution_options(yield_per=BATCH).execute(select(table))
@@ -44,7 +44,7 @@ def copy_history(source: Store, target: Store,
                 progress(table.name, len(rows), total)
             copied[table.name] = done
         if dst.dialect.name == "postgresql":
-            _advance_sequences(dst, tables)
+            _advance_sequences(dst, to_copy)
     return copied
 
 

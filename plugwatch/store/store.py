@@ -21,7 +21,7 @@ from plugwatch.errors import StoreError, StoreRejected
 from plugwatch.model import Reading, RunSummary, Transition
 from plugwatch.redact import redact, redact_text
 from plugwatch.rules.controls import Ack, Silence
-from plugwatch.store import controls, queries, writes
+from plugwatch.store import controls, queries, tables, writes
 from plugwatch.store.engine import (
     current_revision,
     head_revision,
@@ -29,7 +29,6 @@ from plugwatch.store.engine import (
     make_engine,
     upgrade,
 )
-from plugwatch.store.tables import AlertAttemptRow, AlertRow, ReadingRow
 
 log = logging.getLogger(__name__)
 UPGRADE_ATTEMPTS = 5  # two processes opening a brand-new database race to create its tables
@@ -150,7 +149,7 @@ class Store:
         next_due; failed without -> failed for good. The error text is redacted."""
         error = None if error is None else redact_text(error)[:2000]
         values: dict[str, Any] = {
-            "attempts": AlertRow.attempts + 1, "last_attempt_at": now, "last_error": error,
+            "attempts": tables.alerts.c.attempts + 1, "last_attempt_at": now, "last_error": error,
         }
         if ok:
             values.update(status="sent", sent_at=now, last_error=None)
@@ -159,14 +158,15 @@ class Store:
         else:
             values.update(status="failed")
         with self._tx("recording an alert attempt in") as conn:
-            conn.execute(insert(AlertAttemptRow), {"alert_id": alert_id, "ts": now, "ok": ok,
+            conn.execute(insert(tables.alert_attempts), {"alert_id": alert_id, "ts": now, "ok": ok,
                                                    "error": error})
-            conn.execute(update(AlertRow).where(AlertRow.id == alert_id).values(**values))
+            conn.execute(update(tables.alerts).where(tables.alerts.c.id == alert_id)
+                         .values(**values))
 
     def purge_readings(self, before_ts: float) -> int:
         """Delete readings older than `before_ts`; returns how many were deleted."""
         with self._tx("purging old readings from") as conn:
-            result = conn.execute(delete(ReadingRow).where(ReadingRow.ts < before_ts))
+            result = conn.execute(delete(tables.readings).where(tables.readings.c.ts < before_ts))
         return int(result.rowcount or 0)
 
     # -- reads ------------------------------------------------------------------------------

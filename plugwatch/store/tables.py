@@ -1,27 +1,28 @@
-"""The database tables (SQLAlchemy 2 typed declarative models); alembic/ migrates them.
+"""The database tables (SQLAlchemy Core); alembic/ migrates them.
 
 Every time is a float of seconds since the Unix epoch (UTC), as everywhere in plugwatch: compact,
-fast to write in bulk, and the same on SQLite and PostgreSQL (DOUBLE PRECISION).
+fast to write in bulk, and the same on SQLite and PostgreSQL (DOUBLE PRECISION). Core tables, not
+ORM classes: plugwatch reads and writes rows, never objects, and `plugwatch status` starts faster
+without sqlalchemy.orm.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     Double,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # constraint names fixed once, so migrations name them the same on every database
 NAMING = {
@@ -32,175 +33,172 @@ NAMING = {
 }
 
 
-class Base(DeclarativeBase):
-    """Base of every plugwatch table."""
-
-    metadata = MetaData(naming_convention=NAMING)
+metadata = MetaData(naming_convention=NAMING)
 
 
-class Plug(Base):
-    """A watched plug, by its config name."""
-
-    __tablename__ = "plugs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    driver: Mapped[str] = mapped_column(String(32))
-    address: Mapped[str] = mapped_column(String(255))
-    tags: Mapped[list[str]] = mapped_column(JSON)
-    last_failure: Mapped[str | None] = mapped_column(Text)  # why the latest failing spell began
-    last_failure_at: Mapped[float | None] = mapped_column(Double)  # ... and when
-
-
-class ReadingRow(Base):
-    """One good sample; the primary key (plug_id, ts) makes re-writing a reading a no-op."""
-
-    __tablename__ = "readings"
-    plug_id: Mapped[int] = mapped_column(ForeignKey("plugs.id"), primary_key=True)
-    ts: Mapped[float] = mapped_column(Double, primary_key=True)
-    power_w: Mapped[float] = mapped_column(Double)
-    relay_on: Mapped[bool | None] = mapped_column(Boolean)
-    energy_kwh: Mapped[float | None] = mapped_column(Double)
-    __table_args__ = (Index(None, "ts"),)  # retention purge scans by time across plugs
+# A watched plug, by its config name.
+plugs = Table(
+    "plugs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), unique=True, nullable=False),
+    Column("driver", String(32), nullable=False),
+    Column("address", String(255), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("last_failure", Text),  # why the latest failing spell began
+    Column("last_failure_at", Double),  # ... and when
+)
 
 
-class TransitionRow(Base):
-    """A confirmed state change."""
-
-    __tablename__ = "transitions"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    plug_id: Mapped[int] = mapped_column(ForeignKey("plugs.id"))
-    ts: Mapped[float] = mapped_column(Double)
-    from_state: Mapped[str] = mapped_column(String(16))
-    to_state: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(String(64))
-    power_w: Mapped[float | None] = mapped_column(Double)
-    __table_args__ = (UniqueConstraint("plug_id", "ts", "to_state"), Index(None, "ts"))
+# One good sample; the primary key (plug_id, ts) makes re-writing a reading a no-op.
+readings = Table(
+    "readings", metadata,
+    Column("plug_id", ForeignKey("plugs.id"), primary_key=True),
+    Column("ts", Double, primary_key=True),
+    Column("power_w", Double, nullable=False),
+    Column("relay_on", Boolean),
+    Column("energy_kwh", Double),
+    Index(None, "ts"),  # retention purge scans by time across plugs
+)
 
 
-class RunRow(Base):
-    """One finished On spell."""
+# A confirmed state change.
+transitions = Table(
+    "transitions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plug_id", ForeignKey("plugs.id"), nullable=False),
+    Column("ts", Double, nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("power_w", Double),
+    UniqueConstraint("plug_id", "ts", "to_state"), Index(None, "ts"),
+)
 
-    __tablename__ = "runs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    plug_id: Mapped[int] = mapped_column(ForeignKey("plugs.id"))
-    start: Mapped[float] = mapped_column(Double)
-    end: Mapped[float] = mapped_column(Double)
-    duration_s: Mapped[float] = mapped_column(Double)
-    energy_wh: Mapped[float] = mapped_column(Double)
-    peak_w: Mapped[float] = mapped_column(Double)
-    cost: Mapped[float | None] = mapped_column(Double)  # from `price:`; None without one
-    currency: Mapped[str | None] = mapped_column(String(8))
+
+# One finished On spell.
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plug_id", ForeignKey("plugs.id"), nullable=False),
+    Column("start", Double, nullable=False),
+    Column("end", Double, nullable=False),
+    Column("duration_s", Double, nullable=False),
+    Column("energy_wh", Double, nullable=False),
+    Column("peak_w", Double, nullable=False),
+    Column("cost", Double),  # from `price:`; None without one
+    Column("currency", String(8)),
     # seconds inside the run with no reading (service down, plug unreachable): energy there is
     # the plug's counter's, or missing without one
-    unobserved_s: Mapped[float] = mapped_column(Double, server_default="0")
-    __table_args__ = (UniqueConstraint("plug_id", "start"), Index(None, "end"))
+    Column("unobserved_s", Double, server_default="0", nullable=False),
+    UniqueConstraint("plug_id", "start"), Index(None, "end"),
+)
 
 
-class SnapshotRow(Base):
-    """The last saved detector state of a plug (restored on start)."""
-
-    __tablename__ = "snapshots"
-    plug_id: Mapped[int] = mapped_column(ForeignKey("plugs.id"), primary_key=True)
-    ts: Mapped[float] = mapped_column(Double)
-    state: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class AlertRow(Base):
-    """The notification outbox: one row per message to one target."""
-
-    __tablename__ = "alerts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dedupe_key: Mapped[str] = mapped_column(String(512), unique=True)
-    rule: Mapped[str] = mapped_column(String(128))
-    plug: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(String(128))
-    title: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[float] = mapped_column(Double)
-    due_at: Mapped[float] = mapped_column(Double)
-    status: Mapped[str] = mapped_column(String(16))  # writes.ALERT_STATUSES
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_attempt_at: Mapped[float | None] = mapped_column(Double)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    sent_at: Mapped[float | None] = mapped_column(Double)
-    __table_args__ = (Index(None, "status", "due_at"), Index(None, "created_at"))
+# The last saved detector state of a plug (restored on start).
+snapshots = Table(
+    "snapshots", metadata,
+    Column("plug_id", ForeignKey("plugs.id"), primary_key=True),
+    Column("ts", Double, nullable=False),
+    Column("state", JSON, nullable=False),
+)
 
 
-class AlertAttemptRow(Base):
-    """One delivery attempt of an alert."""
-
-    __tablename__ = "alert_attempts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
-    ts: Mapped[float] = mapped_column(Double)
-    ok: Mapped[bool] = mapped_column(Boolean)
-    error: Mapped[str | None] = mapped_column(Text)
-
-
-class KvRow(Base):
-    """Small JSON values kept across restarts (the rules engine's timers)."""
-
-    __tablename__ = "kv_state"
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSON)
-    updated_at: Mapped[float] = mapped_column(Double)
-
-
-class LeaseRow(Base):
-    """Who samples a plug (or sends the outbox) while several instances share one database."""
-
-    __tablename__ = "leases"
-    name: Mapped[str] = mapped_column(String(80), primary_key=True)  # "plug:<name>" or "sender"
-    owner: Mapped[str | None] = mapped_column(String(120))
-    expires_at: Mapped[float] = mapped_column(Double)  # the database's clock
-    generation: Mapped[int] = mapped_column(BigInteger)  # grows on every claim: fences writes
+# The notification outbox: one row per message to one target.
+alerts = Table(
+    "alerts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dedupe_key", String(512), unique=True, nullable=False),
+    Column("rule", String(128), nullable=False),
+    Column("plug", String(64), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("due_at", Double, nullable=False),
+    Column("status", String(16), nullable=False),  # writes.ALERT_STATUSES
+    Column("attempts", Integer, default=0, nullable=False),
+    Column("last_attempt_at", Double),
+    Column("last_error", Text),
+    Column("sent_at", Double),
+    Index(None, "status", "due_at"), Index(None, "created_at"),
+)
 
 
-class InstanceRow(Base):
-    """A running instance sharing the plugs; alive while expires_at is ahead of the DB clock."""
-
-    __tablename__ = "instances"
-    id: Mapped[str] = mapped_column(String(120), primary_key=True)
-    host: Mapped[str] = mapped_column(String(255))
-    pid: Mapped[int] = mapped_column(Integer)
-    started_at: Mapped[float] = mapped_column(Double)
-    expires_at: Mapped[float] = mapped_column(Double)
-
-
-class DeadLetterRow(Base):
-    """A record the database refused (a constraint, a value it cannot hold), set aside by the
-    writer so that the rest of its batch could be written. `record` is its JSON text."""
-
-    __tablename__ = "dead_letters"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ts: Mapped[float] = mapped_column(Double)  # when it was set aside
-    kind: Mapped[str] = mapped_column(String(16))  # reading, transition, run, alert, snapshot, kv
-    plug: Mapped[str | None] = mapped_column(String(64))
-    record: Mapped[str] = mapped_column(Text)
-    error: Mapped[str] = mapped_column(Text)
+# One delivery attempt of an alert.
+alert_attempts = Table(
+    "alert_attempts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", ForeignKey("alerts.id", ondelete="CASCADE"), index=True, nullable=False),
+    Column("ts", Double, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text),
+)
 
 
-class AckRow(Base):
-    """An acknowledgement: stop reminding of a rule's alert, a plug's, or one rule on one plug."""
-
-    __tablename__ = "acks"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ts: Mapped[float] = mapped_column(Double)
-    rule: Mapped[str | None] = mapped_column(String(128))  # None: any rule
-    plug: Mapped[str | None] = mapped_column(String(64))  # None: any plug
-    source: Mapped[str] = mapped_column(String(16))  # cli, mqtt, http
-    note: Mapped[str | None] = mapped_column(Text)
+# Small JSON values kept across restarts (the rules engine's timers).
+kv_state = Table(
+    "kv_state", metadata,
+    Column("key", String(255), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
 
 
-class SilenceRow(Base):
-    """No notifications for a plug, rule or tag until `ends_at` (expiring it moves ends_at)."""
+# Who samples a plug (or sends the outbox) while several instances share one database.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(80), primary_key=True),  # "plug:<name>" or "sender"
+    Column("owner", String(120)),
+    Column("expires_at", Double, nullable=False),  # the database's clock
+    Column("generation", BigInteger, nullable=False),  # grows on every claim: fences writes
+)
 
-    __tablename__ = "silences"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8))  # plug, rule, tag
-    value: Mapped[str] = mapped_column(String(128))
-    starts_at: Mapped[float] = mapped_column(Double)
-    ends_at: Mapped[float] = mapped_column(Double)
-    created_at: Mapped[float] = mapped_column(Double)
-    comment: Mapped[str | None] = mapped_column(Text)
-    __table_args__ = (Index(None, "ends_at"),)
+
+# A running instance sharing the plugs; alive while expires_at is ahead of the DB clock.
+instances = Table(
+    "instances", metadata,
+    Column("id", String(120), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+)
+
+
+# A record the database refused (a constraint, a value it cannot hold), set aside by the
+# writer so that the rest of its batch could be written. `record` is its JSON text.
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ts", Double, nullable=False),  # when it was set aside
+    Column("kind", String(16), nullable=False),  # reading, transition, run, alert, snapshot, kv
+    Column("plug", String(64)),
+    Column("record", Text, nullable=False),
+    Column("error", Text, nullable=False),
+)
+
+
+# An acknowledgement: stop reminding of a rule's alert, a plug's, or one rule on one plug.
+acks = Table(
+    "acks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ts", Double, nullable=False),
+    Column("rule", String(128)),  # None: any rule
+    Column("plug", String(64)),  # None: any plug
+    Column("source", String(16), nullable=False),  # cli, mqtt, http
+    Column("note", Text),
+)
+
+
+# No notifications for a plug, rule or tag until `ends_at` (expiring it moves ends_at).
+silences = Table(
+    "silences", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(8), nullable=False),  # plug, rule, tag
+    Column("value", String(128), nullable=False),
+    Column("starts_at", Double, nullable=False),
+    Column("ends_at", Double, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("comment", Text),
+    Index(None, "ends_at"),
+)

@@ -11,21 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from plugwatch.errors import StoreError, StoreRejected
 from plugwatch.model import Reading, RunSummary, Transition
-from plugwatch.store.tables import (
-    AlertRow,
-    Base,
-    DeadLetterRow,
-    KvRow,
-    Plug,
-    ReadingRow,
-    RunRow,
-    SnapshotRow,
-    TransitionRow,
-)
+from plugwatch.store import tables
 
 PLUG_KV = "@plug:"  # a kv key "<what>@plug:<name>" is that plug's: fenced with its writes
 ALERT_COLUMNS = ("dedupe_key", "rule", "plug", "target", "title", "body", "created_at", "due_at")
@@ -68,8 +58,8 @@ def _alert_plugs(alert: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(alert.get("plugs") or ()) or (str(alert["plug"]),)
 
 
-def insert_for(conn: Connection, table: type[Base]) -> Any:
-    """The dialect's own INSERT (it has ON CONFLICT) into the table of model `table`."""
+def insert_for(conn: Connection, table: Table) -> Any:
+    """The dialect's own INSERT (it has ON CONFLICT) into `table`."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -89,7 +79,7 @@ def ensure_plugs(conn: Connection, plugs: Iterable[Any]) -> dict[str, int]:
         "tags": list(getattr(p, "tags", ())),
     } for p in plugs]
     if rows:
-        stmt = insert_for(conn, Plug)
+        stmt = insert_for(conn, tables.plugs)
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["name"],
             set_={"driver": stmt.excluded.driver, "address": stmt.excluded.address,
@@ -102,8 +92,8 @@ def plug_ids(conn: Connection, names: Iterable[str] = ()) -> dict[str, int]:
     """name -> id of every known plug; `names` not yet known are created (driver unknown)."""
     missing = [{"name": n, "driver": "", "address": "", "tags": []} for n in sorted(set(names))]
     if missing:
-        conn.execute(insert_for(conn, Plug).on_conflict_do_nothing(), missing)
-    return {name: id_ for id_, name in conn.execute(select(Plug.id, Plug.name))}
+        conn.execute(insert_for(conn, tables.plugs).on_conflict_do_nothing(), missing)
+    return {name: id_ for id_, name in conn.execute(select(tables.plugs.c.id, tables.plugs.c.name))}
 
 
 def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
@@ -115,33 +105,33 @@ def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
             (ids[plug], r.ts, r.power_w, r.relay_on, r.energy_kwh)
             for plug, r in batch.readings])
     if batch.transitions:
-        conn.execute(insert_for(conn, TransitionRow).on_conflict_do_nothing(), [{
+        conn.execute(insert_for(conn, tables.transitions).on_conflict_do_nothing(), [{
             "plug_id": ids[t.plug], "ts": t.ts, "from_state": str(t.from_state),
             "to_state": str(t.to_state), "reason": t.reason, "power_w": t.power_w,
         } for t in batch.transitions])
     if batch.runs:
-        conn.execute(insert_for(conn, RunRow).on_conflict_do_nothing(), [{
+        conn.execute(insert_for(conn, tables.runs).on_conflict_do_nothing(), [{
             "plug_id": ids[r.plug], "start": r.start, "end": r.end, "duration_s": r.duration_s,
             "energy_wh": r.energy_wh, "peak_w": r.peak_w, "cost": r.cost, "currency": r.currency,
             "unobserved_s": r.unobserved_s,
         } for r in batch.runs if not r.open])  # an open run is not finished: nothing to store
     if batch.snapshots:
-        stmt = insert_for(conn, SnapshotRow)
+        stmt = insert_for(conn, tables.snapshots)
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["plug_id"], set_={"ts": stmt.excluded.ts, "state": stmt.excluded.state},
-            where=SnapshotRow.ts <= stmt.excluded.ts,
+            where=tables.snapshots.c.ts <= stmt.excluded.ts,
         ), [{"plug_id": ids[plug], "ts": ts, "state": state}
             for plug, (ts, state) in batch.snapshots.items()])
     if batch.alerts:
-        conn.execute(insert_for(conn, AlertRow).on_conflict_do_nothing(),
+        conn.execute(insert_for(conn, tables.alerts).on_conflict_do_nothing(),
                      [alert_row(a) for a in batch.alerts])
     if batch.failures:
-        conn.execute(update(Plug).where(Plug.id == bindparam("pid")).values(
+        conn.execute(update(tables.plugs).where(tables.plugs.c.id == bindparam("pid")).values(
             last_failure=bindparam("reason"), last_failure_at=bindparam("ts")), [
             {"pid": ids[plug], "reason": reason, "ts": ts}
             for plug, (ts, reason) in batch.failures.items()])
     if batch.kv:
-        stmt = insert_for(conn, KvRow)
+        stmt = insert_for(conn, tables.kv_state)
         now = time.time()
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["key"],
@@ -151,14 +141,14 @@ def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
 
 def set_aside(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Keep refused records in dead_letters: dicts of ts, kind, plug, record (JSON), error."""
-    conn.execute(insert(DeadLetterRow), list(rows))
+    conn.execute(insert(tables.dead_letters), list(rows))
 
 
 def _insert_readings_sql(conn: Connection) -> str:
     """INSERT of one reading tuple, idempotent, in the driver's own parameter style."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     columns = ("plug_id", "ts", "power_w", "relay_on", "energy_kwh")
-    return (f"INSERT INTO {ReadingRow.__tablename__} ({', '.join(columns)}) "
+    return (f"INSERT INTO {tables.readings.name} ({', '.join(columns)}) "
             f"VALUES ({', '.join([mark] * len(columns))}) ON CONFLICT DO NOTHING")
 
 
