@@ -83,6 +83,8 @@ async def test_metrics_health_and_status_while_the_service_runs(
     assert m[("plugwatch_sampler_lateness_seconds_count", ())] >= 2 * reads - 20
     assert m[("plugwatch_healthy", ())] == 1.0
     assert ("plugwatch_writer_queue_depth", ()) in m
+    assert m[("plugwatch_writer_set_aside_total", ())] == 0  # nothing refused, nothing thinned
+    assert m[("plugwatch_writer_thinned_total", ())] == 0
     assert 0.005 < m[("plugwatch_energy_kwh_total", (("plug", "washer"),))] < 0.05
     assert {name for _, labels in m for name, _ in labels} <= BOUNDED_LABELS
     scraped = {name for name, _ in m}

@@ -181,3 +181,43 @@ def test_a_stop_that_cannot_flush_says_what_is_left(private_pg: privatepg.Privat
         assert writer.unwritten == {"readings": 30, "events": 1, "alerts": 0, "snapshots": 0}
     finally:
         store.close()
+
+
+def test_an_outage_holds_one_rules_state_and_writes_it_with_its_events(
+    private_pg: privatepg.PrivatePostgres, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every item with events carries the rules engine's whole state (here 100 KB). During an
+    outage only the newest is held (memory stays flat however many events queue), yet no
+    transaction ever holds events without the newest state queued with or after them: a kill
+    between two batches cannot leave the rules state behind the stored events."""
+    store = open_with_plugs(private_pg.url)
+    batches: list[tuple[int, str | None]] = []  # (transitions, rules state written) per batch
+    write_batch = store.write_batch
+
+    def spy(batch):  # type: ignore[no-untyped-def]
+        write_batch(batch)
+        batches.append((len(batch.transitions), batch.kv.get("rules_engine", {}).get("n")))
+
+    monkeypatch.setattr(store, "write_batch", spy)
+    try:
+        writer = Writer(store, flush_s=0.05, max_items=10)
+        writer.start()
+        private_pg.stop()
+        for i in range(300):
+            to = State.ON if i % 2 else State.STANDBY
+            step = Transition("washer", T0 + i, State.OFF, to, "power", 5.0)
+            state = {"rules_engine": {"n": i, "bulk": "x" * 100_000}}
+            writer.put(("washer", Reading(T0 + i, 5.0), [step], [alert(f"a{i}")],
+                        (T0 + i, {"i": i}), state))
+        time.sleep(1.5)
+        held = [e[5] for e in writer._backlog.entries if type(e) is tuple and e[5]]
+        assert len(held) == 1 and held[0]["rules_engine"]["n"] == 299  # one 100 KB, not 300
+        private_pg.start()
+        assert writer.flush(30.0)
+        assert writer.close(5.0)
+        assert store.load_kv("rules_engine")["rules_engine"]["n"] == 299
+        assert len(store.transitions(plug="washer")) == 300 and len(store.alerts()) == 300
+    finally:
+        store.close()
+    written = [b for b in batches if b[0]]
+    assert written and all(n == 299 for _, n in written)  # every batch with events: the newest

@@ -4,6 +4,10 @@ An alert is marked sent only after apprise reported success; a failed attempt is
 alert is due again after an exponential back-off (capped, 10 min by default), so a notifier that is
 down delays alerts without losing them and without a storm of retries. A crash between a delivery
 and its record can repeat that one message once (at-least-once); nothing is ever lost.
+
+Logged without a line per attempt (plugwatch.service.failures.Outage): a target's first failed
+attempt, every 2 minutes while it keeps failing (with counts), and its first success after; the
+same for an outbox (database) that cannot be read. Every attempt is recorded in the outbox.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from plugwatch.errors import NotifyError, PlugwatchError
+from plugwatch.formatting import format_duration
 from plugwatch.notify.targets import tag_of
+from plugwatch.service.failures import Outage
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,8 @@ class AlertSender:
         self.sent = 0
         self.failed_attempts = 0
         self._wake = asyncio.Event()
+        self._failing: dict[str, Outage] = {}  # target -> its current outage
+        self._outbox_outage = Outage(clock=clock)
 
     def wake(self) -> None:
         """Look at the outbox now (e.g. right after new alerts were written)."""
@@ -99,14 +107,35 @@ class AlertSender:
             # An unknown target cannot heal by waiting; anything else is retried forever.
             give_up = isinstance(exc, NotifyError) and str(exc).startswith("unknown target")
             next_due = None if give_up else now + backoff(attempts, self.base_s, self.cap_s)
-            log.warning("alert %s to %s: attempt %d failed: %s", alert_id, target, attempts, exc)
+            self._target_failed(target, alert_id, attempts, exc, give_up)
             await asyncio.to_thread(self.outbox.record_attempt, alert_id, False, str(exc), now,
                                     next_due)
             return 0
         await asyncio.to_thread(self.outbox.record_attempt, alert_id, True, None, self.clock(),
                                 None)
         self.sent += 1
+        outage = self._failing.pop(target, None)
+        if outage is not None:
+            log.warning("target %s delivers again after %s (%d failed attempts)", target,
+                        format_duration(outage.recovered() or 0.0), outage.attempts)
         return 1
+
+    def _target_failed(self, target: str, alert_id: Any, attempts: int, exc: Exception,
+                       give_up: bool) -> None:
+        if give_up:
+            log.warning("alert %s to %s failed for good: %s", alert_id, target, exc)
+            return
+        outage = self._failing.setdefault(target, Outage(clock=self.clock))
+        due = outage.failed()
+        if due == "start":
+            log.warning("alert %s to %s: attempt %d failed: %s (retrying with back-off; while "
+                        "%s keeps failing, one line every %s)", alert_id, target, attempts, exc,
+                        target, format_duration(outage.every_s))
+        elif due == "again":
+            log.warning("target %s failing for %s: %d attempts failed; last: %s", target,
+                        format_duration(outage.lasted()), outage.attempts, exc)
+        else:
+            log.debug("alert %s to %s: attempt %d failed: %s", alert_id, target, attempts, exc)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a failing outbox (database) is logged and retried."""
@@ -114,9 +143,24 @@ class AlertSender:
             try:
                 await self.run_once(stop)
             except PlugwatchError as exc:
-                log.error("outbox: %s", exc)
+                self._outbox_failed(exc)
+            else:
+                lasted = self._outbox_outage.recovered()
+                if lasted is not None:
+                    log.warning("outbox: readable again after %s (%d failed attempts)",
+                                format_duration(lasted), self._outbox_outage.attempts)
             self._wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             await asyncio.wait(waiters, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+
+    def _outbox_failed(self, exc: Exception) -> None:
+        due = self._outbox_outage.failed()
+        if due == "start":
+            log.error("outbox: %s (retrying every %g s; one line every %s while it fails)", exc,
+                      self.poll_s, format_duration(self._outbox_outage.every_s))
+        elif due == "again":
+            log.error("outbox: failing for %s (%d attempts); last: %s",
+                      format_duration(self._outbox_outage.lasted()),
+                      self._outbox_outage.attempts, exc)

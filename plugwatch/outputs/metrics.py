@@ -71,6 +71,10 @@ class ServiceCollector:
                                   value=writer.stats.readings)
         yield CounterMetricFamily("plugwatch_writer_failures", "failed batch writes (retried)",
                                   value=writer.stats.failures)
+        yield CounterMetricFamily("plugwatch_writer_set_aside", "records the database refused, "
+                                  "kept in dead_letters", value=writer.stats.set_aside)
+        yield CounterMetricFamily("plugwatch_writer_thinned", "queued readings dropped to bound "
+                                  "memory while the database was away", value=writer.stats.thinned)
         yield from self._outbox()
 
     def _outbox(self) -> Iterator[Any]:

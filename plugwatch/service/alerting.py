@@ -28,11 +28,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from plugwatch.errors import PlugwatchError
-from plugwatch.formatting import machine_zone
+from plugwatch.formatting import format_duration, machine_zone
 from plugwatch.model import Event
 from plugwatch.notify.apprise_notifier import AppriseNotifier
 from plugwatch.notify.sender import AlertSender
 from plugwatch.rules import Rule, RulesEngine, load_checked
+from plugwatch.service.failures import Outage
 from plugwatch.store.writes import plug_kv_key
 
 if TYPE_CHECKING:
@@ -272,14 +273,25 @@ class Alerting:
         if self.send:
             self.start_sending()
         try:
+            outage = Outage()  # a database outage: one line at its start, every 2 min, at its end
             while not stop.is_set():
                 try:
                     if await asyncio.to_thread(self.tick):
                         self.sender.wake()
                 except PlugwatchError as exc:
-                    log.error("alert timers: %s", exc)
+                    due = outage.failed()
+                    if due is not None:
+                        log.error("alert timers: %s%s", exc, "" if due == "start" else
+                                  f" (failing for {format_duration(outage.lasted())})")
+                else:
+                    if (lasted := outage.recovered()) is not None:
+                        log.warning("alert timers: working again after %s (%d failed ticks)",
+                                    format_duration(lasted), outage.attempts)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.tick_s)
         finally:
             await self.stop_sending()
-            await asyncio.to_thread(self.tick)
+            try:  # the last due timers; with the database away, the stop goes on (and says so)
+                await asyncio.to_thread(self.tick)
+            except PlugwatchError as exc:
+                log.error("alert timers: the last tick before stopping failed: %s", exc)

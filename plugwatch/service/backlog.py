@@ -7,6 +7,12 @@ queued, so what is kept stays evenly spread over the whole outage (1 in 2, then 
 A snapshot-only item superseded by a newer snapshot of its plug goes too (the database keeps
 only the newest anyway). Transitions, runs, alerts, rules state and purges are never dropped, and
 neither is the snapshot that travels with an event. Once the backlog is empty, all is kept again.
+
+The rules engine's state (an item's kv rows) is the engine's whole memory, hundreds of KB for a
+few hundred plugs, and comes with every item that has events. Only the newest matters, so when a
+newer one is queued the older one is emptied (RulesState): an outage holds one copy, not one per
+event. It must still reach the database together with the events it accounts for, so a batch
+that takes an emptied one goes on to the newest one queued (take()): one transaction, as before.
 """
 
 from __future__ import annotations
@@ -47,6 +53,12 @@ class Failure:
 Entry = Any  # an Item, a Purge, a Failure, or a threading.Event a flush() waits on
 
 
+class RulesState(dict[str, Any]):
+    """An item's kv rows while queued; emptied of the keys a newer queued item carries."""
+
+    __slots__ = ()
+
+
 class Backlog:
     """The writer thread's queue: items in order, readings counted and thinned past a bound."""
 
@@ -57,12 +69,16 @@ class Backlog:
         self.thinned = 0  # readings dropped by thinning, ever
         self.keep_every = 1  # 1 in this many readings of each plug is kept
         self._arrived: dict[str, int] = {}  # per plug: readings arrived while thinning
+        self._newest_kv: dict[str, RulesState] = {}  # kv key -> the newest queued RulesState
+        self.kv_queued = 0  # queued items with a RulesState (emptied or not)
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def add(self, entry: Entry) -> None:
         """Queue one entry at the end (while thinning, 1 in `keep_every` readings per plug)."""
+        if type(entry) is tuple and entry[5]:
+            entry = (*entry[:5], self._newest(entry[5]))
         if type(entry) is tuple and entry[1] is not None:
             if self.keep_every > 1:
                 plug = entry[0]
@@ -77,6 +93,17 @@ class Backlog:
             self.readings += 1
         self.entries.append(entry)
 
+    def _newest(self, kv: dict[str, Any]) -> RulesState:
+        """`kv` as the newest RulesState; the older ones queued lose its keys."""
+        state = RulesState(kv)
+        for key in kv:
+            older = self._newest_kv.get(key)
+            if older is not None:
+                older.pop(key, None)
+            self._newest_kv[key] = state
+        self.kv_queued += 1
+        return state
+
     def relax(self) -> None:
         """Keep every reading again (call when the backlog has been written)."""
         self.keep_every = 1
@@ -88,17 +115,23 @@ class Backlog:
 
     def take(self, max_items: int) -> list[Entry]:
         """Up to `max_items` entries from the front for one batch. flush() waiters at the front
-        are released (all before them is written); a waiter further on ends the batch."""
+        are released (all before them is written); a waiter further on ends the batch. A batch
+        with rules state goes on until the last queued rules state (see the module's text);
+        the waiters it passes are in it, to be set once it is written."""
         batch: list[Entry] = []
         entries = self.entries
-        while entries and len(batch) < max_items:
+        kv_open = False  # the batch holds rules state and a newer one is still queued
+        while entries and (kv_open or len(batch) < max_items):
             entry = entries[0]
-            if isinstance(entry, threading.Event):
+            if isinstance(entry, threading.Event) and not kv_open:
                 if batch:
                     break
                 entries.popleft().set()
                 continue
             batch.append(entries.popleft())
+            if type(entry) is tuple and type(entry[5]) is RulesState:
+                self.kv_queued -= 1
+                kv_open = self.kv_queued > 0
         self.readings -= sum(1 for e in batch if type(e) is tuple and e[1] is not None)
         return batch
 
@@ -107,6 +140,7 @@ class Backlog:
         batch = list(batch)
         self.entries.extendleft(reversed(batch))
         self.readings += sum(1 for e in batch if type(e) is tuple and e[1] is not None)
+        self.kv_queued += sum(1 for e in batch if type(e) is tuple and type(e[5]) is RulesState)
 
     def release_waiters(self) -> None:
         """Wake every flush() waiting (the writer is stopping)."""

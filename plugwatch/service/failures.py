@@ -1,4 +1,7 @@
-"""Says why plugs fail: one log line when a plug's failure changes, never one per read.
+"""Says why things fail without a line per retry: plugs (FailureLog), and anything that can be
+away for a while (Outage: the database for the writer, the outbox, a notification target).
+
+FailureLog: one log line when a plug's failure changes, never one per read.
 
 A line is logged when a plug's reads start failing (with the reason), when the reason changes,
 when the plug turns unreachable, and when it answers again. Reasons that differ only in their
@@ -12,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from plugwatch.model import ReadFailure, Sample, State
 
@@ -21,6 +25,52 @@ log = logging.getLogger("plugwatch.plugs")
 
 _DETAIL = re.compile(r"\([^)]*\)|\S*\d\S*")  # parenthesised details, words with digits
 Note = Callable[[str, float, str], None]
+OUTAGE_LOG_S = 120.0  # while something stays away, one line this often
+
+
+@dataclass(slots=True)
+class Outage:
+    """When to log about one thing that can be away: a line when it goes (`failed()` returns
+    "start"), one every `every_s` while it stays away ("again"), one when it is back
+    (`recovered()` returns the outage's length); other failed attempts are only counted.
+
+        outage = Outage()
+        if (due := outage.failed()) is not None:
+            log.error("outbox: %s" if due == "start" else "outbox failing for ...", ...)
+        if (lasted := outage.recovered()) is not None:
+            log.warning("outbox readable again after %s (%d failed attempts)",
+                        format_duration(lasted), outage.attempts)
+    """
+
+    every_s: float = OUTAGE_LOG_S
+    clock: Callable[[], float] = time.monotonic
+    since: float | None = None  # when the current outage began (None: no outage)
+    attempts: int = 0  # failed attempts in the current (or, once recovered, the last) outage
+    _next_log: float = field(default=0.0, repr=False)
+
+    def failed(self) -> str | None:
+        """Count one failed attempt; "start" or "again" when a line is due, else None."""
+        now = self.clock()
+        self.attempts += 1
+        if self.since is None:
+            self.since, self.attempts, self._next_log = now, 1, now + self.every_s
+            return "start"
+        if now >= self._next_log:
+            self._next_log = now + self.every_s
+            return "again"
+        return None
+
+    def lasted(self) -> float:
+        """Seconds since the current outage began (0 without one)."""
+        return 0.0 if self.since is None else self.clock() - self.since
+
+    def recovered(self) -> float | None:
+        """It works again: the outage's length if one was going on (a line is due), else None."""
+        if self.since is None:
+            return None
+        lasted = self.lasted()
+        self.since = None
+        return lasted
 
 
 @dataclass(slots=True)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from plugwatch.errors import StoreError, StoreRejected
 from plugwatch.formatting import format_duration
 from plugwatch.model import Reading, RunSummary, Transition
+from plugwatch.service import failures
 from plugwatch.service.backlog import Backlog, Entry, Failure, Item, Purge, entry_counts
 from plugwatch.service.meters import Histogram
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_S = 1.0
-OUTAGE_LOG_S = 120.0  # while the database is away, one line this often
+OUTAGE_LOG_S = failures.OUTAGE_LOG_S  # while the database is away, one line this often
 SET_ASIDE_LOG_LIMIT = 20  # refused records logged one by one; later ones only counted
 DEFAULT_MAX_READINGS = 100_000
 BUFFER_S = 300.0  # by default the queue holds this long's readings at the configured rate ...
@@ -99,9 +100,7 @@ class Writer:
         self._wake = threading.Event()
         self._closing = False
         self._deadline = float("inf")
-        self._outage_start: float | None = None
-        self._outage_attempts = 0
-        self._next_outage_log = 0.0
+        self._outage = failures.Outage(every_s=OUTAGE_LOG_S)
         self._thinning_logged = False
         self._thread = threading.Thread(target=self._run, name="plugwatch-writer", daemon=True)
 
@@ -232,6 +231,9 @@ class Writer:
             self.store.write_batch(batch)
         if purge_before is not None:
             self.store.purge_readings(purge_before)
+        for entry in entries:  # flush() waiters a batch with rules state went past
+            if isinstance(entry, threading.Event):
+                entry.set()
         stats = self.stats
         elapsed = time.perf_counter() - started
         stats.write_s += elapsed
@@ -240,13 +242,14 @@ class Writer:
         stats.readings += len(batch.readings)
         stats.events += len(batch.transitions) + len(batch.runs)
         stats.snapshots += len(batch.snapshots)
-        if self._outage_start is not None:
+        if self._outage.since is not None:
             self._available(entry_counts([*entries, *self._backlog.entries]))
         stats.failing, stats.last_ok = False, time.monotonic()
 
     def _isolate(self, entries: list[Entry], exc: Exception) -> StoreError | None:
         """Write the records of a refused batch in halves, setting each refused one aside."""
-        records = [r for entry in entries for r in _records(entry)]
+        waiters = [e for e in entries if isinstance(e, threading.Event)]
+        records = [r for e in entries if not isinstance(e, threading.Event) for r in _records(e)]
         # snapshots and rules state last: a kill meanwhile must not leave a snapshot newer than
         # the events it accounts for
         records.sort(key=lambda r: type(r) is tuple and (r[4] is not None or bool(r[5])))
@@ -256,6 +259,8 @@ class Writer:
             self._bisect(records, exc)
         except _Unavailable as down:
             return down.error
+        for waiter in waiters:
+            waiter.set()
         return None
 
     def _bisect(self, records: list[Entry], exc: Exception) -> None:
@@ -294,26 +299,20 @@ class Writer:
         stats.failures += 1
         stats.last_error = str(exc)
         stats.failing = True
-        now = time.monotonic()
-        self._outage_attempts += 1
-        if self._outage_start is None:
-            self._outage_start, self._next_outage_log = now, now + OUTAGE_LOG_S
-            self._outage_attempts = 1
+        due = self._outage.failed()
+        if due == "start":
             log.error("database unavailable, keeping everything queued and retrying every "
                       "%g s: %s", RETRY_S, exc)
-        elif now >= self._next_outage_log:
-            self._next_outage_log = now + OUTAGE_LOG_S
+        elif due == "again":
             log.error("database unavailable for %s: %s queued, %d readings thinned; last "
-                      "error: %s", format_duration(now - self._outage_start),
+                      "error: %s", format_duration(self._outage.lasted()),
                       counts_text(self._backlog.counts()), self._backlog.thinned, exc)
 
     def _available(self, queued: dict[str, int]) -> None:
-        assert self._outage_start is not None
+        lasted = self._outage.recovered() or 0.0
         log.warning("database available again after %s (%d failed attempts): writing %s "
-                    "queued; %d readings were thinned",
-                    format_duration(time.monotonic() - self._outage_start),
-                    self._outage_attempts, counts_text(queued), self._backlog.thinned)
-        self._outage_start = None
+                    "queued; %d readings were thinned", format_duration(lasted),
+                    self._outage.attempts, counts_text(queued), self._backlog.thinned)
 
 
 def _add(batch: Any, entry: Entry, purge_before: float | None) -> float | None:
