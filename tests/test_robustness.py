@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -237,3 +238,196 @@ def test_an_unknown_template_filter_is_one_line_at_its_line(tmp_path: Path) -> N
     assert done.stderr == (f"plugwatch: error: {tmp_path}/rules.yaml:5: rule 'done': title: "
                            "template error: No filter named 'nosuch'. (see docs/rules.md, "
                            "Templates)\n")
+
+
+def cpu_and_rss(pid: int) -> tuple[float, int]:
+    """(user + system CPU seconds, resident bytes) of a process, from /proc."""
+    import os
+
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return ((int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK"),
+            pages * os.sysconf("SC_PAGE_SIZE"))
+
+
+async def test_a_flooding_plug_costs_run_little_cpu_and_no_memory(tmp_path: Path) -> None:
+    """`plugwatch run` polling a plug that floods bytes at every read, beside a normal plug:
+    each read ends after one frame with the connection closed (the plug sees a new connection
+    per read), the process spends a small part of a core and its memory does not grow (it used
+    to append every chunk to a growing buffer: a third of a core); the normal plug keeps its
+    readings and the flood is explained in one line."""
+    import asyncio
+
+    flood, normal = FaultyPlug(fault="flood"), FaultyPlug(power_w=60.0)
+    ports = {"flood": await flood.start(), "tv": await normal.start()}
+    config = tmp_path / "plugwatch.yaml"
+    config.write_text(f"database: sqlite:///{tmp_path}/pw.db\n"
+                      "defaults: {interval: 0.2s, timeout: 0.5s}\nplugs:\n" + "".join(
+                          f"  - {{name: {n}, host: '127.0.0.1:{p}'}}\n" for n, p in ports.items()))
+    proc = subprocess.Popen([sys.executable, "-m", "plugwatch", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while flood.connections < 5:
+            assert proc.poll() is None and time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        cpu0, rss0 = cpu_and_rss(proc.pid)
+        connections, started = flood.connections, time.monotonic()
+        await asyncio.sleep(6.0)
+        cpu1, rss1 = cpu_and_rss(proc.pid)
+        elapsed = time.monotonic() - started
+        assert flood.connections - connections >= 10  # hung up on, read after read
+        assert (cpu1 - cpu0) / elapsed < 0.15, (cpu1 - cpu0) / elapsed
+        assert rss1 - rss0 < 4 * 1024 * 1024, (rss0, rss1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.to_thread(proc.communicate, timeout=60)
+        await flood.stop()
+        await normal.stop()
+    assert proc.returncode == 0, err
+    lines = [line for line in err.splitlines() if "plug flood" in line]
+    assert len(lines) == 2, err  # its first failure, its move to unreachable
+    assert "bad answer from 127.0.0.1:" in lines[0] and "Traceback" not in err
+    store = open_store(f"sqlite:///{tmp_path}/pw.db")
+    try:
+        assert len(store.readings("tv")) >= 25 and store.readings("flood") == []
+    finally:
+        store.close()
+
+
+class Lines:
+    """A child's stdout or stderr, its lines collected as they come (by a thread)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+    def join(self) -> None:
+        self._thread.join(10)
+
+
+async def test_run_through_a_database_outage_keeps_events_and_a_stop_in_one_exits_1(
+    private_pg, tmp_path: Path,  # noqa: F811
+) -> None:
+    """`plugwatch run`, 20 plugs at 20 Hz and a rule, PostgreSQL stopped: the writer, the outbox
+    and the alert timers each log one line when the outage starts and one when it ends, the
+    thinning of the queue (max_queued_readings: 1000) one line, never a line per retry; the
+    transition confirmed during the outage is written once the database is back.
+    Stopped during a second outage, `run` exits 1 with one line counting what was not written."""
+    import asyncio
+
+    from plugwatch.emulator import EmulatedPlug, Emulator
+
+    washer = [3.0]
+    plugs = [EmulatedPlug("HS110v2", alias="washer", power=lambda _s: washer[0])]
+    plugs += [EmulatedPlug("HS110v2", alias=f"p{i}", power=20.0) for i in range(19)]
+    emulator = Emulator()
+    ports = await emulator.start(plugs)
+    names = ["washer"] + [f"p{i}" for i in range(19)]
+    config = tmp_path / "plugwatch.yaml"
+    (tmp_path / "rules.yaml").write_text(
+        "- {name: done, plugs: [washer], when: {from: 'on', to: standby}, notify: hook}\n")
+    config.write_text(
+        f"database: {private_pg.url}\nmax_queued_readings: 1000\n"
+        "targets: {hook: 'json://127.0.0.1:9/'}\nrules: rules.yaml\n"
+        "defaults: {interval: 0.05s, timeout: 0.5s, window: 0.2s,\n"
+        "           dwell: {on: 0.3s, standby: 0.3s, off: 0.3s}}\nplugs:\n" + "".join(
+            f"  - {{name: {n}, host: '127.0.0.1:{p}'}}\n" for n, p in zip(names, ports,
+                                                                            strict=True)))
+    proc = subprocess.Popen([sys.executable, "-m", "plugwatch", "run", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = Lines(proc.stdout), Lines(proc.stderr)
+
+    async def until(lines: Lines, text: str, n: int = 1, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while lines.count(text) < n:
+            assert proc.poll() is None, err.lines
+            assert time.monotonic() < deadline, (text, out.lines, err.lines)
+            await asyncio.sleep(0.05)
+
+    try:
+        await until(out, "washer           state standby")
+        private_pg.stop()
+        await until(err, "database unavailable, keeping everything queued")
+        outage_started = time.time()
+        washer[0] = 500.0
+        await until(out, "standby -> on (power)")
+        await until(err, "readings are waiting for the database: thinning them")
+        await asyncio.sleep(2.0)
+        private_pg.start()
+        await until(err, "database available again")
+        outage_ended = time.time()
+        store = open_store(private_pg.url)
+        try:
+            steps = [(t.from_state, t.to_state) for t in store.transitions(plug="washer")]
+            readings = [r.ts for r in store.readings("p3", since=outage_started)]
+        finally:
+            store.close()
+        assert steps == [(State.UNKNOWN, State.STANDBY), (State.STANDBY, State.ON)]
+        # thinned, yet spread over the whole outage
+        assert 10 <= len(readings) < (outage_ended - outage_started) * 20
+        assert readings[0] < outage_started + 2.0 and readings[-1] > outage_ended - 2.0
+        private_pg.stop()
+        await until(err, "database unavailable, keeping everything queued", 2)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await emulator.stop()
+    out.join()
+    err.join()
+    assert proc.returncode == 1, err.lines
+    last = err.lines[-1]
+    assert last.startswith("plugwatch: error: stopped with ") and " readings, " in last
+    assert f"not written to postgresql+psycopg://postgres@127.0.0.1:{private_pg.port}/" in last
+    assert err.count("thinning") == 1 and err.count("database available again") == 1
+    assert err.count("outbox: readable again after") == 1
+    assert err.count("alert timers: working again after") == 1
+    # not a line per retry (each retries every second): at most start and end, twice, each
+    assert err.count("outbox: ") <= 3 and err.count("alert timers: ") <= 3, err.lines
+    assert len(err.lines) <= 14, err.lines
+
+
+async def test_a_notifier_outage_is_three_lines_however_many_attempts_fail(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """20 alerts to a real HTTP receiver that refuses connections for 10 minutes: every attempt
+    is recorded, but the log gets one line at the first failure, one every 2 minutes while it
+    lasts (with the count) and one when the target delivers again; every alert arrives once."""
+    from plugwatch.notify import AlertSender, AppriseNotifier, MemoryOutbox
+    from plugwatch.rules import Alert
+    from tests.test_notify_receivers import HttpReceiver
+
+    receiver = HttpReceiver()
+    clock = [1000.0]
+    outbox = MemoryOutbox()
+    outbox.add([Alert(f"k{i}", "done", "washer", "phone", f"washer {i}", "Ran 1 h", 0.0,
+                      0.0).as_row() for i in range(20)])
+    sender = AlertSender(outbox, AppriseNotifier({"phone": receiver.url}),
+                         clock=lambda: clock[0], base_s=5, cap_s=60)
+    caplog.set_level(logging.DEBUG, logger="plugwatch.notify.sender")
+    try:
+        for _ in range(10):  # ten minutes, a look at the outbox every 60 s
+            assert await sender.run_once() == 0
+            clock[0] += 60
+        assert sender.failed_attempts >= 100
+        receiver.up()
+        assert await sender.run_once() == 20
+    finally:
+        receiver.close()
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 + 4 + 1, lines  # start, at 2, 4, 6, 8 min, delivers again
+    assert lines[0].startswith("alert 1 to phone: attempt 1 failed: ")
+    assert lines[1].startswith("target phone failing for 2 min: ")
+    assert lines[-1].startswith("target phone delivers again after 10 min (")
+    assert sorted(m["title"] for m in receiver.received) == sorted(f"washer {i}"
+                                                                  for i in range(20))

@@ -44,6 +44,7 @@ class FaultyPlug:
         self.fault = fault
         self.port = 0
         self.answers = 0  # frames answered (any way)
+        self.connections = 0  # connections accepted
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Transport] = set()
 
@@ -100,6 +101,7 @@ class _FaultyProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.owner._conns.add(transport)
+        self.owner.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is not None:

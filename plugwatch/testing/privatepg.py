@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -38,8 +39,22 @@ def available() -> bool:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
+    """A TCP port on 127.0.0.1 that is free right now, below the kernel's range of ephemeral
+    ports: while the server is stopped, no outgoing connection can take its port as a local one
+    (on a busy machine one did, and the restart failed with "could not create listen socket")."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 16384), max(1025, low))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # everything below is taken: any free port
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
@@ -110,6 +125,8 @@ class PrivatePostgres:
                               cwd=self.dir, user=uid, group=gid)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            with contextlib.suppress(OSError):  # the server's own words on why it did not start
+                tail += (self.dir / "log").read_text(errors="replace").strip().splitlines()[-3:]
             raise RuntimeError(f"{name} failed ({done.returncode}): {' | '.join(tail)}")
 
     def _ids(self) -> tuple[int | None, int | None]:
