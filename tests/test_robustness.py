@@ -403,7 +403,9 @@ async def test_a_notifier_outage_is_three_lines_however_many_attempts_fail(
     """20 alerts to a real HTTP receiver that refuses connections for 10 minutes: every attempt
     is recorded, but the log gets one line at the first failure, one every 2 minutes while it
     lasts (with the count) and one when the target delivers again; every alert arrives once."""
-    from plugwatch.notify import AlertSender, AppriseNotifier, MemoryOutbox
+    from plugwatch.notify.apprise_notifier import AppriseNotifier
+    from plugwatch.notify.memory import MemoryOutbox
+    from plugwatch.notify.sender import AlertSender
     from plugwatch.rules import Alert
     from tests.test_notify_receivers import HttpReceiver
 
