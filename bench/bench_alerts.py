@@ -61,7 +61,6 @@ async def main(args: argparse.Namespace) -> None:
     start = time.time() + 4.0 + args.plugs / 1000
     steps = {f"plug{i:05d}": start + i * args.spread / args.plugs for i in range(args.plugs)}
     emulators = benchlib.Emulators(args.plugs, steps=list(steps.values()))
-    ports = emulators.ports
     e0 = emulators.cpu_seconds()
     settings = DetectorSettings(window_s=args.window, on_w=10.0, on_band_w=2.0,
                                 dwell_on_s=args.dwell_on, dwell_standby_s=1.0, dwell_off_s=1.0)
@@ -70,8 +69,8 @@ async def main(args: argparse.Namespace) -> None:
         config = config_from_dict({
             "database": f"sqlite:///{tmp}/bench.db",
             "defaults": {"interval": args.interval, "timeout": 0.5},
-            "plugs": [{"name": n, "driver": "kasa", "host": f"127.0.0.1:{p}"}
-                      for n, p in zip(steps, ports, strict=True)],
+            "plugs": [{"name": n, "driver": "kasa", "host": f"{host}:{port}"}
+                      for n, (host, port) in zip(steps, emulators.addresses, strict=True)],
             "targets": {"phone": f"json://127.0.0.1:{server.server_address[1]}/"},
             "rules": str(Path(tmp) / "rules.yaml"),
         }, detector=settings)

@@ -79,15 +79,15 @@ class Window:
                 "us": 1e6 * (c1 - c0) / max(1, ok1 - ok0)}
 
 
-def run_epoll(ports: list[int], warmup: float, seconds: float) -> dict[str, float]:
+def run_epoll(plugs: list[Any], warmup: float, seconds: float) -> dict[str, float]:
     """A select.epoll loop: send each slot's requests, parse each answer in place."""
     import select
     import socket
 
     frame = wire.encode_request(COMBINED)
     socks = []
-    for port in ports:
-        sock = socket.create_connection(("127.0.0.1", port))
+    for host, port in plugs:
+        sock = socket.create_connection((host, port))
         sock.setblocking(False)
         socks.append(sock)
     ep = select.epoll()
@@ -128,7 +128,7 @@ def run_epoll(ports: list[int], warmup: float, seconds: float) -> dict[str, floa
     return win.result()
 
 
-async def run_asyncio(ports: list[int], warmup: float, seconds: float) -> dict[str, float]:
+async def run_asyncio(plugs: list[Any], warmup: float, seconds: float) -> dict[str, float]:
     """One plain asyncio.Protocol per plug; ticks are loop timers, one per slot."""
     loop = asyncio.get_running_loop()
     frame = wire.encode_request(COMBINED)
@@ -154,9 +154,9 @@ async def run_asyncio(ports: list[int], warmup: float, seconds: float) -> dict[s
             win.ok += 1
 
     clients = []
-    for i in range(0, len(ports), 500):
-        pairs = await asyncio.gather(*(loop.create_connection(Client, "127.0.0.1", p)
-                                       for p in ports[i:i + 500]))
+    for i in range(0, len(plugs), 500):
+        pairs = await asyncio.gather(*(loop.create_connection(Client, host, port)
+                                       for host, port in plugs[i:i + 500]))
         clients += [c for _, c in pairs]
     slots = [clients[k::SLOTS] for k in range(SLOTS)]
     start = loop.time() + 0.1
@@ -181,7 +181,7 @@ async def _windows(win: Window, start: float, warmup: float, seconds: float) -> 
     return win.result()
 
 
-async def run_plugwatch(ports: list[int], warmup: float, seconds: float, how: str
+async def run_plugwatch(plugs: list[Any], warmup: float, seconds: float, how: str
                         ) -> dict[str, float]:
     """plugwatch's Sampler over KasaDriver: the fast path, the generic path, or over UDP."""
     from plugwatch.model import Reading
@@ -207,8 +207,8 @@ async def run_plugwatch(ports: list[int], warmup: float, seconds: float, how: st
             win.failed += 1
 
     transport = "udp" if how == "udp" else "tcp"
-    drivers: list[Any] = [KasaDriver("127.0.0.1", p, timeout=TIMEOUT[0], transport=transport)
-                          for p in ports]
+    drivers: list[Any] = [KasaDriver(host, port, timeout=TIMEOUT[0], transport=transport)
+                          for host, port in plugs]
     if how == "read":
         drivers = [ReadOnly(d) for d in drivers]
     plugs = [SampledPlug(f"p{i}", d, INTERVAL[0]) for i, d in enumerate(drivers)]
@@ -222,7 +222,7 @@ async def run_plugwatch(ports: list[int], warmup: float, seconds: float, how: st
     return result
 
 
-async def run_udp(ports: list[int], warmup: float, seconds: float) -> dict[str, float]:
+async def run_udp(plugs: list[Any], warmup: float, seconds: float) -> dict[str, float]:
     """A minimal client on one UDP socket: sendto per plug per tick, drain on readable."""
     import socket
 
@@ -230,9 +230,9 @@ async def run_udp(ports: list[int], warmup: float, seconds: float) -> dict[str, 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.setblocking(False)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("0.0.0.0", 0))
     frame = wire.encode_datagram(COMBINED)
-    addrs = [("127.0.0.1", p) for p in ports]
+    addrs = [(host, port) for host, port in plugs]
     busy: set[tuple[str, int]] = set()
     buf = memoryview(bytearray(65536))
     win = Window()
@@ -262,15 +262,15 @@ async def run_udp(ports: list[int], warmup: float, seconds: float) -> dict[str, 
     return await _windows(win, start, warmup, seconds)
 
 
-async def run_python_kasa(ports: list[int], warmup: float, seconds: float, how: str
+async def run_python_kasa(plugs: list[Any], warmup: float, seconds: float, how: str
                           ) -> dict[str, float]:
     """python-kasa: Device.update() + its Energy module, or protocol.query(COMBINED)."""
     from kasa import Device, DeviceConfig, Module
 
     devices = []
-    for i in range(0, len(ports), 200):
+    for i in range(0, len(plugs), 200):
         devices += await asyncio.gather(*(Device.connect(config=DeviceConfig(
-            "127.0.0.1", port_override=p, timeout=10)) for p in ports[i:i + 200]))
+            host, port_override=port, timeout=10)) for host, port in plugs[i:i + 200]))
     win = Window()
     busy: set[int] = set()
     loop = asyncio.get_running_loop()
@@ -306,28 +306,28 @@ async def run_python_kasa(ports: list[int], warmup: float, seconds: float, how: 
 
 
 def client_main(args: argparse.Namespace) -> None:
-    """--client NAME: measure one client over the ports read from stdin, print JSON."""
+    """--client NAME: measure one client over the plugs read from stdin, print JSON."""
     from plugwatch.emulator import raise_open_file_limit
 
     benchlib.pin(benchlib.client_cpu())
     raise_open_file_limit()
     INTERVAL[0], TIMEOUT[0] = args.interval, args.timeout
-    ports = json.loads(sys.stdin.readline())
+    plugs = [tuple(plug) for plug in json.loads(sys.stdin.readline())]
     w, s = args.warmup, args.seconds
     runs: dict[str, Any] = {
-        "epoll": lambda: run_epoll(ports, w, s),
-        "asyncio": lambda: asyncio.run(run_asyncio(ports, w, s)),
-        "plugwatch": lambda: asyncio.run(run_plugwatch(ports, w, s, "fast")),
-        "plugwatch-read": lambda: asyncio.run(run_plugwatch(ports, w, s, "read")),
-        "udp": lambda: asyncio.run(run_udp(ports, w, s)),
-        "plugwatch-udp": lambda: asyncio.run(run_plugwatch(ports, w, s, "udp")),
-        "python-kasa": lambda: asyncio.run(run_python_kasa(ports, w, s, "update")),
-        "kasa-request": lambda: asyncio.run(run_python_kasa(ports, w, s, "request")),
+        "epoll": lambda: run_epoll(plugs, w, s),
+        "asyncio": lambda: asyncio.run(run_asyncio(plugs, w, s)),
+        "plugwatch": lambda: asyncio.run(run_plugwatch(plugs, w, s, "fast")),
+        "plugwatch-read": lambda: asyncio.run(run_plugwatch(plugs, w, s, "read")),
+        "udp": lambda: asyncio.run(run_udp(plugs, w, s)),
+        "plugwatch-udp": lambda: asyncio.run(run_plugwatch(plugs, w, s, "udp")),
+        "python-kasa": lambda: asyncio.run(run_python_kasa(plugs, w, s, "update")),
+        "kasa-request": lambda: asyncio.run(run_python_kasa(plugs, w, s, "request")),
     }
     print(json.dumps(runs[args.client]()), flush=True)
 
 
-def measure(client: str, ports: list[int], args: argparse.Namespace,
+def measure(client: str, plugs: list[Any], args: argparse.Namespace,
             emulators: benchlib.Emulators) -> dict[str, float]:
     """One client in a fresh process; its figures plus the emulators' CPU over its run."""
     e0, t0 = emulators.cpu_seconds(), time.monotonic()
@@ -335,9 +335,9 @@ def measure(client: str, ports: list[int], args: argparse.Namespace,
                "--warmup", str(args.warmup), "--interval", str(args.interval),
                "--timeout", str(args.timeout)]
     if args.callgrind:
-        result = _under_callgrind(command, ports)
+        result = _under_callgrind(command, plugs)
     else:
-        proc = subprocess.run(command, input=json.dumps(ports) + "\n", capture_output=True,
+        proc = subprocess.run(command, input=json.dumps(plugs) + "\n", capture_output=True,
                               text=True, check=False)
         if proc.returncode != 0:
             raise SystemExit(f"client {client} failed:\n{proc.stderr[-2000:]}")
@@ -349,7 +349,7 @@ def measure(client: str, ports: list[int], args: argparse.Namespace,
     return result
 
 
-def _under_callgrind(command: list[str], ports: list[int]) -> dict[str, float]:
+def _under_callgrind(command: list[str], plugs: list[Any]) -> dict[str, float]:
     """Run a client under valgrind's callgrind, instrumented over its window only."""
     import tempfile
 
@@ -360,7 +360,7 @@ def _under_callgrind(command: list[str], ports: list[int]) -> dict[str, float]:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True, env={**os.environ, "BENCH_CALLGRIND": "1"})
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(json.dumps(ports) + "\n")
+        proc.stdin.write(json.dumps(plugs) + "\n")
         proc.stdin.flush()
         result: dict[str, float] = {}
         for line in proc.stdout:
@@ -411,10 +411,10 @@ def main() -> None:
             for repeat in range(args.repeats):
                 order = args.clients if repeat % 2 == 0 else args.clients[::-1]
                 for client in order:
-                    ports = emulators.ports
+                    plugs = emulators.addresses
                     if client in ("python-kasa", "kasa-request"):
-                        ports = ports[: args.kasa_plugs]
-                    r = measure(client, ports, args, emulators)
+                        plugs = plugs[: args.kasa_plugs]
+                    r = measure(client, plugs, args, emulators)
                     table.setdefault((n, client), []).append(r)
                     figure = (f"{r['ki']:7.1f} k instructions each" if args.callgrind
                               else f"{r['us']:7.1f} µs CPU each")

@@ -6,8 +6,8 @@
 For each N, emulated HS110v2 plugs are served by processes of their own, pinned to the last CPU;
 the service (sampler + detectors + writer thread + SQLite in a temporary folder) runs in a process
 pinned to CPU 0 (one process, one core), or in K processes as `plugwatch run --workers K` (not
-pinned: K processes share the box with the emulators). After a warm-up (first contact with
-every plug) the window prints, per run and as medians over --repeats:
+pinned: K processes share the box with the emulators). Once the service samples, after a warm-up
+(first contact with every plug) the window prints, per run and as medians over --repeats:
 
   stored/s    readings the writer committed to the database in the window, per second
   missed      planned reads in the window minus readings stored (skipped, failed, unfinished
@@ -48,7 +48,8 @@ def _rss() -> int:
     return 0
 
 
-async def _measure(ports: list[int], args: argparse.Namespace) -> dict[str, Any]:
+async def _measure(plugs: list[list[Any]], emulators: list[int], args: argparse.Namespace
+                   ) -> dict[str, Any]:
     # what every service costs whatever its plugs (the modules, an opened store) comes before
     # the baseline, so that the memory per plug is the plugs' own
     import tracemalloc
@@ -70,14 +71,18 @@ async def _measure(ports: list[int], args: argparse.Namespace) -> dict[str, Any]
     config = config_from_dict({
         "database": f"sqlite:///{folder}/bench.db",
         "defaults": {"interval": args.interval, "timeout": 2.0},
-        "plugs": [{"name": f"p{i}", "driver": "kasa", "host": f"127.0.0.1:{port}",
-                   "transport": args.transport} for i, port in enumerate(ports)],
+        "plugs": [{"name": f"p{i}", "driver": "kasa", "host": f"{host}:{port}",
+                   "transport": args.transport} for i, (host, port) in enumerate(plugs)],
     })
     seconds = args.seconds
     async with running_service(config) as service:
+        started = time.monotonic()
+        await service.started.wait()  # restored and sampling (slow on a loaded machine)
+        start_s = time.monotonic() - started
         await asyncio.sleep(args.warmup)
         stats, writer, sampler = service.sampler.stats, service.writer, service.sampler
         t0, cpu0 = time.time(), _cpu_s()
+        emu0 = sum(benchlib.cpu_seconds(pid) for pid in emulators)
         done0, fail0, skip0, behind0 = stats.done, stats.failures, stats.skipped, stats.behind
         start0, end0 = stats.start_lateness.copy(), stats.done_lateness.copy()
         rows0, planned0 = writer.stats.readings, sampler.planned_reads(t0)
@@ -86,6 +91,7 @@ async def _measure(ports: list[int], args: argparse.Namespace) -> dict[str, Any]
         tracemalloc.stop()
         await asyncio.sleep(seconds)
         t1, cpu1 = time.time(), _cpu_s()
+        emu1 = sum(benchlib.cpu_seconds(pid) for pid in emulators)
         rows1, planned1 = writer.stats.readings, sampler.planned_reads(t1)
         done, failures = stats.done - done0, stats.failures - fail0
         skipped, behind = stats.skipped - skip0, stats.behind - behind0
@@ -95,25 +101,27 @@ async def _measure(ports: list[int], args: argparse.Namespace) -> dict[str, Any]
     stored = rows1 - rows0
     planned = planned1 - planned0
     return {
-        "n": len(ports), "seconds": span, "stored_per_s": stored / span, "stored": stored,
+        "n": len(plugs), "seconds": span, "start_s": start_s, "stored_per_s": stored / span,
+        "stored": stored,
         "done_per_s": (done - failures) / span, "cores": (cpu1 - cpu0) / span,
         "planned": planned, "missed": max(0, planned - stored),
         "failures": failures, "skipped": skipped, "behind": behind, "queued": queued,
         "start_p50_ms": 1000 * start.percentile(50), "start_p99_ms": 1000 * start.percentile(99),
         "done_p50_ms": 1000 * end.percentile(50), "done_p99_ms": 1000 * end.percentile(99),
         "cpu_s": cpu1 - cpu0, "cpu_us": 1e6 * (cpu1 - cpu0) / max(1, stored),
-        "kb_per_plug": (rss1 - rss0) / 1024 / max(1, len(ports)),
-        "traced_kb_per_plug": traced / 1024 / max(1, len(ports)),
+        "emulator_s": emu1 - emu0, "answered": done - failures,
+        "kb_per_plug": (rss1 - rss0) / 1024 / max(1, len(plugs)),
+        "traced_kb_per_plug": traced / 1024 / max(1, len(plugs)),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
 def _worker_main(args: argparse.Namespace) -> None:
-    """--worker: measure the ports read from stdin, print the figures as JSON."""
+    """--worker: measure the plugs read from stdin, print the figures as JSON."""
     if args.workers == 1:
         benchlib.pin(benchlib.client_cpu())
-    ports = json.loads(sys.stdin.readline())
-    result = asyncio.run(_measure(ports, args))
+    plugs, emulators = json.loads(sys.stdin.readline())
+    result = asyncio.run(_measure(plugs, emulators, args))
     print(json.dumps(result), flush=True)
 
 
@@ -124,7 +132,6 @@ def run_once(emulators: benchlib.Emulators, args: argparse.Namespace, interval: 
         from plugwatch.store import open_store
 
         open_store(f"sqlite:///{folder}/bench.db").close()  # the schema first, as `run` does
-        e0 = emulators.cpu_seconds()
         procs = [subprocess.Popen(
             [sys.executable, __file__, "--worker", "--seconds", str(args.seconds), "--warmup",
              str(args.warmup), "--folder", folder, "--transport", args.transport,
@@ -133,7 +140,8 @@ def run_once(emulators: benchlib.Emulators, args: argparse.Namespace, interval: 
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(args.workers)]
         for i, proc in enumerate(procs):
             assert proc.stdin is not None
-            proc.stdin.write(json.dumps(emulators.ports[i::args.workers]) + "\n")
+            proc.stdin.write(json.dumps([emulators.addresses[i::args.workers],
+                                         [p.pid for p in emulators.procs]]) + "\n")
             proc.stdin.close()
         parts = []
         for proc in procs:
@@ -142,25 +150,24 @@ def run_once(emulators: benchlib.Emulators, args: argparse.Namespace, interval: 
             if proc.wait() != 0 or not out.strip():
                 raise SystemExit("a service process failed (its error is above)")
             parts.append(json.loads(out))
-        emulator_s = emulators.cpu_seconds() - e0
-    return _combine(parts, emulator_s, args)
+    return _combine(parts)
 
 
-def _combine(parts: list[dict[str, Any]], emulator_s: float, args: argparse.Namespace
-             ) -> dict[str, Any]:
+def _combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """Sum K processes' figures (lateness: the worst process's percentiles)."""
     total = {k: sum(p[k] for p in parts) for k in (
         "n", "stored_per_s", "stored", "done_per_s", "cores", "planned", "missed", "failures",
-        "skipped", "behind", "queued", "cpu_s")}
-    for key in ("start_p50_ms", "start_p99_ms", "done_p50_ms", "done_p99_ms", "peak_rss_mb"):
+        "skipped", "behind", "queued", "cpu_s", "answered")}
+    for key in ("start_p50_ms", "start_p99_ms", "done_p50_ms", "done_p99_ms", "peak_rss_mb",
+                "start_s"):
         total[key] = max(p[key] for p in parts)
     for key in ("kb_per_plug", "traced_kb_per_plug"):
         total[key] = sum(p[key] * p["n"] for p in parts) / total["n"]
     total["cpu_us"] = 1e6 * total["cpu_s"] / max(1, total["stored"])
     total["missed_pct"] = 100 * total["missed"] / max(1, total["planned"])
-    # the emulators ran over warm-up and window both; answers over both ~ stored/s * (w + s)
-    answers = total["stored_per_s"] * (args.warmup + args.seconds + 2)
-    total["emulator_us"] = 1e6 * emulator_s / max(1.0, answers)
+    # every process measured the emulators' CPU over (about) the same window
+    emulator_s = sum(p["emulator_s"] for p in parts) / len(parts)
+    total["emulator_us"] = 1e6 * emulator_s / max(1, total["answered"])
     total["load"] = os.getloadavg()[0]
     return total
 
@@ -175,7 +182,7 @@ def line(n: int, r: dict[str, Any], label: str) -> str:
             f"done {r['done_p50_ms']:5.0f}/{r['done_p99_ms']:5.0f} ms  CPU {r['cpu_us']:5.1f} µs "
             f"at {r['cores']:.2f} cores (emulators {r['emulator_us']:4.1f})  "
             f"{r['kb_per_plug']:4.1f} KB/plug RSS{traced}, peak {r['peak_rss_mb']:4.0f} MB  "
-            f"load {r['load']:.1f}")
+            f"started in {r['start_s']:.1f} s  load {r['load']:.1f}")
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -213,6 +220,7 @@ def main() -> None:
                           f"{args.seconds:g} s windows after {args.warmup:g} s"))
     print(f"commit {benchlib.commit()}")
     udp = args.transport == "udp"
+    rss: dict[int, float] = {}  # plugs -> median RSS the service added (KB), for the slope
     for n in args.plugs:
         runs, over = [], []
         with benchlib.Emulators(n, udp=udp, tcp=not udp, per_process=args.per_emulator) as emu:
@@ -223,6 +231,7 @@ def main() -> None:
                     over.append(run_once(emu, args, args.interval / args.overload))
                     print(line(n, over[-1], f"x{args.overload:g} run {i + 1}"), flush=True)
         base = medians(runs)
+        rss[n] = base["kb_per_plug"] * n
         if args.repeats > 1:
             print(line(n, base, "median"), flush=True)
         if over:
@@ -233,6 +242,10 @@ def main() -> None:
                   f"{100 * top['stored_per_s'] / max(1.0, base['stored_per_s']):.0f} % of the "
                   f"{base['stored_per_s']:.0f}/s stored at every {args.interval:g} s (where "
                   f"{base['missed_pct']:.2f} % were missed)", flush=True)
+    if len(rss) > 1:  # what one more plug costs, without what every service costs
+        lo, hi = min(rss), max(rss)
+        print(f"memory per plug from {lo} to {hi} plugs (RSS added, medians): "
+              f"{(rss[hi] - rss[lo]) / (hi - lo):.1f} KB", flush=True)
 
 
 if __name__ == "__main__":

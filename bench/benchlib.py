@@ -3,6 +3,11 @@
 Emulated plugs always run in processes of their own, pinned to the LAST CPU when the machine has
 more than one (the measured client is pinned to CPU 0), so the client's figures never include the
 cost of pretending to be the plugs, and the emulators' CPU is reported apart.
+
+Like real plugs, which are one per IP address, emulator process k listens on a loopback address
+of its own (127.0.1.k+1), at ports BASE_PORT.. below the ephemeral range: the plugs' listeners
+then take none of the ephemeral ports the client's connections need (20,000 plugs would need
+40,000 of the 28,232), and a stopped emulator leaves no TIME_WAIT in the way of the next.
 """
 
 from __future__ import annotations
@@ -17,20 +22,25 @@ from collections.abc import Sequence
 from pathlib import Path
 
 PER_EMULATOR = 5000  # a TCP plug costs its emulator a listener and a connection: 2 of 20,000 fds
+BASE_PORT = 20000  # each emulator's plugs listen at BASE_PORT, BASE_PORT+1, ... of its address
 
 EMULATOR = """
 import asyncio, json, sys, time
 from plugwatch.emulator import EmulatedPlug, Emulator
 def step(at):  # 2 W until epoch time `at`, 1000 W from then on
     return lambda _s: 1000.0 if time.time() >= at else 2.0
-async def main(n, udp, tcp, steps):
+async def main(n, udp, tcp, steps, host, base):
     plugs = [EmulatedPlug("HS110v2", alias=f"bench {i}",
                           power=step(steps[i]) if steps else 100.0 + i % 7) for i in range(n)]
-    ports = await Emulator().start(plugs, udp=udp, tcp=tcp)
-    print(json.dumps(ports), flush=True)
+    try:
+        ports = await Emulator().start(plugs, host, base, udp=udp, tcp=tcp)
+    except OSError:  # someone holds one of those ports: let the OS choose them
+        ports = await Emulator().start(plugs, host, 0, udp=udp, tcp=tcp)
+    print(json.dumps([[host, p] for p in ports]), flush=True)
     await asyncio.Event().wait()
 steps = json.loads(sys.stdin.readline())
-asyncio.run(main(int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1", steps))
+asyncio.run(main(int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1", steps, sys.argv[4],
+                 int(sys.argv[5])))
 """
 
 
@@ -68,9 +78,11 @@ class Emulators:
         prefix = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
         sizes = [min(per_process, n - i) for i in range(0, n, per_process)]
         self.procs = [subprocess.Popen(
-            [*prefix, sys.executable, "-c", EMULATOR, str(size), str(int(udp)), str(int(tcp))],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for size in sizes]
-        self.ports: list[int] = []
+            [*prefix, sys.executable, "-c", EMULATOR, str(size), str(int(udp)), str(int(tcp)),
+             f"127.0.1.{k + 1}", str(BASE_PORT)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for k, size in enumerate(sizes)]
+        self.addresses: list[tuple[str, int]] = []  # (host, port) of each plug
         try:
             for i, proc in enumerate(self.procs):
                 assert proc.stdin is not None
@@ -81,7 +93,7 @@ class Emulators:
                 line = proc.stdout.readline()
                 if not line:
                     raise SystemExit("an emulator process did not start (see its error above)")
-                self.ports += json.loads(line)
+                self.addresses += [(host, port) for host, port in json.loads(line)]
         except BaseException:
             self.stop()
             raise
