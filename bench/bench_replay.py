@@ -17,12 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
 
 from plugwatch.detect import replay
 from plugwatch.detect.kinds import kind_named
@@ -107,6 +111,8 @@ def main() -> None:
     parser.add_argument("--year", action="store_true", help="a year in memory, detect only")
     parser.add_argument("--kind", default="washer", help="appliance kind of the settings")
     args = parser.parse_args()
+    print(f"bench_replay at commit {benchlib.commit()}, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if args.year:
         year(args.repeat)
         return

@@ -98,9 +98,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plugs", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0,
-                        help="write for at least this long (time inside write_batch)")
+                        help="write for this long (time inside write_batch), 10 s at least")
     parser.add_argument("--postgres", default=PG)
     args = parser.parse_args()
+    args.seconds = max(10.0, args.seconds)
+    print(benchlib.header(f"bench_store: Store.write_batch, {args.plugs} readings + snapshots "
+                          f"per batch, {args.seconds:g} s of writing per database"))
+    print(f"commit {benchlib.commit()}")
     with tempfile.TemporaryDirectory() as folder:
         run(f"sqlite:///{folder}/bench.db", "sqlite", args.plugs, args.seconds)
     if _pg_up():

@@ -11,15 +11,6 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 OUT=${1:-bench-results-$(date -u +%Y%m%dT%H%MZ).txt}
 
-# Emulated plugs listen on OS-chosen ports; a stopped emulator leaves its closed connections in
-# TIME_WAIT for 60 s, which can use up the port range a 10,000-plug run needs: wait them out.
-settle() {
-    for _ in $(seq 70); do
-        [ "$(ss -tan state time-wait | wc -l)" -lt 2000 ] && return
-        sleep 1
-    done
-}
-
 run() {
     echo
     echo "\$ $*"
@@ -32,14 +23,13 @@ run() {
          "$("$PY" -V 2>&1), $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     # issue 17's goals, medians of 3: one process on one core over TCP and over UDP, twice the
-    # sustainable load, and the 2-core box with --workers 2 (emulators on the same box)
-    settle
+    # sustainable load, memory per plug, and the 2-core box with --workers 2 (emulators on the
+    # same box)
     run "$PY" bench/bench_service.py --plugs 1000 10000 --seconds 20 --repeats 3
-    settle
-    run "$PY" bench/bench_service.py --plugs 10000 25000 --transport udp --seconds 20 --repeats 3
-    settle
+    run "$PY" bench/bench_service.py --plugs 25000 --transport udp --seconds 20 --repeats 3
     run "$PY" bench/bench_service.py --plugs 20000 --workers 2 --seconds 20 --repeats 3
-    settle
+    run "$PY" bench/bench_service.py --plugs 5000 --overload 2 --seconds 20 --repeats 3
+    run "$PY" bench/bench_service.py --plugs 10000 --seconds 10 --repeats 1 --tracemalloc
     run "$PY" bench/bench_read_path.py --plugs 1000 10000 --seconds 10 --repeats 3
     run "$PY" bench/bench_read_path.py --plugs 200 --seconds 5 --repeats 1 --callgrind
     run "$PY" bench/bench_pykasa.py --plugs 100 1000 --rounds 10 --repeats 3

@@ -19,8 +19,9 @@ relay-off reading).
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Any
+from array import array
+from collections.abc import Sequence
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -37,61 +38,104 @@ def term(watts: float, seconds: float) -> int:
 
 
 class Held:
-    """One reading in the window: time, raw W, counter kWh, and its full interval's term."""
+    """One reading in the window, as `TimeAverage.items` hands it out: time, raw W, counter kWh."""
 
-    __slots__ = ("energy_kwh", "term", "ts", "watts")
+    __slots__ = ("energy_kwh", "ts", "watts")
 
     def __init__(self, ts: float, watts: float, energy_kwh: float | None) -> None:
-        self.ts, self.watts, self.energy_kwh, self.term = ts, watts, energy_kwh, 0
+        self.ts, self.watts, self.energy_kwh = ts, watts, energy_kwh
+
+
+class _Items(Sequence[Held]):
+    """A read-only view of a TimeAverage's readings, oldest first (Held objects made on access)."""
+
+    __slots__ = ("_avg",)
+
+    def __init__(self, avg: TimeAverage) -> None:
+        self._avg = avg
+
+    def __len__(self) -> int:
+        return len(self._avg._ts)
+
+    @overload
+    def __getitem__(self, k: int) -> Held: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[Held]: ...
+
+    def __getitem__(self, k: int | slice) -> Held | list[Held]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        avg = self._avg
+        e = avg._e[k]
+        return Held(avg._ts[k], avg._w[k], None if e != e else e)  # NaN: no counter
 
 
 class TimeAverage:
     """The time-weighted mean over the last `window_s` seconds of the readings since a reset.
 
-    `items` holds the readings whose held interval reaches into the window, and the newest;
-    `total` is the exact sum of the full terms of all but the newest.
+    The readings whose held interval reaches into the window, and the newest, are kept in typed
+    arrays (times, raw W, counter kWh with NaN for none, and each one's full interval's term),
+    about 32 bytes each instead of some 200 as objects: a plug's 20 s window at 1 Hz costs
+    under 1 KB. `items` shows them as Held readings; `total` is the exact sum of the full terms
+    of all but the newest.
     """
 
-    __slots__ = ("items", "total", "window_s")
+    __slots__ = ("_e", "_terms", "_ts", "_w", "total", "window_s")
 
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
-        self.items: deque[Held] = deque()
+        self._ts = array("d")
+        self._w = array("d")
+        self._e = array("d")
+        self._terms = array("q")  # the newest reading's is 0 until the next one comes
         self.total = 0
+
+    @property
+    def items(self) -> Sequence[Held]:
+        """The readings in the window, oldest first."""
+        return _Items(self)
 
     def add(self, ts: float, watts: float, energy_kwh: float | None = None) -> float:
         """Add a reading (time never goes back) and return the average at its time."""
-        items = self.items
-        if items:
-            last = items[-1]
-            last.term = term(last.watts, ts - last.ts)
-            self.total += last.term
-        items.append(Held(ts, watts, energy_kwh))
+        times, powers, terms = self._ts, self._w, self._terms
+        if times:
+            last = term(powers[-1], ts - times[-1])
+            terms[-1] = last
+            self.total += last
+        times.append(ts)
+        powers.append(watts)
+        self._e.append(_NAN if energy_kwh is None else energy_kwh)
+        terms.append(0)
         start = ts - self.window_s
-        while len(items) >= 2 and items[1].ts <= start:
-            self.total -= items.popleft().term
-        if len(items) == 1:
+        n, drop = len(times), 0
+        while n - drop >= 2 and times[drop + 1] <= start:
+            self.total -= terms[drop]
+            drop += 1
+        if drop:
+            for column in (times, powers, self._e, terms):
+                del column[:drop]
+        if n - drop == 1:
             return watts
-        first = items[0]
-        if first.ts < start:
-            summed = self.total - first.term + term(first.watts, items[1].ts - start)
+        if times[0] < start:
+            summed = self.total - terms[0] + term(powers[0], times[1] - start)
             covered = ts - start
         else:
-            summed, covered = self.total, ts - first.ts
+            summed, covered = self.total, ts - times[0]
         if covered <= 0:
             return watts
         return float(summed) / SCALE / covered
 
     def reset(self) -> None:
         """Forget every reading (after a gap, an unreachable spell or a relay-off reading)."""
-        self.items.clear()
+        for column in (self._ts, self._w, self._e, self._terms):
+            del column[:]
         self.total = 0
 
     def to_json(self) -> dict[str, Any]:
         """The readings in the window as a small JSON-able dict (the terms are recomputed)."""
-        items = self.items
-        counters = [item.energy_kwh for item in items]
-        return {"ts": [item.ts for item in items], "w": [item.watts for item in items],
+        counters = [None if e != e else e for e in self._e]
+        return {"ts": list(self._ts), "w": list(self._w),
                 "e": None if all(e is None for e in counters) else counters}
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -99,12 +143,19 @@ class TimeAverage:
         self.reset()
         ts, watts = [float(t) for t in data["ts"]], [float(w) for w in data["w"]]
         counters = data.get("e") or [None] * len(ts)
+        times, powers, terms = self._ts, self._w, self._terms
         for t, w, e in zip(ts, watts, counters, strict=True):
-            if self.items:
-                last = self.items[-1]
-                last.term = term(last.watts, t - last.ts)
-                self.total += last.term
-            self.items.append(Held(t, w, None if e is None else float(e)))
+            if times:
+                last = term(powers[-1], t - times[-1])
+                terms[-1] = last
+                self.total += last
+            times.append(t)
+            powers.append(w)
+            self._e.append(_NAN if e is None else float(e))
+            terms.append(0)
+
+
+_NAN = float("nan")
 
 
 def segment_starts(ts: FloatArray, gap_s: float) -> IntArray:
