@@ -50,10 +50,14 @@ def test_power_plot_is_a_png_of_the_asked_size_naming_thresholds(tmp_path: Path)
 
 
 def test_histogram_is_a_png_of_the_asked_size_naming_thresholds(tmp_path: Path) -> None:
-    """--hist draws the histogram at the asked size with both proposed thresholds named."""
+    """--hist draws the histogram at the asked size with both proposed thresholds named and
+    its power axis in plain watts."""
     ts, power = house_7_washer()
     proposal = propose(ts, power)
     out = tmp_path / "hist.png"
-    labels = plot_histogram(out, histogram(ts, power), proposal, width=1200, height=600).legend
+    drawn = plot_histogram(out, histogram(ts, power), proposal, width=1200, height=600)
+    labels = drawn.legend
     assert png_size(out) == (1200, 600)
+    ticks = {t.get_text() for t in drawn.axes.get_xticklabels()}
+    assert {"0.1", "1", "10", "100", "1\u2009000"} <= ticks  # plain watts, not 10^n
     assert sum(label.startswith(("standby threshold", "on threshold")) for label in labels) == 2

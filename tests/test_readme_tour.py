@@ -398,8 +398,14 @@ async def curl_healthz(t: Tour) -> None:
 
 
 async def status(t: Tour) -> None:
+    """Right after the run (the service stopped, the database answers): each plug's state,
+    since, power and contact, none stale yet."""
     code, out, _ = await t.plugwatch("status")
-    assert code == 0 and out.startswith("washer ")
+    lines = out.splitlines()
+    assert code == 0 and [line.split()[0] for line in lines] == ["washer", "tv", "dryer", "freezer"]
+    assert re.match(r"washer +on +1800 W +since .* last contact .* ago\)$", lines[0]), out
+    assert re.match(r"tv +standby +0\.90 W +since ", lines[1]), out
+    assert "stale" not in out
 
 
 async def status_check(t: Tour) -> None:
