@@ -102,6 +102,8 @@ async def test_run_says_what_it_runs_its_first_states_and_each_reload(tmp_path: 
     for noisy in ("alembic", "apscheduler", "apprise:", "urllib3"):
         assert noisy not in stderr.lower(), stderr
     assert "INFO plugwatch." in stderr  # -v does show plugwatch's own info lines
+    assert "INFO plugwatch.service.service: restored 2 detectors (0 events re-fed)" in stderr
+    assert "INFO plugwatch.service.alerting: reloaded 2 rules" in stderr
 
 
 def test_the_summary_names_every_endpoint_and_hides_every_secret() -> None:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from plugwatch.errors import PlugwatchError
-from plugwatch.formatting import format_duration, machine_zone
+from plugwatch.formatting import format_duration, machine_zone, plural
 from plugwatch.model import Event
 from plugwatch.notify.apprise_notifier import AppriseNotifier
 from plugwatch.notify.sender import AlertSender
@@ -214,7 +214,7 @@ class Alerting:
             )
             self._watch(self.engine, self.plugs)
             self._dirty_at = 0.0
-        log.info("reloaded %d rules", len(rules))
+        log.info("reloaded %s", plural(len(rules), "rule"))
         return True
 
     def tick(self) -> int:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from plugwatch.detect import Detector
 from plugwatch.errors import StoreError
+from plugwatch.formatting import plural
 from plugwatch.model import Event, Reading, Sample, State
 from plugwatch.rules.cost import run_pricer
 from plugwatch.service.failures import FailureLog
@@ -241,7 +242,8 @@ class Service:
             await asyncio.to_thread(self.store.ensure_plugs, self.config.plugs)
         else:
             replayed = await asyncio.to_thread(self.restore)
-            log.info("restored %d detectors (%d events re-fed)", len(self.detectors), replayed)
+            log.info("restored %s (%s re-fed)", plural(len(self.detectors), "detector"),
+                     plural(replayed, "event"))
         # Detectors, drivers and imports live as long as the service: keep them out of the
         # cyclic GC's scans, whose full passes over 10,000 plugs' objects stall the event loop.
         gc.collect()
