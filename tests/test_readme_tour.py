@@ -415,8 +415,11 @@ async def status_check(t: Tour) -> None:
 
 
 async def history(t: Tour) -> None:
+    """The washer's first state, and with --runs its run still going when the service stopped
+    (no `price:` in the example config, so no cost)."""
     code, out, _ = await t.plugwatch("history", "--since", "24h", "--runs")
-    assert code == 0 and "washer" in out and "state on" in out
+    assert code == 0 and re.search(r"  washer +state on \(power\) at 1800\.0 W$", out, re.M), out
+    assert re.search(r"  washer +open run of .*, peak 1800 W \(started ", out), out
 
 
 async def ack(t: Tour) -> None:
