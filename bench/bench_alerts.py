@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,17 @@ from plugwatch.testing import running_service
 RULE = '- {name: switched-on, when: {to: "on"}, notify: phone, title: "{{ plug }}"}\n'
 
 
-def receiver(arrivals: dict[str, float]) -> ThreadingHTTPServer:
-    """A local JSON receiver noting when each plug's alert arrived."""
+def receiver(arrivals: dict[str, float], counts: Counter[str] | None = None,
+             ) -> ThreadingHTTPServer:
+    """A local JSON receiver noting when each plug's alert (its title) first arrived, and in
+    `counts` how many times."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             arrivals.setdefault(body["title"], time.time())
+            if counts is not None:
+                counts[body["title"]] += 1
             self.send_response(200)
             self.end_headers()
 

@@ -13,7 +13,11 @@ from the readings stored (what a user gets):
 - the longest gap between two stored readings of an orphaned plug (what the failover cost it),
   against the interval for the plugs that did not move;
 - readings stored per second over the whole run, against the planned rate;
-- after the kill, how the plugs are spread over the survivors.
+- after the kill, how the plugs are spread over the survivors;
+- the rules state following the plug: every plug has a rule `for: --for` seconds pending on its
+  first state (on) when the instance is killed; each alert must reach a local HTTP receiver once,
+  and its lateness (outbox row created, and arrival, after trigger + for) is reported for the
+  orphaned plugs against the others.
 Prints medians of the repeats with the load average.
 """
 
@@ -31,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from bench_alerts import receiver
 from benchlib import Emulators, header, median
 from sqlalchemy import text
 
@@ -41,10 +46,16 @@ from plugwatch.store.scratch import scratch_schema
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def config_text(url: str, ports: list[int], lease: float, interval: float) -> str:
+def config_text(url: str, ports: list[int], lease: float, interval: float, hook: int) -> str:
     plugs = "".join(f"  - {{name: b{i}, host: '127.0.0.1:{p}'}}\n" for i, p in enumerate(ports))
     return (f'database: "{url}"\ncluster: {{lease: {lease}}}\nretention: forever\n'
-            f"defaults: {{interval: {interval}, timeout: {min(2.0, interval)}}}\nplugs:\n{plugs}")
+            f"defaults: {{interval: {interval}, timeout: {min(2.0, interval)}}}\nplugs:\n{plugs}"
+            f"targets: {{hook: 'json://127.0.0.1:{hook}/'}}\nrules: rules.yaml\n")
+
+
+def rules_text(for_s: float) -> str:
+    return (f'- {{name: held, when: {{to: "on"}}, for: {for_s:g}s, notify: hook, '
+            f'title: "{{{{ plug }}}}"}}\n')
 
 
 def wait(check: Callable[[], bool], timeout: float, what: str) -> float:
@@ -58,9 +69,14 @@ def wait(check: Callable[[], bool], timeout: float, what: str) -> float:
 
 def one_run(args: argparse.Namespace, emulators: Emulators, url: str) -> dict[str, float]:
     names = [f"b{i}" for i in range(args.plugs)]
+    arrivals: dict[str, float] = {}
+    received: Counter[str] = Counter()
+    server = receiver(arrivals, received)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "plugwatch.yaml"
-        config.write_text(config_text(url, emulators.ports, args.lease, args.interval))
+        config.write_text(config_text(url, emulators.ports, args.lease, args.interval,
+                                      server.server_address[1]))
+        (Path(tmp) / "rules.yaml").write_text(rules_text(args.for_s))
         store = open_store(url)
         procs = [subprocess.Popen([sys.executable, "-m", "plugwatch", "-q", "run", "--config",
                                    str(config)], stdout=subprocess.DEVNULL)
@@ -109,7 +125,16 @@ def one_run(args: argparse.Namespace, emulators: Emulators, url: str) -> dict[st
                     "SELECT p.name, r.ts FROM readings r JOIN plugs p ON p.id = r.plug_id "
                     "WHERE r.ts BETWEEN :a AND :b ORDER BY p.name, r.ts"),
                     {"a": started, "b": ended}).all()
+            triggers = {t.plug: t.ts for t in reversed(store.transitions())}  # each one's first
+            last_due = max(triggers.values()) + args.for_s
+            wait(lambda: len(arrivals) >= args.plugs, max(0.0, last_due - time.time()) + 60,
+                 "every alert delivered")
+            time.sleep(3.0)  # a duplicate would come now
+            created = {a["plug"]: a["created_at"] for a in store.alerts()}
+            sent = len(store.alerts())
+            delivered = sum(received.values())
         finally:
+            server.shutdown()
             for proc in procs:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)
@@ -124,7 +149,19 @@ def one_run(args: argparse.Namespace, emulators: Emulators, url: str) -> dict[st
         gaps = [b - a for n in group for a, b in itertools.pairwise(stamps.get(n, []))]
         return max(gaps, default=0.0)
 
+    def lateness(group: set[str], at: dict[str, float]) -> float:
+        return median([at[n] - triggers[n] - args.for_s for n in group if n in at])
+
+    pending = sum(1 for n in orphans if triggers[n] + args.for_s > killed)
     return {
+        "alerts": float(sent),
+        "delivered": float(delivered),
+        "pending_at_kill": float(pending),
+        "orphan_created_late_s": lateness(orphans, created),
+        "stayed_created_late_s": lateness(set(names) - orphans, created),
+        "orphan_arrived_late_s": lateness(orphans, arrivals),
+        "stayed_arrived_late_s": lateness(set(names) - orphans, arrivals),
+        "orphan_created_worst_s": max(created[n] - triggers[n] - args.for_s for n in orphans),
         "coverage_s": coverage_s,
         "orphans": float(len(orphans)),
         "orphan_gap_s": worst_gap(orphans),
@@ -143,6 +180,8 @@ def main() -> None:
     parser.add_argument("--lease", type=float, default=5.0, help="lease in seconds (default 5)")
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--for", dest="for_s", type=float, default=60.0,
+                        help="the rule's for: in seconds, pending at the kill (default 60)")
     parser.add_argument("--postgres", default=os.environ.get("PLUGWATCH_BENCH_POSTGRES", PG))
     args = parser.parse_args()
     print(header(f"bench_cluster: {args.instances} instances x {args.plugs} plugs at "
@@ -162,10 +201,21 @@ def main() -> None:
                   f"{result['planned_per_s']:.0f} planned; survivors hold "
                   f"{result['survivor_min']:.0f}-{result['survivor_max']:.0f} plugs; "
                   f"emulators {result['emulator_cpu_s']:.1f} CPU s", flush=True)
+            print(f"         alerts: {result['alerts']:.0f} in the outbox, "
+                  f"{result['delivered']:.0f} delivered, for {args.plugs} plugs "
+                  f"({result['pending_at_kill']:.0f} orphans' timers pending at the kill); "
+                  f"created after trigger + for: median {result['orphan_created_late_s']:.2f} s "
+                  f"(orphans, worst {result['orphan_created_worst_s']:.2f} s) vs "
+                  f"{result['stayed_created_late_s']:.2f} s; arrived: "
+                  f"{result['orphan_arrived_late_s']:.2f} s vs "
+                  f"{result['stayed_arrived_late_s']:.2f} s", flush=True)
     med = {key: median([r[key] for r in results]) for key in results[0]}
     print(f"median of {len(results)}: full coverage {med['coverage_s']:.1f} s after the kill "
           f"(lease {args.lease:g} s), worst orphan gap {med['orphan_gap_s']:.1f} s, "
-          f"{med['stored_per_s']:.0f}/{med['planned_per_s']:.0f} readings stored/s")
+          f"{med['stored_per_s']:.0f}/{med['planned_per_s']:.0f} readings stored/s; orphans' "
+          f"alerts created {med['orphan_created_late_s']:.2f} s after their deadline "
+          f"(others {med['stayed_created_late_s']:.2f} s), arrived "
+          f"{med['orphan_arrived_late_s']:.2f} s (others {med['stayed_arrived_late_s']:.2f} s)")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from test_notify_receivers import HttpReceiver
 
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import State, Transition
-from plugwatch.rules import Rule, RulesEngine
+from plugwatch.rules import Alert, Rule, RulesEngine
 from plugwatch.store import Store, open_store
 from plugwatch.store.leases import LeaseStore
 from plugwatch.store.scratch import scratch_schema
@@ -440,3 +440,22 @@ def test_forgetting_a_plug_lets_go_what_its_alert_inhibited_and_keeps_nothing_of
     a.forget(["router"], 1020.0)  # the router's alert now lives on another instance
     assert [(x.plug, x.status) for x in a.due(1020.0)] == [("cam", "pending")]
     assert "router" not in json.dumps(a.snapshot())
+
+
+def test_duty_cycle_spans_and_the_last_run_move_with_the_plug() -> None:
+    """What condition rules judge moves too: the freezer's on-spans (so the new owner's share
+    counts the half hour before the take-over) and the pump's last run (`no_run_for:`)."""
+    rules = [_rule(name="duty", plugs=["freezer"], when={"duty_cycle": {"above": 50,
+                                                                          "over": "1h"}}),
+             _rule(name="sump", plugs=["pump"], when={"no_run_for": "2h"})]
+    a, b = RulesEngine(rules), RulesEngine(rules)
+    a.on_transition(Transition("freezer", 1000.0, State.OFF, State.ON, "power", 90.0))
+    a.watch(["pump"], 1000.0, {"pump": 500.0})  # the pump last ran until 500
+    _hand_over(a, b, ["freezer", "pump"], 1000.0 + 20 * 60)
+    assert a.next_due() is None  # a keeps nothing of them
+    fired: list[Alert] = []
+    while (due := b.next_due()) is not None and due <= 500.0 + 2 * 3600:
+        fired += b.due(due)
+    duty = [x for x in fired if x.rule == "duty"]
+    assert len(duty) == 1 and 1000.0 + 1800 < duty[0].created_at <= 1000.0 + 36 * 60
+    assert [x.created_at for x in fired if x.rule == "sump"] == [500.0 + 2 * 3600]
