@@ -511,38 +511,30 @@ class RulesEngine:
         """Each of `plugs`' own state, in the snapshot format plus "plug" (what `adopt` takes):
         its episodes with their timers, cooldowns, duty-cycle spans and checks, last runs.
         Groups are this engine's own: an episode waiting in one carries, in "waiting", the
-        time its group was to send."""
-        snaps: dict[str, dict[str, Any]] = {p: {
-            "version": SNAPSHOT_VERSION, "plug": p, "since": {}, "state": {}, "last_fired": [],
-            "episodes": [], "waiting": [], "duty_checks": [], "spans": {}, "last_run": {},
-            "runs": {}, "acks_seen": self.acks_seen} for p in plugs}
-        for field, values in (("since", self._since), ("last_run", self._last_run)):
-            for p, ts in values.items():
-                if p in snaps:
-                    snaps[p][field][p] = ts
-        for p, state in self._state.items():
-            if p in snaps:
-                snaps[p]["state"][p] = state.value
-        for (r, p), ts in self._last_fired.items():
-            if p in snaps:
-                snaps[p]["last_fired"].append([r, p, ts])
-        for (r, p), ep in self._episodes.items():
-            if p in snaps:
-                snaps[p]["episodes"].append(ep.to_json())
-                if ep.grouped:
-                    group = self._groups.get((r, self._group_key(self.rules[r], p)))
-                    flush_at = group.flush_at if group is not None else None
-                    snaps[p]["waiting"].append([r, flush_at])
-        for (kind, r, p), ts in self._timers:
-            if kind == "d" and p in snaps:
-                snaps[p]["duty_checks"].append([r, p, ts])
-        for p, spans in self._spans.items():
-            if p in snaps:
-                snaps[p]["spans"][p] = spans.to_json()
-        for p, runs in self._runs.items():
-            if p in snaps:
-                snaps[p]["runs"][p] = [list(r) for r in runs]
-        return snaps
+        time its group was to send. Costs O(rules) per plug, whatever else the engine holds."""
+        return {plug: self._plug_snapshot(plug) for plug in plugs}
+
+    def _plug_snapshot(self, p: str) -> dict[str, Any]:
+        episodes = [ep for r in self.rules if (ep := self._episodes.get((r, p))) is not None]
+        waiting = []
+        for ep in episodes:
+            if ep.grouped:
+                group = self._groups.get((ep.rule, self._group_key(self.rules[ep.rule], p)))
+                waiting.append([ep.rule, None if group is None else group.flush_at])
+        return {
+            "version": SNAPSHOT_VERSION, "plug": p,
+            "since": {p: self._since[p]} if p in self._since else {},
+            "state": {p: self._state[p].value} if p in self._state else {},
+            "last_fired": [[r, p, self._last_fired[(r, p)]] for r in self.rules
+                           if (r, p) in self._last_fired],
+            "episodes": [ep.to_json() for ep in episodes], "waiting": waiting,
+            "duty_checks": [[r, p, ts] for r in self.rules
+                            if (ts := self._timers.get(("d", r, p))) is not None],
+            "spans": {p: self._spans[p].to_json()} if p in self._spans else {},
+            "last_run": {p: self._last_run[p]} if p in self._last_run else {},
+            "runs": {p: [list(r) for r in self._runs[p]]} if p in self._runs else {},
+            "acks_seen": self.acks_seen,
+        }
 
     def adopt(self, snaps: Iterable[Mapping[str, Any]], now: float) -> None:
         """Take over plugs from `plug_snapshots` of another engine (what this one knew of them

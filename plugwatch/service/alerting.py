@@ -24,7 +24,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from plugwatch.errors import PlugwatchError
@@ -79,6 +79,7 @@ class Alerting:
         # clustered: the state is stored per plug, taken and let go with the plug (adopt, forget)
         self.per_plug = per_plug
         self._stored: dict[str, dict[str, Any]] = {}  # per plug: the state last queued/written
+        self._touched: set[str] = set()  # per plug: the plugs of the events and alerts since
         snap = None if per_plug else store.load_kv(kv_key).get(kv_key)
         self.engine = RulesEngine.restore(rules, snap, _plug_tags(config), self.zone)
         # condition rules watch the plugs this process samples (None: every configured plug;
@@ -110,6 +111,9 @@ class Alerting:
             if self.per_plug:  # a push plug's last samples may come in as it is let go
                 events = [e for e in events if e.plug in self._stored]
             alerts = self.engine.on_events(events, now)
+            if self.per_plug:
+                self._touched.update(e.plug for e in events)
+                self._touched.update(p for a in alerts for p in (a.plugs or (a.plug,)))
             if self._dirty_at is None:
                 self._dirty_at = self.clock()
         if alerts:
@@ -162,11 +166,13 @@ class Alerting:
             self.plugs = sorted(self._stored)
         return {plug_kv_key(KV_KEY, p): snap for p, snap in last.items()}
 
-    def _changed_states(self) -> dict[str, Any]:
-        """Per plug: the kv rows of the plugs whose state changed since last stored (under the
-        lock). Only `acks_seen` moving is no change: an older one only re-applies acks."""
+    def _changed_states(self, plugs: Iterable[str] | None = None) -> dict[str, Any]:
+        """Per plug: the kv rows of those of `plugs` (default: all held) whose state changed
+        since last stored (under the lock). Only `acks_seen` moving is no change: an older one
+        only makes `adopt` apply acknowledgements again."""
         rows = {}
-        for plug, snap in self.engine.plug_snapshots(self._stored).items():
+        held = self._stored if plugs is None else [p for p in plugs if p in self._stored]
+        for plug, snap in self.engine.plug_snapshots(held).items():
             old = self._stored[plug]
             if not old or {**old, "acks_seen": 0} != {**snap, "acks_seen": 0}:
                 self._stored[plug] = snap
@@ -188,8 +194,9 @@ class Alerting:
     def kv_state(self) -> dict[str, Any]:
         """The service's kv hook: the engine snapshot, stored with the alerts of on_events."""
         with self._lock:
-            if self.per_plug:
-                return self._changed_states()
+            if self.per_plug:  # the plugs of these events and alerts; the rest at the tick
+                touched, self._touched = self._touched, set()
+                return self._changed_states(touched)
             return {self.kv_key: self.engine.snapshot()}
 
     def _wake_after_flush(self) -> None:
