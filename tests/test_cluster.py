@@ -283,6 +283,7 @@ async def test_a_for_timer_and_its_reminders_follow_the_plug_to_their_original_d
     try:
         procs = [cluster.start() for _ in range(3)]
         await until(lambda: sorted(holders(store).values()) == [1, 1, 1], 30, "one plug each")
+        await until(lambda: last_state(store, "p0") == State.STANDBY, 10, "p0 in standby")
         levels["p0"] = 500.0
         await until(lambda: last_state(store, "p0") == State.ON, 10, "p0 on")
         trigger = store.transitions(plug="p0")[-1].ts
