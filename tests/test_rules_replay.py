@@ -114,6 +114,11 @@ def test_replay_says_the_plug_name_shows_bodies_and_warns_when_no_rule_applies(
     assert lines[i].startswith("2012-01-08 14:24:") and lines[i].endswith(": washer finished")
     assert lines[i + 1].startswith("    Ran 1 h ") and lines[i + 1].endswith(
         ", used 0.61 kWh (peak 2269 W). Finished at 14:24.")
+    # the second run ends in standby, and the washer going off 9 minutes later (ack_when:
+    # "off") stops its reminders: said, so no one wonders where the reminders went
+    assert lines[-1] == ("2012-01-08 15:46:02  ACK washer-done/washer: the plug went off "
+                         "(ack_when), no more reminders")
+    assert "2 alerts from the rules in " in out
     # With the default dwell the run ends straight in off: ack_when: off never comes, so
     # reminders go every 15 minutes until max_repeats (8), hours before the trace ends.
     assert main(["replay", trace, "--rules", rules, "--plug", "washer"]) == 0

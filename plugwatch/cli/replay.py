@@ -166,13 +166,13 @@ def replay_command(args: argparse.Namespace) -> int:
         print_table(plug, events, trace, settings, args.tz, sys.stdout)
     if args.rules:
         until = float(trace.ts[-1]) if len(trace.ts) else None  # timers up to the trace's end
-        lines, warnings = replay_rules_lines(args.rules, events, plug, config,
+        lines, warnings, count = replay_rules_lines(args.rules, events, plug, config,
                                              as_json=args.json, tz_name=args.tz, until=until)
         for warning in warnings:
             print(f"plugwatch: warning: {warning}", file=sys.stderr)
         if not args.json:
             named = "--plug" if args.plug else "the file name; --plug NAME to change it"
-            print(f"\n{_count(len(lines), 'alert')} from the rules in {args.rules} for plug "
+            print(f"\n{_count(count, 'alert')} from the rules in {args.rules} for plug "
                   f"{plug!r} (from {named}; none sent)")
         for line in lines:
             print(line)

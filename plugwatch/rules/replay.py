@@ -7,6 +7,7 @@ Time is the events' own: each transition is taken as decided when its state bega
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
 
@@ -21,15 +22,27 @@ def _when(event: Event) -> float:
     return event.ts if isinstance(event, Transition) else event.end
 
 
-def replay_alerts(
+@dataclass(frozen=True, slots=True)
+class StateAck:
+    """An alert acknowledged by its plug's own next state (`ack_when:`) during a replay."""
+
+    ts: float
+    rule: str
+    plug: str
+    state: str
+
+
+def replay_timeline(
     rules: Sequence[Rule], events: Sequence[Event],
     plug_tags: Mapping[str, Iterable[str]] | None = None, tz: str = "UTC",
     until: float | None = None,
-) -> list[Alert]:
-    """Every alert `rules` would have produced for `events` (nothing is sent)."""
+) -> list[Alert | StateAck]:
+    """Every alert `rules` would have produced for `events` (nothing is sent), and where an
+    `ack_when:` state stopped an alert's reminders, in time order."""
     engine = RulesEngine(rules, plug_tags, tz)
     ordered = sorted(events, key=lambda e: (_when(e), isinstance(e, Transition)))
-    alerts: list[Alert] = []
+    items: list[Alert | StateAck] = []
+    acked: set[tuple[str, str, float]] = set()
     i = 0
     while i < len(ordered):
         now = _when(ordered[i])
@@ -37,11 +50,28 @@ def replay_alerts(
         while i < len(ordered) and _when(ordered[i]) == now:
             group.append(ordered[i])
             i += 1
-        alerts.extend(_fire_timers(engine, now))
-        alerts.extend(engine.on_events(group, now))
+        items.extend(_fire_timers(engine, now))
+        items.extend(engine.on_events(group, now))
+        for row in engine.active():
+            key = (row["rule"], row["plug"], row["acked_at"])
+            if row["acked_at"] is not None and key not in acked:
+                acked.add(key)
+                state = next((e.to_state.value for e in group
+                              if isinstance(e, Transition) and e.plug == row["plug"]), "?")
+                items.append(StateAck(row["acked_at"], row["rule"], row["plug"], state))
     end = until if until is not None else (_when(ordered[-1]) if ordered else 0.0)
-    alerts.extend(_fire_timers(engine, end))
-    return alerts
+    items.extend(_fire_timers(engine, end))
+    return items
+
+
+def replay_alerts(
+    rules: Sequence[Rule], events: Sequence[Event],
+    plug_tags: Mapping[str, Iterable[str]] | None = None, tz: str = "UTC",
+    until: float | None = None,
+) -> list[Alert]:
+    """Every alert `rules` would have produced for `events` (nothing is sent)."""
+    return [a for a in replay_timeline(rules, events, plug_tags, tz, until)
+            if isinstance(a, Alert)]
 
 
 def _fire_timers(engine: RulesEngine, now: float) -> list[Alert]:
@@ -57,6 +87,12 @@ def alert_json(alert: Alert) -> dict[str, Any]:
     row = alert.as_row()
     return {"type": "alert", "ts": iso(alert.created_at), "due": iso(alert.due_at),
             **{k: row[k] for k in ("rule", "plug", "target", "status", "title", "body")}}
+
+
+def ack_line(ack: StateAck, tz: tzinfo = UTC) -> str:
+    """An acknowledgement by the plug's own state, as text."""
+    return (f"{clock(ack.ts, tz)}  ACK {ack.rule}/{ack.plug}: the plug went {ack.state} "
+            "(ack_when), no more reminders")
 
 
 def alert_line(alert: Alert, tz: tzinfo = UTC) -> str:
@@ -93,8 +129,9 @@ def selections(rules: Sequence[Rule]) -> str:
 def replay_rules_lines(
     rules_path: str, events: Sequence[Event], plug: str, config: Any | None = None,
     as_json: bool = False, tz_name: str | None = None, until: float | None = None,
-) -> tuple[list[str], list[str]]:
-    """(output lines, warnings) of `replay --rules PATH` for the trace of `plug`, checked
+) -> tuple[list[str], list[str], int]:
+    """(output lines, warnings, how many alerts) of `replay --rules PATH` for the trace of
+    `plug` (alerts, and ACK lines where an `ack_when:` state stopped reminders), checked
     against `config` when given; times in `tz_name` (the table's zone; None: UTC); timers
     (`for:`, reminders) fire up to `until` (the trace's last sample; None: the last event).
 
@@ -117,8 +154,12 @@ def replay_rules_lines(
         picked = selections([r for r in rules if r.plugs != ["*"]])
         warnings.append(f"no rule in {rules_path} is for plug {plug!r}{only} (they select "
                         f"{picked}): give the plug's name with --plug NAME")
-    alerts = replay_alerts(rules, events, tags, zone, until)
+    items = replay_timeline(rules, events, tags, zone, until)
+    count = sum(isinstance(item, Alert) for item in items)
     if as_json:
-        return [json.dumps(alert_json(a)) for a in alerts], warnings
+        return [json.dumps(alert_json(item) if isinstance(item, Alert) else {
+            "type": "ack", "ts": iso(item.ts), "rule": item.rule, "plug": item.plug,
+            "state": item.state}) for item in items], warnings, count
     tz = zone_named(zone, "--tz")
-    return [alert_line(a, tz) for a in alerts], warnings
+    return [alert_line(item, tz) if isinstance(item, Alert) else ack_line(item, tz)
+            for item in items], warnings, count
