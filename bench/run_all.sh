@@ -40,4 +40,6 @@ run() {
     run "$PY" bench/bench_alerts.py --plugs 20
     run "$PY" bench/bench_alerts.py --plugs 5000
     run "$PY" bench/bench_observe.py --runs 3 --influx-points 100000
+    run "$PY" bench/bench_mqtt_ingest.py --plugs 1000 --rates 5000 20000 40000 --seconds 5 --repeats 3
+    run "$PY" bench/bench_mqtt_publish.py --plugs 10000 --seconds 30 --repeats 3
 } 2>&1 | tee "$OUT"
