@@ -149,7 +149,7 @@ async def test_instances_share_fail_over_rebalance_and_hand_over(
     cluster = Instances(config)
     try:
         a, b, c = cluster.start(), cluster.start(), cluster.start()
-        await until(lambda: sorted(holders(store).values()) == [4, 4, 4], 30, "a fair split")
+        await until(lambda: sorted(holders(store).values()) == [4, 4, 4], 90, "a fair split")
         t0 = time.time()
         await until(lambda: sampled_since(store, names, t0) == set(names), 10, "all sampled")
 
@@ -164,13 +164,13 @@ async def test_instances_share_fail_over_rebalance_and_hand_over(
         took = await until(lambda: sampled_since(store, names, killed) == set(names),
                            LEASE_S * 4 + 10, "the killed instance's plugs sampled again")
         assert took < LEASE_S * 2 + 3, f"coverage came back after {took:.1f} s"
-        await until(lambda: sorted(holders(store).values()) == [6, 6], 10, "two instances, 6 each")
+        await until(lambda: sorted(holders(store).values()) == [6, 6], 30, "two instances, 6 each")
         await until(lambda: last_state(store, "p0") == State.ON, 10, "the new owner sees the run")
         levels["p0"] = 2.0
 
         # a fourth instance joins (three alive): it takes its share, 4 each
         d = cluster.start()
-        await until(lambda: sorted(holders(store).values()) == [4, 4, 4], 30, "rebalanced to 4")
+        await until(lambda: sorted(holders(store).values()) == [4, 4, 4], 60, "rebalanced to 4")
 
         # a clean stop hands over at once, well before its leases would expire
         stopping = next(p for p in (a, b, c, d) if p.poll() is None and p is not d)
@@ -215,17 +215,19 @@ async def test_an_instance_paused_past_its_lease_writes_nothing_for_the_plugs_it
     cluster = Instances(config)
     try:
         paused = cluster.start()
-        await until(lambda: owned_by(store, paused) == 4, 30, "one owner")
+        await until(lambda: owned_by(store, paused) == 4, 60, "one owner")
         other = cluster.start()
-        await until(lambda: sorted(holders(store).values()) == [2, 2], 30, "split 2/2")
+        await until(lambda: sorted(holders(store).values()) == [2, 2], 60, "split 2/2")
         os.kill(paused.pid, signal.SIGSTOP)
-        await until(lambda: owned_by(store, other) == 4, LEASE_S * 4 + 5,
-                    "the other instance takes over")
+        # (the take-over itself is timed by the test above; here a loaded machine may be slow)
+        await until(lambda: owned_by(store, other) == 4, 30, "the other instance takes over")
         taken = time.time()
         await asyncio.sleep(0.5)
-        os.kill(paused.pid, signal.SIGCONT)
-        await asyncio.sleep(LEASE_S)  # the paused one wakes, writes, notices, drops
-        assert "lost the leases of 2 plugs" in cluster.log(paused)
+        os.kill(paused.pid, signal.SIGCONT)  # it wakes, writes (fenced out), notices, drops
+        await until(lambda: "lost the leases of 2 plugs" in cluster.log(paused), 30,
+                    "the paused one notices")
+        await until(lambda: all(len(store.readings(n, since=taken)) >= 8 for n in names), 30,
+                    "every plug sampled since the take-over")
         # one sampler per plug after the take-over: no two readings closer than half an interval
         for name in names:
             stamps = sorted(r.ts for r in store.readings(name, since=taken))
@@ -282,7 +284,7 @@ async def test_a_for_timer_and_its_reminders_follow_the_plug_to_their_original_d
 
     try:
         procs = [cluster.start() for _ in range(3)]
-        await until(lambda: sorted(holders(store).values()) == [1, 1, 1], 30, "one plug each")
+        await until(lambda: sorted(holders(store).values()) == [1, 1, 1], 90, "one plug each")
         await until(lambda: last_state(store, "p0") == State.STANDBY, 10, "p0 in standby")
         levels["p0"] = 500.0
         await until(lambda: last_state(store, "p0") == State.ON, 10, "p0 on")
@@ -315,8 +317,9 @@ async def test_a_for_timer_and_its_reminders_follow_the_plug_to_their_original_d
         f"long-on|p0|hook|{trigger:.3f}|{n}" for n in range(3)]
     for n, (row, at) in enumerate(zip(rows, arrived, strict=True)):
         due = trigger + FOR_S + n * REPEAT_S  # the original deadline of each message
-        assert due <= row["created_at"] < due + 2.5, (n, row["created_at"] - trigger)
-        assert due <= at < due + 5.0, (n, at - trigger)
+        # on time (a timer restarted at the take-over would be 4 s or more late)
+        assert due <= row["created_at"] < due + 3.0, (n, row["created_at"] - trigger)
+        assert due <= at < due + 6.0, (n, at - trigger)
     store.close()
 
 
@@ -342,7 +345,7 @@ async def test_workers_on_postgresql_share_the_plugs_by_leases(
     proc = subprocess.Popen([sys.executable, "-m", "plugwatch", "run", "--config", str(config),
                              "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        await until(lambda: sorted(holders(store).values()) == [3, 3], 40, "two children, 3 each")
+        await until(lambda: sorted(holders(store).values()) == [3, 3], 90, "two children, 3 each")
         status = subprocess.run([sys.executable, "-m", "plugwatch", "status", "--config",
                                  str(config)], capture_output=True, text=True, check=True).stdout
         owners = {line.split("held by ")[1] for line in status.splitlines() if "held by" in line}
