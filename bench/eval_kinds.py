@@ -4,7 +4,8 @@
 
 Every trace is replayed (plugwatch.detect.replay, the code the service runs) with only what a
 user picks: the two thresholds (standby 0.5 W; `on` per appliance, as one would read it off a
-plot) and the kind. Each trace is also replayed as `generic` for comparison.
+plot) and the kind. Each trace is also replayed as `generic` for comparison, and the last column
+is the kind `plugwatch calibrate` proposes for it (from the recording alone).
 
 What is "true":
 - washers, dishwashers: the cycles counted by hand from the plots (first and last reading of
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from plugwatch.detect import replay
-from plugwatch.detect.calibrate import count_flaps
+from plugwatch.detect.calibrate import count_flaps, propose
 from plugwatch.detect.kinds import kind_named
 from plugwatch.model import DetectorSettings, RunSummary, Transition
 from plugwatch.traces.reader import CsvOptions, read_trace
@@ -177,6 +178,12 @@ def minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def proposed_kind(case: Case) -> str:
+    """The kind `plugwatch calibrate` proposes for the recording (it sees no thresholds)."""
+    trace = read_trace(case.path, CsvOptions(power_col=case.column) if case.column else None)
+    return propose(trace.ts, trace.power_w).settings.kind
+
+
 def held_out(case: Case) -> bool:
     return any(h in str(case.path) for h in HELD_OUT)
 
@@ -184,29 +191,33 @@ def held_out(case: Case) -> bool:
 def main() -> None:
     """Print one table per kind, then the tuning and the held-out recordings apart."""
     totals: dict[bool, list[Score]] = {False: [], True: []}
+    kinds_right: dict[bool, int] = {False: 0, True: 0}
     for kind, group in itertools.groupby(CASES, key=lambda c: c.kind):
         print(f"\n**{kind}** ({kind_named(kind).why})\n")
         print("| trace | set | true | found | matched | worst start / end error | flaps "
-              "| generic: found, matched |")
-        print("|---|---|---|---|---|---|---|---|")
+              "| generic: found, matched | calibrate proposes |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for case in group:
             s = evaluate(case, user_settings(case, kind))
             g = evaluate(case, user_settings(case, "generic"))
+            proposed = proposed_kind(case)
             totals[held_out(case)].append(s)
+            kinds_right[held_out(case)] += proposed == kind
             held = "held out" if held_out(case) else "tune"
             errors = (f"{minutes(s.start_err_s)} / {minutes(s.end_err_s)}" if s.matched
                       else "-")
             print(f"| {case.name} (on {case.on_w:g} W) | {held} | {s.true} | {s.found} | "
-                  f"{s.matched} | {errors} | {s.flaps} | {g.found}, {g.matched} |")
+                  f"{s.matched} | {errors} | {s.flaps} | {g.found}, {g.matched} | {proposed} |")
     print("\n**All kinds, tuning and held-out recordings apart**\n")
     print("| set | traces | true | found | matched | start <= 3 min and end <= 5 min | flaps "
-          "| traces all right |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, scores in (("tune", totals[False]), ("held out", totals[True])):
+          "| traces all right | calibrate's kind right |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, held in (("tune", False), ("held out", True)):
+        scores = totals[held]
         print(f"| {name} | {len(scores)} | {sum(x.true for x in scores)} | "
               f"{sum(x.found for x in scores)} | {sum(x.matched for x in scores)} | "
               f"{sum(x.close for x in scores)} | {sum(x.flaps for x in scores)} | "
-              f"{sum(x.right() for x in scores)} of {len(scores)} |")
+              f"{sum(x.right() for x in scores)} of {len(scores)} | {kinds_right[held]} |")
 
 
 if __name__ == "__main__":
