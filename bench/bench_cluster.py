@@ -46,8 +46,10 @@ from plugwatch.store.scratch import scratch_schema
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def config_text(url: str, ports: list[int], lease: float, interval: float, hook: int) -> str:
-    plugs = "".join(f"  - {{name: b{i}, host: '127.0.0.1:{p}'}}\n" for i, p in enumerate(ports))
+def config_text(url: str, addresses: list[tuple[str, int]], lease: float, interval: float,
+                hook: int) -> str:
+    plugs = "".join(f"  - {{name: b{i}, host: '{host}:{port}'}}\n"
+                    for i, (host, port) in enumerate(addresses))
     return (f'database: "{url}"\ncluster: {{lease: {lease}}}\nretention: forever\n'
             f"defaults: {{interval: {interval}, timeout: {min(2.0, interval)}}}\nplugs:\n{plugs}"
             f"targets: {{hook: 'json://127.0.0.1:{hook}/'}}\nrules: rules.yaml\n")
@@ -74,7 +76,7 @@ def one_run(args: argparse.Namespace, emulators: Emulators, url: str) -> dict[st
     server = receiver(arrivals, received)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "plugwatch.yaml"
-        config.write_text(config_text(url, emulators.ports, args.lease, args.interval,
+        config.write_text(config_text(url, emulators.addresses, args.lease, args.interval,
                                       server.server_address[1]))
         (Path(tmp) / "rules.yaml").write_text(rules_text(args.for_s))
         store = open_store(url)
