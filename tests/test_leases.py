@@ -160,3 +160,30 @@ def test_instances_starting_together_on_a_fresh_database_migrate_it_once(
         assert versions == [(head_revision(),)]
         assert store.load_kv() == {}  # the tables are there and usable
         store.close()
+
+
+def test_the_fence_covers_a_groups_message_by_all_its_plugs_and_each_plugs_rules_state(
+    store: Store,
+) -> None:
+    """A clustered instance writes a grouped alert only while it holds every plug it lists, and
+    a plug's rules-state row only while it holds that plug; its own kv rows always."""
+    from plugwatch.rules import Alert
+    from plugwatch.store import Batch
+    from plugwatch.store.writes import plug_kv_key
+
+    mine = leases(store, "a")
+    held = mine.claim(NAMES[:2], 2)  # p0 and p1; p2 is nobody's
+    store.fencer = lambda conn, plugs: {
+        n.removeprefix("plug:") for n in fence(conn, "a", {f"plug:{p}": held[f"plug:{p}"]
+                                                            for p in plugs if f"plug:{p}" in held})}
+
+    def group(key: str, plugs: tuple[str, ...]) -> dict[str, object]:
+        label = f"{plugs[0]}+{len(plugs) - 1}"
+        return Alert(key, "cut", label, "hook", "t", "b", 1.0, 1.0, plugs=plugs).as_row()
+
+    store.write_batch(Batch(
+        alerts=[group("g1", ("p0", "p1")), group("g2", ("p0", "p2"))],
+        kv={plug_kv_key("rules_engine", "p0"): {"n": 0}, plug_kv_key("rules_engine", "p2"): {},
+            "instance-own": {"n": 1}}))
+    assert [a["dedupe_key"] for a in store.alerts()] == ["g1"]
+    assert store.load_kv() == {"rules_engine@plug:p0": {"n": 0}, "instance-own": {"n": 1}}
