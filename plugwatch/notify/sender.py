@@ -140,17 +140,21 @@ class AlertSender:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a failing outbox (database) is logged and retried."""
         while not stop.is_set():
+            failing = False
             try:
                 await self.run_once(stop)
             except PlugwatchError as exc:
                 self._outbox_failed(exc)
+                failing = True  # then only every poll_s: new alerts cannot be read either
             else:
                 lasted = self._outbox_outage.recovered()
                 if lasted is not None:
                     log.warning("outbox: readable again after %s (%d failed attempts)",
                                 format_duration(lasted), self._outbox_outage.attempts)
             self._wake.clear()
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            waiters = [asyncio.ensure_future(stop.wait())]
+            if not failing:
+                waiters.append(asyncio.ensure_future(self._wake.wait()))
             await asyncio.wait(waiters, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()

@@ -190,9 +190,9 @@ class Writer:
         if not self._thinning_logged:
             self._thinning_logged = True
             log.warning(
-                "more than %d readings are waiting for the database: thinning them (keeping 1 in "
-                "%d per plug, %d dropped so far); transitions, runs and alerts are all kept",
-                backlog.max_readings, backlog.keep_every, backlog.thinned)
+                "more than %s readings are waiting for the database: thinning them (keeping 1 in "
+                "%d per plug, %s dropped so far); transitions, runs and alerts are all kept",
+                f"{backlog.max_readings:,}", backlog.keep_every, f"{backlog.thinned:,}")
 
     def _write_backlog(self) -> bool:
         """Write the backlog batch by batch; False when the database is unavailable."""
@@ -304,15 +304,15 @@ class Writer:
             log.error("database unavailable, keeping everything queued and retrying every "
                       "%g s: %s", RETRY_S, exc)
         elif due == "again":
-            log.error("database unavailable for %s: %s queued, %d readings thinned; last "
+            log.error("database unavailable for %s: %s queued, %s readings thinned; last "
                       "error: %s", format_duration(self._outage.lasted()),
-                      counts_text(self._backlog.counts()), self._backlog.thinned, exc)
+                      counts_text(self._backlog.counts()), f"{self._backlog.thinned:,}", exc)
 
     def _available(self, queued: dict[str, int]) -> None:
         lasted = self._outage.recovered() or 0.0
         log.warning("database available again after %s (%d failed attempts): writing %s "
-                    "queued; %d readings were thinned", format_duration(lasted),
-                    self._outage.attempts, counts_text(queued), self._backlog.thinned)
+                    "queued; %s readings were thinned", format_duration(lasted),
+                    self._outage.attempts, counts_text(queued), f"{self._backlog.thinned:,}")
 
 
 def _add(batch: Any, entry: Entry, purge_before: float | None) -> float | None:
