@@ -124,7 +124,9 @@ async def test_washer_cycle_gives_one_run_with_the_device_energy(
     rig = Rig(family, broker, tmp_path)
     events: list[Event] = []
     try:
-        async with running_service(rig.config(), listeners=[events.append]) as service:
+        # stale_after: the plug waits for its device (a polled Tasmota's default is 3 intervals)
+        async with running_service(rig.config(stale_after=10.0),
+                                   listeners=[events.append]) as service:
             # the washer's story starts once the service listens, however long it took to start
             assert await service.mqtt.wait_connected(10)
             await asyncio.sleep(0.3)
