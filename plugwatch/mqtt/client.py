@@ -483,8 +483,8 @@ def _buffered_client_class() -> Any:
             """Deliver the complete QoS 0 PUBLISH packets at the head of the buffer, at most
             `limit`; how many. Anything else (a partial packet, an ack, QoS 1) is left to
             paho's own reader, which is between two packets whenever this runs."""
-            if self._in_packet["command"] != 0:
-                return 0  # paho is inside a packet: it reads the rest
+            if self._in_packet["command"] != 0 or self._protocol != mqtt.MQTTv311:
+                return 0  # paho is inside a packet (it reads the rest); MQTT 5 has properties
             data, pos, end, done = self._rx, self._rx_pos, len(self._rx), 0
             while done < limit and end - pos >= 4 and data[pos] & 0xF6 == 0x30:
                 first, length, shift, i = data[pos], 0, 0, pos + 1
@@ -512,7 +512,8 @@ def _buffered_client_class() -> Any:
             a round of states goes out in a few system calls. False (nothing queued) for a
             topic paho must judge (empty, too long, a wildcard)."""
             name = topic.encode()
-            if not name or len(name) > 0xFFFF or b"+" in name or b"#" in name:
+            if (not name or len(name) > 0xFFFF or b"+" in name or b"#" in name
+                    or self._protocol != mqtt.MQTTv311):
                 return False
             body = payload.encode() if isinstance(payload, str) else payload
             size = 2 + len(name) + len(body)
