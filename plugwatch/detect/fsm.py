@@ -192,12 +192,11 @@ class Detector:
 
     def _set_level(self, ts: float, smoothed: float, gap_from: float | None = None) -> None:
         """Rules 2 and 4: a new level of the average, dated back, for the run's bookkeeping."""
-        previous = self.levels.level
-        back = self.levels.update(self.window.items, smoothed)
-        if back is None:
+        previous, level = self.levels.level, self.levels.update(smoothed)
+        if level is None:
             return
-        level, start = self.levels.level, self.levels.start
-        assert level is not None
+        back = self.levels.begin(self.window.items, level, smoothed)
+        start = self.levels.start
         if self.state is State.ON:
             self._level_while_on(previous, level, start, smoothed, back, gap_from)
         else:

@@ -120,9 +120,9 @@ class LevelTracker:
         self.start = self.power = 0.0
         self.age = 0
 
-    def update(self, window: Sequence[Held], smoothed: float) -> int | None:
-        """Take the smoothed value of the newest reading in `window`; if the level changed,
-        return how many readings back it began (else None)."""
+    def update(self, smoothed: float) -> int | None:
+        """Take the smoothed value of the newest reading: the new level if it changed (the
+        caller then dates it with `begin`), else None."""
         b = self.bands
         if self.level is None:  # the very first reading sets the triggers by the thresholds
             self.on_high, self.standby_high = initial_triggers(smoothed, self.settings)
@@ -130,8 +130,10 @@ class LevelTracker:
         self.on_high = trigger(smoothed, b.on_lo, b.on_hi, self.on_high)
         self.standby_high = trigger(smoothed, b.standby_lo, b.standby_hi, self.standby_high)
         level = level_of(self.on_high, self.standby_high)
-        if level == self.level:
-            return None
+        return None if level == self.level else level
+
+    def begin(self, window: Sequence[Held], level: int, smoothed: float) -> int:
+        """`level` (from update) began how many readings before the newest one in `window`."""
         back = self.back(window, level)
         self.level, self.start, self.power, self.age = level, window[-1 - back].ts, smoothed, 0
         return back
