@@ -23,7 +23,7 @@ from test_notify_receivers import HttpReceiver
 from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import State, Transition
 from plugwatch.rules import Alert, Rule, RulesEngine
-from plugwatch.store import Store, open_store
+from plugwatch.store import Batch, Store, open_store
 from plugwatch.store.leases import LeaseStore
 from plugwatch.store.scratch import scratch_schema
 
@@ -269,6 +269,9 @@ async def test_a_for_timer_and_its_reminders_follow_the_plug_to_their_original_d
     levels = {f"p{i}": 2.0 for i in range(3)}
     emulator, config = await plugs_with_rules(levels, TIMER_RULES, tmp_path, database, hook)
     store = open_store(database)
+    # what an instance of an earlier plugwatch left (its state was per instance): removed
+    store.write_batch(Batch(kv={"rules_engine@old-7-abcdef": {"episodes": [{"rule": "x"}]},
+                                "rules_engine@0/2": {}}))
     cluster = Instances(config)
     arrived: list[float] = []
 
@@ -320,6 +323,8 @@ async def test_a_for_timer_and_its_reminders_follow_the_plug_to_their_original_d
         # on time (a timer restarted at the take-over would be 4 s or more late)
         assert due <= row["created_at"] < due + 3.0, (n, row["created_at"] - trigger)
         assert due <= at < due + 6.0, (n, at - trigger)
+    assert sorted(store.load_kv("rules_engine")) == [
+        "rules_engine@0/2", "rules_engine@plug:p0", "rules_engine@plug:p1", "rules_engine@plug:p2"]
     store.close()
 
 

@@ -81,6 +81,10 @@ class Alerting:
         self._stored: dict[str, dict[str, Any]] = {}  # per plug: the state last queued/written
         self._touched: set[str] = set()  # per plug: the plugs of the events and alerts since
         snap = None if per_plug else store.load_kv(kv_key).get(kv_key)
+        if per_plug:  # rows of instances from before the state was kept per plug: read by
+            # nobody but `ack` and /api/alerts, which would show their stale alerts as active
+            store.delete_kv(key for key in store.load_kv(f"{KV_KEY}@")
+                            if not key.startswith(plug_kv_key(KV_KEY, "")) and "/" not in key)
         self.engine = RulesEngine.restore(rules, snap, _plug_tags(config), self.zone)
         # condition rules watch the plugs this process samples (None: every configured plug;
         # per plug: the plugs adopted)

@@ -169,6 +169,13 @@ class Store:
             result = conn.execute(delete(tables.readings).where(tables.readings.c.ts < before_ts))
         return int(result.rowcount or 0)
 
+    def delete_kv(self, keys: Iterable[str]) -> None:
+        """Delete these kv_state rows (absent ones are no error)."""
+        keys = list(keys)
+        if keys:
+            with self._tx("deleting kv state from") as conn:
+                conn.execute(delete(tables.kv_state).where(tables.kv_state.c.key.in_(keys)))
+
     # -- reads ------------------------------------------------------------------------------
 
     def plug_names(self) -> list[str]:
