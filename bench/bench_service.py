@@ -242,6 +242,11 @@ def main() -> None:
                   f"{100 * top['stored_per_s'] / max(1.0, base['stored_per_s']):.0f} % of the "
                   f"{base['stored_per_s']:.0f}/s stored at every {args.interval:g} s (where "
                   f"{base['missed_pct']:.2f} % were missed)", flush=True)
+            # on a shared machine the two runs get different shares of a core: per core-second
+            per_core = [r["stored_per_s"] / max(1e-9, r["cores"]) for r in (base, top)]
+            print(f"{n:>6} plugs per core-second used: {per_core[1]:.0f} stored at "
+                  f"{args.overload:g}x against {per_core[0]:.0f} = "
+                  f"{100 * per_core[1] / max(1.0, per_core[0]):.0f} %", flush=True)
     if len(rss) > 1:  # what one more plug costs, without what every service costs
         lo, hi = min(rss), max(rss)
         print(f"memory per plug from {lo} to {hi} plugs (RSS added, medians): "
