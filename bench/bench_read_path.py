@@ -404,7 +404,8 @@ def main() -> None:
     what = "instructions (callgrind)" if args.callgrind else "CPU"
     print(benchlib.header(f"bench_read_path: {what} per reading, every plug read every "
                           f"{args.interval:g} s, side by side"))
-    print(f"clients pinned to CPU {benchlib.client_cpu()}, emulators to {benchlib.emulator_cpu()}")
+    print(f"commit {benchlib.commit()}; clients pinned to CPU {benchlib.client_cpu()}, emulators "
+          f"to {benchlib.emulator_cpu()}")
     table: dict[tuple[int, str], list[dict[str, float]]] = {}
     for n in args.plugs:
         with benchlib.Emulators(n, udp=True, per_process=4000) as emulators:

@@ -256,16 +256,16 @@ async def _service_warnings(emulator: Emulator, plugs: list[EmulatedPlug], inter
 async def test_an_overloaded_service_warns_once_with_the_rate_it_sustains(
         emulator: Emulator, tmp_path: object, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """100 plugs every 50 ms (2,000 reads/s) when each sample holds the loop 1 ms is twice what
-    the process can do: the service says so once, with the rate it does sustain."""
+    """100 plugs every 50 ms (2,000 reads/s) when each sample holds the loop 5 ms is ten times
+    what the process can do: the service says so once, with the rate it does sustain."""
     plugs = [EmulatedPlug("HS110v2", power=10.0) for _ in range(100)]
     warnings = await _service_warnings(emulator, plugs, 0.05, tmp_path, caplog, monkeypatch,
-                                       per_sample_s=0.001)
+                                       per_sample_s=0.005)
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith("sampling cannot keep up: 100 plugs plan 2000 reads/s, this "
                                   "process sustains ")
     sustained = int(warnings[0].split("sustains ")[1].split()[0])
-    assert 100 < sustained < 1100
+    assert 0 < sustained < 1000
     assert "use `plugwatch run --workers K`" in warnings[0]
 
 

@@ -102,7 +102,9 @@ class KeepUp:
     ran its ticks late: their median lag (how long after the first tick not yet run) was over
     `late_s`. A hung plug skips only its own ticks and delays no tick, so hung plugs never warn;
     a process that the machine does not give enough CPU does, as it cannot keep up either (the
-    warning says how much of a core it got).
+    warning says how much of a core it got). At intervals well under a second, an overload whose
+    loop turns stay under `late_s` goes unreported (each tick skips the plugs still busy, which
+    bounds a turn's work).
     """
 
     def __init__(
