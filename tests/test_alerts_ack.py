@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mqtt_helpers import broker, publish, recording
 from test_alerts_e2e import service, write_config
-from test_alerts_restart import kill_9, read, start, states
+from test_alerts_restart import kill_9, read, settled_after_ack, start, states
 from test_notify_receivers import HttpReceiver, Mailbox, http_receiver, smtp
 
 from plugwatch.cli import main
@@ -54,18 +54,19 @@ async def test_an_mqtt_message_acknowledges_and_a_retained_one_is_ignored(
         async with recording(broker, f"{topic}/result") as results:
             await wait_for(lambda: states(cfg) == {"washer": "standby"}, 20, 0.1)
             washer[0] = 1000.0
-            await asyncio.sleep(1.5)
+            await wait_for(lambda: states(cfg)["washer"] == "on", 20, 0.1)  # a run over 1 s
+            await asyncio.sleep(1.5)  # from there, however late the service reads
             washer[0] = 2.0
-            await wait_for(lambda: len(http_receiver.received) >= 3, 20, 0.1)  # + reminders
+            await wait_for(lambda: len(http_receiver.received) >= 3, 30, 0.1)  # + reminders
             await wait_for(lambda: bool(read(cfg, "kv").get("episodes")), 10, 0.1)
             await publish(broker, topic, "dryer")
             await wait_for(lambda: bool(results.on(f"{topic}/result")), 10)
             await publish(broker, topic, "washer")
             await wait_for(lambda: len(results.on(f"{topic}/result")) == 2, 10)
-            await asyncio.sleep(1.5)  # applied within a tick (1 s)
-            count = len(http_receiver.received)
+            await settled_after_ack(cfg)
+            count, rows = len(http_receiver.received), len(read(cfg, "alerts"))
             await asyncio.sleep(2.0)  # at repeat: 1s, two more would have come
-            assert len(http_receiver.received) == count
+            assert (len(http_receiver.received), len(read(cfg, "alerts"))) == (count, rows)
             refused, acked = (json.loads(p) for p in results.on(f"{topic}/result"))
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0, (tmp_path / "run.err").read_text()

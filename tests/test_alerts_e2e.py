@@ -24,7 +24,7 @@ from plugwatch.formatting import format_duration
 from plugwatch.service.alerting import Alerting
 from plugwatch.store import open_store
 from plugwatch.testing import running_service
-from tests.helpers import wait_for
+from tests.helpers import Cued, wait_for
 
 __all__ = ["http_receiver", "smtp"]  # fixtures
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -68,6 +68,16 @@ async def service(cfg: Path) -> AsyncIterator[Any]:
         store.close()
 
 
+def acknowledged(state: dict[str, Any]) -> bool:
+    """The service applied an acknowledgement: its stored rules `state` has an acked episode."""
+    return any(ep["acked_at"] for ep in state.get("episodes", []))
+
+
+def all_sent(alerts: list[dict[str, Any]]) -> bool:
+    """No outbox row waits to be sent (a reminder fired before an ack still goes out)."""
+    return all(a["status"] != "pending" for a in alerts)
+
+
 def mail_text(box: Mailbox) -> list[str]:
     """Subject and body of every mail received, as one string each."""
     texts = []
@@ -105,17 +115,23 @@ async def test_washer_done_in_local_time_with_cost_reminded_until_acknowledged(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     box, smtp_port = smtp
+    power = Cued(washer)
+    plug = EmulatedPlug("HS110v2", alias="washer", power=power)
     emulator = Emulator()
-    [port] = await emulator.start([EmulatedPlug("HS110v2", alias="washer", power=washer)])
+    [port] = await emulator.start([plug])
     cfg = write_config(tmp_path, {"washer": port}, http_receiver, smtp_port, WASHER)
     try:
         async with service(cfg) as store:
-            await wait_for(lambda: len(http_receiver.received) >= 3, 20.0)  # first + reminders
+            await wait_for(lambda: [r["state"] for r in store.status()] == ["standby"], 30.0)
+            power.start(plug)
+            await wait_for(lambda: len(http_receiver.received) >= 3, 60.0)  # first + reminders
             assert await asyncio.to_thread(main, ["ack", "washer", "--config", str(cfg)]) == 0
-            await asyncio.sleep(0.6)  # an ack is applied within a tick (0.2 s here)
-            count = len(http_receiver.received)
+            await wait_for(lambda: acknowledged(  # applied at a tick (every 0.2 s here)
+                store.load_kv("rules_engine").get("rules_engine") or {}), 30.0)
+            await wait_for(lambda: all_sent(store.alerts()), 30.0)  # reminders fired before it
+            count, rows = len(http_receiver.received), len(store.alerts())
             await asyncio.sleep(2.0)  # at repeat: 1s, two more would have come
-            assert len(http_receiver.received) == count
+            assert (len(http_receiver.received), len(store.alerts())) == (count, rows)
             (run,) = store.runs("washer")
     finally:
         await emulator.stop()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_alerts_e2e import write_config
+from test_alerts_e2e import acknowledged, all_sent, write_config
 from test_notify_receivers import HttpReceiver, Mailbox, http_receiver, smtp
 
 from plugwatch.cli import main
@@ -46,6 +46,13 @@ def read(cfg: Path, what: str) -> Any:
         return store.alerts() if what == "alerts" else store.status()
     finally:
         store.close()
+
+
+async def settled_after_ack(cfg: Path) -> None:
+    """Wait until the service applied an acknowledgement (its stored rules state has an acked
+    episode: at a tick, every 1 s) and sent every reminder it had fired before it."""
+    await wait_for(lambda: acknowledged(read(cfg, "kv")), 30, 0.1)
+    await wait_for(lambda: all_sent(read(cfg, "alerts")), 30, 0.1)
 
 
 def states(cfg: Path) -> dict[str, str]:
@@ -83,12 +90,13 @@ async def test_an_ack_and_a_silence_survive_kill_9(
     try:
         await wait_for(lambda: states(cfg) == {"washer": "standby", "tv": "standby"}, 20, 0.1)
         washer[0] = 1000.0
-        await asyncio.sleep(1.5)
+        await wait_for(lambda: states(cfg)["washer"] == "on", 20, 0.1)  # a run over 1 s from
+        await asyncio.sleep(1.5)  # there, however late the service reads
         washer[0] = 2.0
         await wait_for(lambda: len(http_receiver.received) >= 2, 20, 0.1)  # first + reminder
         assert main(["ack", "washer-done/washer", "--config", str(cfg)]) == 0
         assert main(["silence", "tv", "--for", "1h", "--config", str(cfg)]) == 0
-        await wait_for(lambda: any(ep["acked_at"] for ep in read(cfg, "kv")["episodes"]), 10, 0.1)
+        await settled_after_ack(cfg)
         kill_9(proc)
         count = len(http_receiver.received)
         proc = start(cfg)
@@ -196,16 +204,17 @@ async def test_an_http_post_acknowledges_and_get_lists_the_active_alerts(
             "error": "nothing to acknowledge for 'washer': no unacknowledged active alert "
                      "(active: none)"})
         washer[0] = 1000.0
-        await asyncio.sleep(1.5)
+        await wait_for(lambda: states(cfg)["washer"] == "on", 20, 0.1)  # a run over 1 s from
+        await asyncio.sleep(1.5)  # there, however late the service reads
         washer[0] = 2.0
         await wait_for(lambda: len(http_receiver.received) >= 2, 20, 0.1)
         await wait_for(lambda: bool(read(cfg, "kv").get("episodes")), 10, 0.1)
         status, answer = await asyncio.to_thread(call, "POST", "/ack/washer")
         assert (status, answer) == (200, {"acknowledged": ["washer-done/washer"]})
-        await asyncio.sleep(1.2)  # applied within a tick (1 s)
-        count = len(http_receiver.received)
+        await settled_after_ack(cfg)
+        count, rows = len(http_receiver.received), len(read(cfg, "alerts"))
         await asyncio.sleep(1.5)
-        assert len(http_receiver.received) == count  # no more reminders
+        assert (len(http_receiver.received), len(read(cfg, "alerts"))) == (count, rows)  # none
         status, listing = await asyncio.to_thread(call, "GET", "/alerts")
         (alert,) = listing["alerts"]
         assert alert["id"] == "washer-done/washer" and alert["acknowledged_at"] is not None

@@ -18,7 +18,7 @@ from plugwatch.model import RunSummary
 from plugwatch.rules.cost import Price, run_cost
 from plugwatch.store import open_store
 from plugwatch.testing import running_service
-from tests.helpers import wait_for
+from tests.helpers import Cued, wait_for
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NIGHT = Price.model_validate({"per_kwh": 0.30, "currency": "EUR",
@@ -78,8 +78,10 @@ async def test_the_service_stores_each_run_with_its_cost_and_history_shows_it(
 ) -> None:
     """A real washer cycle over TCP: the run row carries cost and currency; history prints
     "…, 0.xx EUR, …" and --json has the same figures."""
+    power = Cued(washer)
+    plug = EmulatedPlug("HS110v2", alias="washer", power=power)
     emulator = Emulator()
-    [port] = await emulator.start([EmulatedPlug("HS110v2", alias="washer", power=washer)])
+    [port] = await emulator.start([plug])
     (tmp_path / "plugwatch.yaml").write_text(
         "database: sqlite:///pw.db\ntimezone: Europe/Berlin\n"
         "price: {per_kwh: 1000, currency: EUR}\n"  # a price that makes a 0.4 Wh run visible
@@ -90,7 +92,9 @@ async def test_the_service_stores_each_run_with_its_cost_and_history_shows_it(
     store = open_store(config.database)
     try:
         async with running_service(config, store):
-            await wait_for(lambda: bool(store.runs("washer")), 15.0)
+            await wait_for(lambda: [r["state"] for r in store.status()] == ["standby"], 30.0)
+            power.start(plug)
+            await wait_for(lambda: bool(store.runs("washer")), 30.0)
             await asyncio.sleep(0.1)
     finally:
         await emulator.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -11,6 +12,10 @@ import sys
 import pytest
 
 from plugwatch.emulator import EmulatedPlug, Emulator
+
+# Dev mode's asyncio debug warns when one callback holds the loop over 0.1 s: on a loaded
+# machine that is the scheduler, not the command. Every other line on stderr still fails.
+SLOW_CALLBACK = re.compile(r"^Executing <.*> took \d+\.\d+ seconds$")
 
 
 @pytest.mark.parametrize("model", ["HS300", "HS110v1"])
@@ -29,7 +34,7 @@ async def test_read_leaves_no_connection_open(model) -> None:
         await emulator.stop()
     lines = [json.loads(x) for x in out.decode().splitlines()]
     assert proc.returncode == 0
-    assert err.decode() == ""
+    assert [line for line in err.decode().splitlines() if not SLOW_CALLBACK.match(line)] == []
     assert [x["power_w"] for x in lines] == [5.0] * (6 if model == "HS300" else 1)
 
 

@@ -12,7 +12,7 @@ from plugwatch.model import DetectorSettings
 from plugwatch.service.alerting import Alerting
 from plugwatch.store import open_store
 from plugwatch.testing import running_service
-from tests.helpers import wait_for
+from tests.helpers import Cued, wait_for
 
 __all__ = ["http_receiver", "smtp"]  # fixtures
 FAST = DetectorSettings(window_s=0.1, on_w=10.0, on_band_w=2.0, dwell_on_s=0.3,
@@ -39,8 +39,10 @@ async def test_washer_finished_arrives_by_email_and_push_exactly_once(
 
     box, smtp_port = smtp
     (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
+    power = Cued(washer)
+    plug = EmulatedPlug("HS110v2", alias="washer", power=power)
     emulator = Emulator()
-    [port] = await emulator.start([EmulatedPlug("HS110v2", alias="washer", power=washer)])
+    [port] = await emulator.start([plug])
     config = config_from_dict({
         "database": f"sqlite:///{tmp_path}/pw.db",
         "defaults": {"interval": 0.1, "timeout": 0.5},
@@ -55,7 +57,9 @@ async def test_washer_finished_arrives_by_email_and_push_exactly_once(
     try:
         async with running_service(config, store, on_events=alerting.on_events):
             task = asyncio.create_task(alerting.run(stop))
-            await wait_for(lambda: bool(http_receiver.received and box.messages), 15.0)
+            await wait_for(lambda: [r["state"] for r in store.status()] == ["standby"], 30.0)
+            power.start(plug)
+            await wait_for(lambda: bool(http_receiver.received and box.messages), 30.0)
             await asyncio.sleep(0.5)  # nothing more arrives
             stop.set()
             await task

@@ -13,7 +13,7 @@ from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.model import DetectorSettings, Event, RunSummary, State, Transition
 from plugwatch.store import open_store
 from plugwatch.testing import emulated_config, running_service
-from tests.helpers import wait_for
+from tests.helpers import Cued, wait_for
 
 SPEED = 20.0  # emulated seconds per real second: energy adds up fast, timing stays real
 FAST = DetectorSettings(
@@ -53,14 +53,17 @@ async def test_washer_cycle_gives_one_run_with_the_meter_energy(db_url: str) -> 
     """off -> standby -> on -> standby (the soak pause does not end the run); one run is recorded
     whose energy matches the emulated plug's own energy counter."""
     name = unique("washer")
-    plug = EmulatedPlug("HS110v1", alias=name, power=by_speed(washer_profile), speed=SPEED)
+    power = Cued(by_speed(washer_profile))
+    plug = EmulatedPlug("HS110v1", alias=name, power=power, speed=SPEED)
     emulator = Emulator()
     [port] = await emulator.start([plug])
     events: list[Event] = []
     config = emulated_config({name: port}, db_url, interval_s=0.1, timeout_s=1.0, detector=FAST)
     try:
         async with running_service(config, listeners=[events.append]):
-            await wait_for(lambda: any(isinstance(e, RunSummary) for e in events), 20.0)
+            await wait_for(lambda: any(isinstance(e, Transition) for e in events), 30.0)
+            power.start(plug)  # the cycle from the service's first decision (off), read through
+            await wait_for(lambda: any(isinstance(e, RunSummary) for e in events), 30.0)
     finally:
         await emulator.stop()
     steps = announced(events)
