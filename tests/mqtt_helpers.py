@@ -81,9 +81,14 @@ class Recorder:
 async def recording(settings: MqttSettings, *filters: str) -> AsyncIterator[Recorder]:
     """A connected Recorder for the body of the block."""
     rec = Recorder(settings, *filters)
+    probe, back = unique("probe"), asyncio.Event()  # a topic of its own, outside `filters`
+    rec.client.subscribe(probe, lambda t, p, r: back.set())
     rec.client.start()
-    assert await rec.client.wait_connected(5), rec.client.last_error
-    await asyncio.sleep(0.1)  # subscriptions acknowledged
+    assert await rec.client.wait_connected(15), rec.client.last_error
+    # Sent after the SUBSCRIBE on the same connection: once it is back, the broker has applied
+    # every subscription (a fixed sleep misses the first messages on a loaded machine).
+    rec.client.publish(probe, b"probe")
+    await asyncio.wait_for(back.wait(), 15)
     try:
         yield rec
     finally:
