@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from mqtt_helpers import broker, publish, recording
-from test_alerts_e2e import service, write_config
+from test_alerts_e2e import acknowledged, all_sent, service, write_config
 from test_alerts_restart import kill_9, read, settled_after_ack, start, states
 from test_notify_receivers import HttpReceiver, Mailbox, http_receiver, smtp
 
@@ -99,18 +99,21 @@ async def test_the_washer_switched_off_at_the_machine_acknowledges(
     cfg = write_config(tmp_path, {"washer": port}, http_receiver, smtp[1], WASHER)
     try:
         async with service(cfg) as store:
-            await wait_for(lambda: [r["state"] for r in store.status()] == ["standby"], 10)
+            await wait_for(lambda: [r["state"] for r in store.status()] == ["standby"], 20)
             washer[0] = 1000.0
-            await asyncio.sleep(1.5)
+            await wait_for(lambda: [r["state"] for r in store.status()] == ["on"], 20)
+            await asyncio.sleep(1.5)  # a run over min_duration from there, however late read
             washer[0] = 2.0
-            await wait_for(lambda: len(http_receiver.received) >= 2, 20)  # first + reminder
+            await wait_for(lambda: len(http_receiver.received) >= 2, 30)  # first + reminder
             washer[0] = 0.0
-            await wait_for(lambda: [r["state"] for r in store.status()] == ["off"], 10)
-            await asyncio.sleep(0.5)
+            await wait_for(lambda: [r["state"] for r in store.status()] == ["off"], 20)
+            # the snapshot with the acknowledgement is stored once the writer settles (2 s)
+            await wait_for(lambda: acknowledged(
+                store.load_kv("rules_engine").get("rules_engine") or {}), 30)
+            await wait_for(lambda: all_sent(store.alerts()), 30)  # reminders fired before it
             count = len(http_receiver.received)
             await asyncio.sleep(2.0)  # at repeat: 1s, two more would have come
             assert len(http_receiver.received) == count
-            await asyncio.sleep(2.5)  # the snapshot is stored after the writer settles (2 s)
             capsys.readouterr()
             assert await asyncio.to_thread(main, ["ack", "--config", str(cfg)]) == 0
     finally:

@@ -19,6 +19,7 @@ from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.outputs.live import Health
 from plugwatch.outputs.systemd import SystemdNotifier
 from tests.conftest import REPO
+from tests.helpers import wait_for
 from tests.observe_helpers import fetch, scrape
 
 UNIT = REPO / "contrib" / "plugwatch.service"
@@ -135,6 +136,7 @@ async def test_plugwatch_run_under_a_notify_socket(tmp_path: Path) -> None:
         assert first == [{"READY=1", "STATUS=sampling 1 plugs"}]
         await until(sock, "WATCHDOG=1")
         await until(sock, "WATCHDOG=1")
+        await wait_for(lambda: any("serving" in m["message"] for m in logs), 10)  # the pipe read
         [url] = [m["message"].split(" on ")[-1] for m in logs if "serving" in m["message"]]
         await asyncio.sleep(1.0)
         status, text, _ = await fetch(url + "metrics")
@@ -148,8 +150,8 @@ async def test_plugwatch_run_under_a_notify_socket(tmp_path: Path) -> None:
         reload = await until(sock, "READY=1")
         assert any("RELOADING=1" in m for m in reload)
         assert any(line.startswith("MONOTONIC_USEC=") for m in reload for line in m)
-        await asyncio.sleep(0.3)
-        assert any(m["message"] == "new detector settings for washer" for m in logs)
+        await wait_for(  # logged before READY=1; the test's pipe reader may lag behind
+            lambda: any(m["message"] == "new detector settings for washer" for m in logs), 10)
 
         proc.send_signal(signal.SIGTERM)
         await until(sock, "STOPPING=1")
