@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         assert emulator.stdout is not None
         ports = json.loads(emulator.stdout.readline())
-        with PrivatePostgres() as pg:
+        with PrivatePostgres(durable=True) as pg:  # a crash-stop keeps what was committed
             write_config(folder, pg.url, ports, cyclers, receiver.url, args.max_queued)
             try:
                 figures = run_schedule(args, service, pg, receiver, emulator, cyclers, t0)

@@ -4,6 +4,7 @@
         url = pg.url                         # postgresql+psycopg://postgres@127.0.0.1:PORT/postgres
         pg.stop(); pg.start()                # a real outage, the same port and data
     # stopped and removed
+    PrivatePostgres(durable=True)            # commits survive stop("immediate") (benches)
 
 Never the machine's own server. As root, initdb and pg_ctl run as an unprivileged user
 (`postgres`, else `nobody`), since PostgreSQL refuses to run as root. `available()` says whether
@@ -62,8 +63,11 @@ def free_port() -> int:
 class PrivatePostgres:
     """One throw-away PostgreSQL cluster on 127.0.0.1 (trust auth, user postgres)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, durable: bool = False) -> None:
         self.port = port or free_port()
+        # not durable (tests): commits return before their WAL is written, so a crash-stop
+        # (stop("immediate")) may undo the last ~0.6 s of commits; durable: as a real server
+        self.durable = durable
         self.dir = Path(tempfile.mkdtemp(prefix="plugwatch-pg-"))
         self.data = self.dir / "data"
         self._user = self._run_as()
@@ -81,8 +85,9 @@ class PrivatePostgres:
                  "-E", "UTF8", "--locale", "C")
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                       f"unix_socket_directories = '{self.dir}'\nfsync = off\n"
-                       "full_page_writes = off\nsynchronous_commit = off\n")
+                       f"unix_socket_directories = '{self.dir}'\n")
+            if not self.durable:
+                conf.write("fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n")
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
