@@ -435,3 +435,57 @@ async def test_a_notifier_outage_is_three_lines_however_many_attempts_fail(
     assert lines[-1].startswith("target phone delivers again after 10 min (")
     assert sorted(m["title"] for m in receiver.received) == sorted(f"washer {i}"
                                                                   for i in range(20))
+
+
+async def test_a_delivery_whose_record_fails_is_recorded_later_never_sent_twice() -> None:
+    """The database goes away between a delivery to a real HTTP receiver and its record: the
+    sender keeps the delivery in mind and records it once the outbox answers again, instead of
+    sending it a second time (the fault-injection bench saw that repeat at a crash-stop)."""
+    from plugwatch.notify.apprise_notifier import AppriseNotifier
+    from plugwatch.notify.memory import MemoryOutbox
+    from plugwatch.notify.sender import AlertSender
+    from plugwatch.rules import Alert
+    from tests.test_notify_receivers import HttpReceiver
+
+    class FlakyOutbox(MemoryOutbox):
+        away = False
+
+        def _check(self) -> None:
+            if self.away:
+                raise StoreError("reading the alert outbox from postgresql://db failed")
+
+        def pending_alerts(self, now: float, limit: int) -> list[Any]:
+            self._check()
+            return super().pending_alerts(now, limit)
+
+        def record_attempt(self, alert_id: int, ok: bool, error: str | None, now: float,
+                           next_due: float | None) -> None:
+            self._check()
+            super().record_attempt(alert_id, ok, error, now, next_due)
+
+    receiver = HttpReceiver()
+    receiver.up()
+    outbox = FlakyOutbox()
+    outbox.add([Alert("k1", "done", "washer", "phone", "washer finished", "Ran 1 h", 0.0,
+                      0.0).as_row()])
+    notifier = AppriseNotifier({"phone": receiver.url})
+    send = notifier.send
+
+    async def send_then_lose_the_database(*args: Any, **kwargs: Any) -> None:
+        await send(*args, **kwargs)
+        outbox.away = True  # gone right after the receiver answered
+
+    notifier.send = send_then_lose_the_database  # type: ignore[method-assign]
+    sender = AlertSender(outbox, notifier, clock=lambda: 1000.0)
+    try:
+        with pytest.raises(StoreError):
+            await sender.run_once()
+        with pytest.raises(StoreError):
+            await sender.run_once()  # still away: nothing sent meanwhile
+        outbox.away = False
+        assert await sender.run_once() == 0  # recorded, not delivered again
+        assert await sender.run_once() == 0
+    finally:
+        receiver.close()
+    assert [m["title"] for m in receiver.received] == ["washer finished"]
+    assert outbox.rows["k1"].status == "sent" and outbox.rows["k1"].attempts == 1

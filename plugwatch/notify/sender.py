@@ -2,8 +2,10 @@
 
 An alert is marked sent only after apprise reported success; a failed attempt is recorded and the
 alert is due again after an exponential back-off (capped, 10 min by default), so a notifier that is
-down delays alerts without losing them and without a storm of retries. A crash between a delivery
-and its record can repeat that one message once (at-least-once); nothing is ever lost.
+down delays alerts without losing them and without a storm of retries. A delivery whose record
+fails (the database went away meanwhile) is remembered and recorded once the outbox is back,
+never sent again; only a crash between a delivery and its record can repeat that one message
+(at-least-once); nothing is ever lost.
 
 Logged without a line per attempt (plugwatch.service.failures.Outage): a target's first failed
 attempt, every 2 minutes while it keeps failing (with counts), and its first success after; the
@@ -77,6 +79,7 @@ class AlertSender:
         self._wake = asyncio.Event()
         self._failing: dict[str, Outage] = {}  # target -> its current outage
         self._outbox_outage = Outage(clock=clock)
+        self._unrecorded: dict[Any, float] = {}  # alert id -> when delivered (not yet recorded)
 
     def wake(self) -> None:
         """Look at the outbox now (e.g. right after new alerts were written)."""
@@ -84,6 +87,8 @@ class AlertSender:
 
     async def run_once(self, stop: asyncio.Event | None = None) -> int:
         """Try every alert due now once (until `stop` is set); returns how many were delivered."""
+        for alert_id in list(self._unrecorded):  # delivered while the outbox was away
+            await self._record_sent(alert_id)
         now = self.clock()
         rows = await asyncio.to_thread(self.outbox.pending_alerts, now, self.batch)
         delivered = 0
@@ -111,14 +116,21 @@ class AlertSender:
             await asyncio.to_thread(self.outbox.record_attempt, alert_id, False, str(exc), now,
                                     next_due)
             return 0
-        await asyncio.to_thread(self.outbox.record_attempt, alert_id, True, None, self.clock(),
-                                None)
         self.sent += 1
+        self._unrecorded[alert_id] = self.clock()
         outage = self._failing.pop(target, None)
         if outage is not None:
             log.warning("target %s delivers again after %s (%d failed attempts)", target,
                         format_duration(outage.recovered() or 0.0), outage.attempts)
+        await self._record_sent(alert_id)
         return 1
+
+    async def _record_sent(self, alert_id: Any) -> None:
+        """Record a delivery as sent; if the outbox is away (StoreError), it stays remembered
+        and is recorded first thing once the outbox answers again: never delivered twice."""
+        await asyncio.to_thread(self.outbox.record_attempt, alert_id, True, None,
+                                self._unrecorded[alert_id], None)
+        del self._unrecorded[alert_id]
 
     def _target_failed(self, target: str, alert_id: Any, attempts: int, exc: Exception,
                        give_up: bool) -> None:
