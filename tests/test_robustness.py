@@ -489,3 +489,25 @@ async def test_a_delivery_whose_record_fails_is_recorded_later_never_sent_twice(
         receiver.close()
     assert [m["title"] for m in receiver.received] == ["washer finished"]
     assert outbox.rows["k1"].status == "sent" and outbox.rows["k1"].attempts == 1
+
+
+def test_a_plug_flipping_between_two_reasons_logs_each_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A flooding plug's random bytes fail one of two ways at random (the bench saw a line per
+    flip): each reason is logged once in a failing spell, then only counted."""
+    from plugwatch.model import ReadFailure
+    from plugwatch.service.failures import FailureLog
+
+    failures = FailureLog()
+    caplog.set_level(logging.WARNING, logger="plugwatch.plugs")
+    for i in range(40):
+        why = ("answer is not valid JSON ('utf-8' codec can't decode)" if i % 2 else
+               f"answer does not decrypt to JSON (first bytes {i:02x})")
+        failures.observe("flood", ReadFailure(1000.0 + i, f"bad answer from p: {why}",
+                                              "bad_answer"),
+                         State.UNREACHABLE if i >= 2 else State.UNKNOWN)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert "read failed: " in lines[0] and "read failed differently now: " in lines[1]
+    assert "is unreachable after 3 failed reads" in lines[2]

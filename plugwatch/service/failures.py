@@ -3,12 +3,13 @@ away for a while (Outage: the database for the writer, the outbox, a notificatio
 
 FailureLog: one log line when a plug's failure changes, never one per read.
 
-A line is logged when a plug's reads start failing (with the reason), when the reason changes,
-when the plug turns unreachable, and when it answers again. Reasons that differ only in their
-numbers or parenthesised details (a power value, the first bytes of a garbage answer) count as
-the same. At most `per_minute` such lines are
-logged a minute over all plugs; the rest are counted in one summary line. The reason a failing
-spell began is handed to `note(plug, ts, reason)` (the writer stores it for `plugwatch status`).
+A line is logged when a plug's reads start failing (with the reason), when the reason changes
+to one not seen in this spell (a plug flipping between two reasons logs each once), when the
+plug turns unreachable, and when it answers again. Reasons that differ only in their numbers or
+parenthesised details (a power value, the first bytes of a garbage answer) count as the same. At
+most `per_minute` such lines are logged a minute over all plugs; the rest are counted in one
+summary line. The reason a failing spell began is handed to `note(plug, ts, reason)` (the writer
+stores it for `plugwatch status`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class _Spell:
     reason: str  # the reason of the failure that began the spell (or its latest new shape)
     failures: int = 1
     unreachable: bool = False
+    seen: set[str] = field(default_factory=set)  # every shape of this spell (logged once each)
 
 
 class FailureLog:
@@ -115,16 +117,18 @@ class FailureLog:
             return
         shape = f"{sample.kind} {_DETAIL.sub('#', sample.reason)}"
         if spell is None:
-            self._spells[plug] = spell = _Spell(shape, sample.reason)
+            self._spells[plug] = spell = _Spell(shape, sample.reason, seen={shape})
             self._noted(plug, sample)
             self._say(sample.ts, "plug %s: read failed: %s", plug, sample.reason)
         else:
             spell.failures += 1
-            if shape != spell.shape:
+            if shape != spell.shape:  # a plug flipping between two reasons: one line each
                 spell.shape, spell.reason = shape, sample.reason
-                self._noted(plug, sample)
-                self._say(sample.ts, "plug %s: read failed differently now: %s", plug,
-                          sample.reason)
+                if shape not in spell.seen:
+                    spell.seen.add(shape)
+                    self._noted(plug, sample)
+                    self._say(sample.ts, "plug %s: read failed differently now: %s", plug,
+                              sample.reason)
         if state is State.UNREACHABLE and not spell.unreachable:
             spell.unreachable = True
             self._say(sample.ts, "plug %s is unreachable after %d failed reads: %s", plug,
