@@ -196,12 +196,12 @@ async def test_availability_is_offline_when_the_service_is_killed_and_online_aga
     async with recording(broker, status) as rec:
         proc = _run_plugwatch(config_file)
         try:
-            await wait_for(lambda: rec.on(status)[-1:] == [b"online"], 20.0)
+            await wait_for(lambda: rec.on(status)[-1:] == [b"online"], 60.0)  # start-up
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             await wait_for(lambda: rec.on(status)[-1:] == [b"offline"], 10.0)
             proc = _run_plugwatch(config_file)
-            await wait_for(lambda: rec.on(status)[-1:] == [b"online"], 20.0)
+            await wait_for(lambda: rec.on(status)[-1:] == [b"online"], 60.0)  # start-up
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0, proc.stderr.read() if proc.stderr else ""
             await wait_for(lambda: rec.on(status)[-1:] == [b"offline"], 10.0)

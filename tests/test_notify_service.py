@@ -75,14 +75,14 @@ async def test_kill_9_between_the_transition_and_the_send_delivers_once(
     http_receiver.down()  # the notifier is down: the alert waits in the outbox
     proc = start(cfg)
     try:
-        await wait_for(lambda: state_of(tmp_path, "tv") == "standby", 20, every=0.1)
+        await wait_for(lambda: state_of(tmp_path, "tv") == "standby", 60, every=0.1)  # start-up
         level[0] = 100.0
         await wait_for(lambda: any(r["attempts"] >= 1 for r in alert_rows(tmp_path)), 20, every=0.1)
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
         http_receiver.up()
         proc = start(cfg)
-        await wait_for(lambda: bool(http_receiver.received), 20, every=0.1)
+        await wait_for(lambda: bool(http_receiver.received), 60, every=0.1)  # start-up
         await asyncio.sleep(1.0)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
@@ -105,7 +105,7 @@ async def test_broken_rules_refuse_start_and_sighup_keeps_the_old_rules(
     cfg = write_config(tmp_path, 9, http_receiver)
     (tmp_path / "rules.yaml").write_text(RULE.replace('to: "on"', "to: onn"))
     proc = start(cfg)
-    assert proc.wait(30) == 1
+    assert proc.wait(60) == 1  # a loaded machine may take long to start Python
     assert proc.stderr is not None
     err = proc.stderr.read().decode()
     assert f"plugwatch: error: {tmp_path}/rules.yaml:3: rule 'tv-on': when.to[0]: " \
@@ -114,7 +114,7 @@ async def test_broken_rules_refuse_start_and_sighup_keeps_the_old_rules(
     proc = start(cfg)
     try:
         # the plug row appears once the service runs (its SIGHUP handler is installed before)
-        await wait_for(lambda: state_of(tmp_path, "tv") is not None, 30, every=0.1)
+        await wait_for(lambda: state_of(tmp_path, "tv") is not None, 60, every=0.1)
         (tmp_path / "rules.yaml").write_text("- oops")
         proc.send_signal(signal.SIGHUP)
         await asyncio.sleep(0.5)

@@ -53,6 +53,9 @@ async def test_metrics_health_and_status_while_the_service_runs(
         async with running_app(config) as (outputs, base):
             await one_run(load, outputs.view.service.detectors, "washer", 1000.0, hold_s=1.0)
             await wait_for(lambda: bool(http_receiver.received), 15.0)
+            # received, then marked sent in the outbox once the answer is back
+            await wait_for(lambda: [a["status"] for a in outputs.view.store.alerts()] == ["sent"],
+                           15.0)
             status, health, _ = await fetch(f"{base}/healthz")
             assert (status, health) == (200, "ok\n")
             status, text, headers = await fetch(f"{base}/metrics")
