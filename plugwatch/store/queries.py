@@ -150,13 +150,18 @@ def load_kv(conn: Connection, prefix: str, keys: Iterable[str] | None = None) ->
 
 
 def alert_counts(conn: Connection) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
-    """({status: alerts}, [(rule, target, alerts sent)]) over the whole outbox."""
+    """({status: alerts}, [(rule, target, alerts sent)]) over the whole outbox, from one
+    statement: a scrape never shows an alert both pending and sent (the sender marks it between
+    two reads)."""
     a = tables.alerts.c
-    by_status = {status: int(n) for status, n in conn.execute(
-        select(a.status, func.count()).group_by(a.status))}
-    sent = [(rule, target, int(n)) for rule, target, n in conn.execute(
-        select(a.rule, a.target, func.count()).where(a.status == "sent")
-        .group_by(a.rule, a.target).order_by(a.rule, a.target))]
+    by_status: dict[str, int] = {}
+    sent = []
+    for status, rule, target, n in conn.execute(
+            select(a.status, a.rule, a.target, func.count())
+            .group_by(a.status, a.rule, a.target).order_by(a.rule, a.target)):
+        by_status[status] = by_status.get(status, 0) + int(n)
+        if status == "sent":
+            sent.append((rule, target, int(n)))
     return by_status, sent
 
 
