@@ -147,16 +147,33 @@ async def test_a_burst_of_every_size_and_qos_arrives_whole_and_in_order(
              (i // 3) % 2) for i in range(2_000)]
     qos_of = {t: q for t, _, q in sent}
     got: list[tuple[str, bytes, bool]] = []
+    probes: list[bytes] = []
+    probe = f"{prefix}/probe"
+
+    def received(topic: str, payload: bytes, retained: bool) -> None:
+        if topic == probe:
+            probes.append(payload)
+        else:
+            got.append((topic, payload, retained))
+
     receiver = MqttClient(settings, client_id=unique("receiver"))
-    receiver.subscribe(f"{prefix}/#", lambda t, p, r: got.append((t, p, r)), qos=1)
+    receiver.subscribe(f"{prefix}/#", received, qos=1)
     sender = MqttClient(settings, client_id=unique("sender"))
     for client in (receiver, sender):
         client.start()
-        assert await client.wait_connected(5), client.last_error
-    await asyncio.sleep(0.2)
+        assert await client.wait_connected(15), client.last_error
+    # the burst starts once the broker has the subscription: a probe came back through it
+    deadline = asyncio.get_running_loop().time() + 15
+    while not probes and asyncio.get_running_loop().time() < deadline:
+        sender.publish(probe, b"probe", qos=1)
+        await asyncio.sleep(0.2)
+    assert probes, "the receiver's subscription never took effect"
     for topic, payload, qos in sent:
         assert sender.publish(topic, payload, qos=qos)
-    await wait_for(lambda: len(got) >= len(sent), 30.0)
+    try:
+        await wait_for(lambda: len(got) >= len(sent), 60.0)
+    except AssertionError:
+        raise AssertionError(f"{len(got)} of {len(sent)} messages arrived") from None
     for qos in (0, 1):  # MQTT keeps the order of each QoS; the broker may interleave the two
         assert [(t, p) for t, p, _ in got if qos_of[t] == qos] == [
             (t, p) for t, p, q in sent if q == qos]
