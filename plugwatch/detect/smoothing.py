@@ -98,15 +98,8 @@ class TimeAverage:
 
     def add(self, ts: float, watts: float, energy_kwh: float | None = None) -> float:
         """Add a reading (time never goes back) and return the average at its time."""
+        self._append(ts, watts, _NAN if energy_kwh is None else energy_kwh)
         times, powers, terms = self._ts, self._w, self._terms
-        if times:
-            last = term(powers[-1], ts - times[-1])
-            terms[-1] = last
-            self.total += last
-        times.append(ts)
-        powers.append(watts)
-        self._e.append(_NAN if energy_kwh is None else energy_kwh)
-        terms.append(0)
         start = ts - self.window_s
         n, drop = len(times), 0
         while n - drop >= 2 and times[drop + 1] <= start:
@@ -143,16 +136,20 @@ class TimeAverage:
         self.reset()
         ts, watts = [float(t) for t in data["ts"]], [float(w) for w in data["w"]]
         counters = data.get("e") or [None] * len(ts)
-        times, powers, terms = self._ts, self._w, self._terms
         for t, w, e in zip(ts, watts, counters, strict=True):
-            if times:
-                last = term(powers[-1], t - times[-1])
-                terms[-1] = last
-                self.total += last
-            times.append(t)
-            powers.append(w)
-            self._e.append(_NAN if e is None else float(e))
-            terms.append(0)
+            self._append(t, w, _NAN if e is None else float(e))
+
+    def _append(self, ts: float, watts: float, energy_kwh: float) -> None:
+        """One reading at the end: the one before it now has its term (power x time held)."""
+        times, powers, terms = self._ts, self._w, self._terms
+        if times:
+            last = term(powers[-1], ts - times[-1])
+            terms[-1] = last
+            self.total += last
+        times.append(ts)
+        powers.append(watts)
+        self._e.append(energy_kwh)
+        terms.append(0)
 
 
 _NAN = float("nan")
