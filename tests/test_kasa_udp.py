@@ -12,6 +12,7 @@ import pytest
 from plugwatch.config import config_from_dict
 from plugwatch.emulator import EmulatedPlug
 from plugwatch.emulator.answers import answer
+from plugwatch.emulator.server import answer_body
 from plugwatch.errors import DeviceTimeout
 from plugwatch.model import ReadFailure, Reading, Sample
 from plugwatch.service.sampler import SampledPlug, Sampler
@@ -123,6 +124,45 @@ async def test_a_plug_that_never_answers_fails_after_the_retry() -> None:
     assert str(exc.value) == (f"timeout after 0.3 s reading 127.0.0.1:{port} over UDP "
                               f"(no answer to 2 datagrams)")
     assert plug.received == 2
+
+
+class EchoingPlug(asyncio.DatagramProtocol):
+    """An emulated plug on UDP that answers its first sysinfo question twice, as a plug does
+    when a slow first answer made the client send the question again."""
+
+    def __init__(self) -> None:
+        self.plug = EmulatedPlug("HS110v2", power=44.0)
+        self.asked: list[set[str]] = []  # the modules of each request received
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.asked.append(set(wire.parse_answer(data)))
+        out = answer_body(self.plug, data)
+        for _ in range(2 if self.asked == [{"system"}] else 1):
+            self.transport.sendto(out, addr)
+
+
+async def test_a_duplicate_first_answer_is_a_stray_not_the_reading() -> None:
+    """The second copy of the sysinfo answer arrives once the combined request is out: it lacks
+    the emeter the request asked for, so it is counted as a stray and the reading is the
+    combined request's own answer."""
+    loop = asyncio.get_running_loop()
+    transport, echoing = await loop.create_datagram_endpoint(
+        EchoingPlug, local_addr=("127.0.0.1", 0))
+    driver = KasaDriver("127.0.0.1", transport.get_extra_info("sockname")[1], transport="udp")
+    try:
+        first = await driver.read(1.0)
+        second = await driver.read(2.0)
+        udp = driver._link
+    finally:
+        await driver.close()
+        transport.close()
+    assert (first.power_w, second.power_w) == (44.0, 44.0)
+    assert echoing.asked == [{"system"}, {"system", "emeter"}, {"system", "emeter"}]
+    assert udp is not None and udp.strays == 1 and udp.retries == 0  # type: ignore[union-attr]
 
 
 async def test_the_service_stores_readings_of_udp_plugs(emulator, tmp_path) -> None:

@@ -9,6 +9,13 @@ timeout is sent once more (a third, as first contact takes two exchanges, each m
 The retry sweep drains the socket first, so an answer that is merely unread is not taken for a
 loss. The owner of the read calls `expire` once the whole timeout has passed, and only then does
 the read count as failed. A late answer to an expired read is dropped (counted in `strays`).
+
+A retried request may be answered twice. The second answer must not be taken for the answer to
+the plug's next request: real firmware answers every module a request asks (with an err_code
+object for one it lacks), so an answer that lacks a module the request in flight asked for
+(the sysinfo-only answer of first contact, arriving once the combined request is out) answers an
+earlier request: it counts as a stray and the request stays in flight. (A duplicate answer to
+a combined request is an answer to the same question, one interval old, and is taken.)
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ class KasaUdp:
         self._flight: dict[Address, UdpAsker] = {}  # address -> the asker whose datagram is out
         self._queued: dict[Address, list[UdpAsker]] = {}
         self._fresh: dict[UdpAsker, float] = {}  # not retried yet -> loop time sent, oldest first
+        self._asked: dict[bytes, tuple[str, ...]] = {}  # request frame -> the modules it asks
         self._timer: asyncio.TimerHandle | None = None
 
     def ask(self, asker: UdpAsker) -> None:
@@ -87,9 +95,7 @@ class KasaUdp:
             return
         address = route[0]
         if self._flight.get(address) is asker:
-            del self._flight[address]
-            self._fresh.pop(asker, None)
-            self._next(address)
+            self._land(address, asker)
             asker.failed(error)
         elif asker in self._queued.get(address, ()):
             self._queued[address].remove(asker)
@@ -120,14 +126,12 @@ class KasaUdp:
             pass  # the socket's buffer is full: as good as lost, the retry sends it again
         except OSError as exc:
             if self._flight.get(address) is asker:
-                del self._flight[address]
-                self._fresh.pop(asker, None)
-                self._next(address)
+                self._land(address, asker)
             reason = exc.strerror or errno.errorcode.get(exc.errno or 0) or "error"
             asker.failed(DeviceUnreachable(f"cannot reach {asker.where}: {reason}"))
 
     def _readable(self, sock: socket.socket) -> None:
-        buf, flight = self._buf, self._flight
+        buf, flight, asked = self._buf, self._flight, self._asked
         for _ in range(_DRAIN_MAX):
             try:
                 n, sender = sock.recvfrom_into(buf)
@@ -136,18 +140,32 @@ class KasaUdp:
             except OSError:
                 continue
             address = sender if len(sender) == 2 else sender[:2]
-            asker = flight.pop(address, None)
+            asker = flight.get(address)
             if asker is None:
                 self.strays += 1
                 continue
-            self._fresh.pop(asker, None)
-            self._next(address)
             try:
                 answer = wire.parse_answer(buf[:n])
             except ValueError as exc:
+                self._land(address, asker)
                 asker.failed(BadAnswer(f"bad answer from {asker.where}: {exc}"))
                 continue
-            asker.answered(answer)
+            modules = asked.get(asker.frame)
+            if modules is None:
+                modules = asked[asker.frame] = _modules(asker.frame)
+            for module in modules:
+                if module not in answer:  # an answer to an earlier request: not this one's
+                    self.strays += 1
+                    break
+            else:
+                self._land(address, asker)
+                asker.answered(answer)
+
+    def _land(self, address: Address, asker: UdpAsker) -> None:
+        """The request in flight to `address` is over (answered or failed): send the next."""
+        del self._flight[address]
+        self._fresh.pop(asker, None)
+        self._next(address)
 
     def _next(self, address: Address) -> None:
         queued = self._queued.get(address)
@@ -234,6 +252,13 @@ class KasaUdp:
         self._addresses[key] = ((sockaddr[0], sockaddr[1]), family)
         for asker in self._resolving.pop(key, []):
             self._route(asker)
+
+
+def _modules(frame: bytes) -> tuple[str, ...]:
+    """The modules a request datagram asks for: real firmware answers each (an err_code object
+    for one it lacks), so an answer without one of them answers some other request."""
+    request = wire.parse_answer(frame)  # a request decrypts and parses like an answer
+    return tuple(module for module in request if module != "context")
 
 
 _pool: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, KasaUdp] = weakref.WeakKeyDictionary()
