@@ -57,6 +57,28 @@ async def test_plugs_and_strip_outlets_read_through_one_socket(emulator) -> None
         await d.close()
 
 
+async def test_a_udp_plug_offline_is_silent_and_answers_again_on_its_port(emulator) -> None:
+    """Offline, a UDP plug's port answers nothing (the read times out); garbage gets no answer
+    either; back online, the same port answers the next read."""
+    plugs = [EmulatedPlug("HS110v2", power=5.0), EmulatedPlug("HS110v2", power=6.0)]
+    ports = await emulator.start(plugs, udp=True, tcp=False)
+    driver = KasaDriver("127.0.0.1", ports[0], timeout=0.3, transport="udp")
+    other = KasaDriver("127.0.0.1", ports[1], timeout=0.3, transport="udp")
+    try:
+        assert (await driver.read(0.0)).power_w == 5.0
+        await emulator.set_online(plugs[0], False)
+        with pytest.raises(DeviceTimeout):
+            await driver.read(1.0)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(b"\x00garbage", ("127.0.0.1", ports[1]))
+        assert (await other.read(1.0)).power_w == 6.0
+        await emulator.set_online(plugs[0], True)
+        assert (await driver.read(2.0)).power_w == 5.0
+    finally:
+        await driver.close()
+        await other.close()
+
+
 class LossyPlug(asyncio.DatagramProtocol):
     """A UDP plug that drops the first `drop` datagrams of every request it is sent."""
 

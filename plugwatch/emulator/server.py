@@ -3,8 +3,8 @@
 With `udp=True` each plug also answers datagrams on the UDP port of the same number, as a real
 plug answers on TCP and UDP 9999 (`tcp=False`: UDP only, for benches of thousands of UDP plugs).
 Also answers UDP discovery (encrypted JSON, no length prefix) for all its plugs on one UDP port.
-asyncio BufferedProtocols (no per-receive allocation) keep the per-request cost small enough for
-thousands of plugs per process.
+asyncio BufferedProtocols (no per-receive allocation), and for UDP one epoll for every plug's port
+(datagrams.PlugPorts), keep the per-request cost small enough for thousands of plugs per process.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import weakref
 from typing import Any
 
 from plugwatch.emulator.answers import answer
-from plugwatch.emulator.datagrams import DiscoveryDatagrams, PlugDatagrams
+from plugwatch.emulator.datagrams import DiscoveryDatagrams, PlugPorts
 from plugwatch.emulator.plug import EmulatedPlug
 from plugwatch.sources.kasa import protocol as wire
 
@@ -125,7 +125,7 @@ class _PlugProtocol(asyncio.BufferedProtocol):
         self.buf = buf
 
 
-_Listening = tuple[asyncio.Server | None, asyncio.DatagramTransport | None]
+_Listening = tuple[asyncio.Server | None, socket.socket | None]  # TCP, UDP
 
 
 class Emulator:
@@ -139,6 +139,7 @@ class Emulator:
         self.tcp, self.udp = True, False
         self._servers: dict[int, _Listening] = {}  # index -> listeners, while online
         self._conns: list[set[asyncio.Transport]] = []
+        self._datagrams = PlugPorts(answer_body)
         self._udp: asyncio.DatagramTransport | None = None
 
     async def start(
@@ -191,11 +192,11 @@ class Emulator:
         if online and index not in self._servers:
             await self._listen(index)
         elif not online and index in self._servers:
-            server, datagrams = self._servers.pop(index)
+            server, udp = self._servers.pop(index)
             if server is not None:
                 server.close()
-            if datagrams is not None:
-                datagrams.close()
+            if udp is not None:
+                self._datagrams.remove(udp)
             for transport in list(self._conns[index]):
                 transport.abort()
             self._conns[index].clear()
@@ -204,6 +205,7 @@ class Emulator:
         """Close every listener and connection."""
         for plug in list(self.plugs):
             await self.set_online(plug, False)
+        self._datagrams.close()
         if self._udp is not None:
             self._udp.close()
             self._udp = None
@@ -238,16 +240,14 @@ class Emulator:
             break
         else:
             raise OSError(errno.EADDRINUSE, "no port free on both TCP and UDP")
-        server = datagrams = None
+        server = None
         try:
             if tcp is not None:
                 tcp.listen(128)
                 tcp.setblocking(False)
                 server = await loop.create_server(lambda: _PlugProtocol(plug, conns), sock=tcp)
             if udp is not None:
-                udp.setblocking(False)
-                datagrams, _ = await loop.create_datagram_endpoint(
-                    lambda: PlugDatagrams(plug, answer_body), sock=udp)
+                self._datagrams.add(udp, plug)
         except BaseException:
             for sock in (tcp, udp):
                 if sock is not None:
@@ -256,7 +256,7 @@ class Emulator:
                 server.close()
             raise
         self.ports[index] = port
-        self._servers[index] = (server, datagrams)
+        self._servers[index] = (server, udp)
 
     def _index(self, plug: EmulatedPlug) -> int:
         index = self._indexes.get(id(plug))
