@@ -114,6 +114,10 @@ class Drop:
 class Detector:
     """The state of one plug, updated one sample at a time."""
 
+    __slots__ = ("announce_first", "before_unreachable", "dip", "drop", "failures",
+                 "first_failure", "held_until", "last", "last_power_w", "levels", "plug", "run",
+                 "settings", "since", "state", "window")
+
     def __init__(self, plug: str, settings: DetectorSettings, announce_first: bool = True
                  ) -> None:
         self.plug = plug

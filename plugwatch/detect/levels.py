@@ -13,6 +13,7 @@ these exact comparisons (rules 2 and 4 of docs/detector.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,8 +37,9 @@ class Bands:
     on_hi: float
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)
     def of(cls, s: DetectorSettings) -> Bands:
-        """The bands of detector settings `s`."""
+        """The bands of detector settings `s` (one object for equal settings, which plugs share)."""
         return cls(
             s.standby_w - s.standby_band_w, s.standby_w + s.standby_band_w,
             s.on_w - s.on_band_w, s.on_w + s.on_band_w,

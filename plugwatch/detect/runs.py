@@ -39,7 +39,7 @@ def interval_wh(
     return (p0 + p1) * 0.5 * dt / 3600.0
 
 
-@dataclass
+@dataclass(slots=True)
 class RunMeter:
     """The measured part of an On spell that began at `start`."""
 
