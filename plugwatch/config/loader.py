@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 from plugwatch.config.models import ConfigFile, describe
 from plugwatch.config.mqtt import MqttSection
 from plugwatch.config.outputs import HttpSection, InfluxSection
-from plugwatch.config.plugs import MqttPlugEntry, NetworkPlug, PlugEntry, error_loc
+from plugwatch.config.plugs import MqttPlugEntry, NetworkPlug, PackedEntry, PlugEntry, error_loc
 from plugwatch.config.tuning import Tuning
 from plugwatch.config.yamlload import Loc, Problems, YamlDoc, load_yaml
 from plugwatch.detect.kinds import kind_named
@@ -52,18 +53,20 @@ class Target(str):
         return f"Target({self.redacted!r})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlugConfig:
     """One watched plug: its family's own keys, how often to read it, how to judge its power.
 
     `options` is the family's validated entry (config/plugs.py: KasaPlug, ShellyPlug, ...): the
     driver takes host, port, channel and credentials from there. A `host: name:port` is already
-    split into `options.host` and `options.port`.
+    split into `options.host` and `options.port`. The entry is kept packed (`packed`, a few
+    hundred bytes less a plug) and each `options` builds it again: read it once, not per sample.
+    Plugs with equal detector settings share one DetectorSettings.
     """
 
     name: str
     driver: str
-    options: PlugEntry = field(repr=False)  # may hold a password (a SecretStr, but still)
+    packed: PackedEntry = field(repr=False)  # may hold a password (a SecretStr, but still)
     tags: tuple[str, ...]
     interval_s: float
     timeout_s: float
@@ -71,14 +74,30 @@ class PlugConfig:
     max_power_w: float = DEFAULT_LIMITS.max_power_w  # a larger reading is a read failure
 
     @property
+    def options(self) -> PlugEntry:
+        """The family's validated entry (a new model each time, see above)."""
+        return self.packed.entry()
+
+    @property
     def limits(self) -> Limits:
-        """What this plug may report (plugwatch.sources.validate)."""
-        return Limits(max_power_w=self.max_power_w)
+        """What this plug may report (plugwatch.sources.validate); one object per max_power."""
+        return _limits(self.max_power_w)
 
     @property
     def address(self) -> str:
         """Where the plug is (host[:port][/outlet], an MQTT topic ...), as shown to users."""
         return self.options.address
+
+
+@functools.lru_cache(maxsize=1024)
+def _one_of(settings: DetectorSettings) -> DetectorSettings:
+    """Equal settings as one object (most plugs have the defaults' settings: one for them all)."""
+    return settings
+
+
+@functools.lru_cache(maxsize=256)
+def _limits(max_power_w: float) -> Limits:
+    return Limits(max_power_w=max_power_w)
 
 
 @dataclass(frozen=True)
@@ -316,9 +335,9 @@ def _plug(doc: YamlDoc, loc: Loc, defaults: Tuning, entry: PlugEntry) -> PlugCon
         at = (*loc, "thresholds") if entry.thresholds else loc
         raise doc.error(at, f"{exc} (adjust thresholds/hysteresis)") from None
     return PlugConfig(
-        name=entry.name, driver=entry.driver, options=entry, tags=tuple(entry.tags),
-        interval_s=interval, timeout_s=float(pick("timeout", 2.0)),
-        detector=detector, max_power_w=float(pick("max_power", DEFAULT_LIMITS.max_power_w)),
+        name=entry.name, driver=entry.driver, packed=PackedEntry(entry), tags=tuple(entry.tags),
+        interval_s=interval, timeout_s=float(pick("timeout", 2.0)), detector=_one_of(detector),
+        max_power_w=float(pick("max_power", DEFAULT_LIMITS.max_power_w)),
     )
 
 
