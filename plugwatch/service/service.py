@@ -39,6 +39,7 @@ from plugwatch.sources.validate import checked
 
 if TYPE_CHECKING:
     from plugwatch.config import Config
+    from plugwatch.sources.validate import Limits
     from plugwatch.store import Store
 
 
@@ -92,9 +93,6 @@ class Service:
         self.plug_configs = {p.name: p for p in config.plugs}  # as running now (retune())
         # `price:` -> each run carries its cost to the rules, the database and the listeners
         self.price_runs = run_pricer(config.price, config.tz)
-        self._last_ts: dict[str, float] = {}
-        self._snap_ts: dict[str, float] = {}
-        self._snap_state: dict[str, State] = {}  # the state in the last snapshot queued
         self.mqtt = mqtt
         polled = [p for p in config.plugs if p.driver not in PUSHED]
         self.drivers = {p.name: make_driver(p) for p in polled}
@@ -102,9 +100,8 @@ class Service:
         self.pushed = PushHub([make_pushed(p, mqtt) for p in config.plugs if p.driver in PUSHED],
                               self.handle_sample, clock=clock)
         sources: dict[str, Any] = {**self.drivers, **{s.name: s for s in self.pushed.sources}}
-        # plug -> (who it is in a failure reason, what it may report): see sources.validate
-        self._checks = {p.name: (getattr(sources[p.name], "where", p.name), p.limits)
-                        for p in config.plugs}
+        self._plugs = {p.name: _PlugRecord(getattr(sources[p.name], "where", p.name), p.limits)
+                       for p in config.plugs}
         self.clustered = clustered
         self.on_take, self.on_drop = on_take, on_drop
         self.fences: dict[str, int] = {}  # clustered: plug -> lease generation of plugs taken
@@ -126,8 +123,9 @@ class Service:
             if plug.name in snapshots:
                 since, snap = snapshots[plug.name]
                 self.detectors[plug.name] = Detector.restore(plug.name, plug.detector, snap)
-                self._last_ts[plug.name] = self._snap_ts[plug.name] = since
-                self._snap_state[plug.name] = self.detectors[plug.name].state
+                kept = self._plugs[plug.name]
+                kept.last_ts = kept.snap_ts = since
+                kept.snap_state = self.detectors[plug.name].state
             for reading in _stored_readings(self.store, plug.name, since):
                 replayed += self._feed(plug.name, reading, live=False)
         return replayed
@@ -144,7 +142,8 @@ class Service:
         `record=False` (a push plug's last reading handed on again) is fed but not stored."""
         if self.clustered and plug not in self.fences:
             return  # clustered: another instance holds this plug (a push plug still reports)
-        sample = checked(sample, *self._checks[plug])
+        kept = self._plugs[plug]
+        sample = checked(sample, kept.where, kept.limits)
         try:
             for listener in self.sample_listeners:
                 listener(plug, sample)
@@ -155,12 +154,11 @@ class Service:
     def _feed(self, plug: str, sample: Sample, live: bool, record: bool = True) -> int:
         """Feed the detector and queue the record. A re-fed (not live) reading is already stored
         and its events were maybe announced before the restart: listeners hear only live ones."""
-        detector = self.detectors[plug]
+        detector, kept = self.detectors[plug], self._plugs[plug]
         events = detector.feed(sample)
         if events and self.price_runs is not None:
             events = self.price_runs(events)
-        ts = sample.ts
-        self._last_ts[plug] = ts
+        ts = kept.last_ts = sample.ts
         reading = sample if live and record and isinstance(sample, Reading) else None
         if live:
             self.failures.observe(plug, sample, detector.state)
@@ -174,10 +172,10 @@ class Service:
             except Exception:  # a rules bug must not lose the events and the reading
                 log.exception("the rules hook failed on events of plug %r", plug)
         state = detector.state
-        if (events or state is not self._snap_state.get(plug)
-                or ts - self._snap_ts.get(plug, 0.0) >= self.snapshot_every_s):
+        if (events or state is not kept.snap_state
+                or ts - kept.snap_ts >= self.snapshot_every_s):
             snapshot = (ts, detector.snapshot())
-            self._snap_ts[plug], self._snap_state[plug] = ts, state
+            kept.snap_ts, kept.snap_state = ts, state
         if reading is not None or snapshot is not None:
             self.writer.put((plug, reading, events or (), alerts, snapshot, kv))
         for event in events if live else ():
@@ -217,8 +215,8 @@ class Service:
             while self.sampler.busy(wanted) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             for name in names:
-                if name in self._last_ts:
-                    snapshot = (self._last_ts[name], self.detectors[name].snapshot())
+                if (last_ts := self._plugs[name].last_ts) is not None:
+                    snapshot = (last_ts, self.detectors[name].snapshot())
                     self.writer.put((name, None, [], [], snapshot, None))
             if self.on_drop is not None and names:
                 self.writer.put((names[0], None, [], [], None, self.on_drop(names)))
@@ -227,7 +225,7 @@ class Service:
                           len(names))
         for name in names:
             self.fences.pop(name, None)
-            self._last_ts.pop(name, None)
+            self._plugs[name].last_ts = None
 
     def _drain_s(self) -> float:
         if self.drain_s is not None:
@@ -285,8 +283,8 @@ class Service:
         if cut:
             log.warning("%d reads were still in flight at shutdown", cut)
         for plug, detector in self.detectors.items():
-            if plug in self._last_ts:
-                snapshot = (self._last_ts[plug], detector.snapshot())
+            if (last_ts := self._plugs[plug].last_ts) is not None:
+                snapshot = (last_ts, detector.snapshot())
                 self.writer.put((plug, None, [], [], snapshot, None))
         flushed = await asyncio.to_thread(self.writer.close, self.flush_timeout_s)
         for driver in self.drivers.values():
@@ -304,6 +302,21 @@ def _freeze_long_lived() -> None:
     gc.collect()
     gc.freeze()
     log.debug("%d long-lived objects kept out of the cyclic GC's scans", gc.get_freeze_count())
+
+
+class _PlugRecord:
+    """What the service keeps of one plug besides its detector, in one slotted record (a dict
+    entry each cost more): who it is in a failure reason and what it may report (see
+    sources.validate), the time of its last sample (None: none yet, or dropped), and the time
+    and state of the last snapshot queued."""
+
+    __slots__ = ("last_ts", "limits", "snap_state", "snap_ts", "where")
+
+    def __init__(self, where: str, limits: Limits) -> None:
+        self.where, self.limits = where, limits
+        self.last_ts: float | None = None
+        self.snap_ts = 0.0
+        self.snap_state: State | None = None
 
 
 def _stored_readings(store: Store, plug: str, since: float | None) -> Iterable[Reading]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -198,7 +199,7 @@ class KasaDriver:
             )
         self.frame = _frame(self.transport, self.child_id, True)
         self._ready = True
-        self.model = str(sysinfo.get("model", "?"))
+        self.model = sys.intern(str(sysinfo.get("model", "?")))  # one string for all plugs
         owner = sysinfo if self.child_id is None else wire.child_of(sysinfo, self.child_id)
         self.alias = (owner or {}).get("alias")
 
