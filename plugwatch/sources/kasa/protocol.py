@@ -62,9 +62,9 @@ def decrypt(cipher: bytes | memoryview) -> bytes:
     n = len(cipher)
     if n == 0:
         return b""
-    shifted = bytes([INITIAL_KEY]) + cipher[:-1]
-    x = int.from_bytes(cipher, "big") ^ int.from_bytes(shifted, "big")
-    return x.to_bytes(n, "big")
+    # as one big-endian integer, c[i-1] is c shifted one byte down, with the key on top
+    x = int.from_bytes(cipher, "big")
+    return (x ^ (x >> 8) ^ (INITIAL_KEY << (8 * n - 8))).to_bytes(n, "big")
 
 
 def encode_request(request: dict[str, Any]) -> bytes:
