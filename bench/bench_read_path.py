@@ -29,6 +29,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,21 +63,22 @@ class Window:
     window's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, counters: Callable[[], dict[str, int]] = dict) -> None:
         self.ok = 0
         self.failed = 0
-        self.marks: list[tuple[float, float, int, int]] = []
+        self.counters = counters  # more counts of the client's, differenced over the window too
+        self.marks: list[tuple[float, float, int, int, dict[str, int]]] = []
 
     def mark(self) -> None:
         if os.environ.get("BENCH_CALLGRIND"):
             print(f"callgrind {'on' if not self.marks else 'off'}", flush=True)
             sys.stdin.readline()
-        self.marks.append((time.monotonic(), _cpu(), self.ok, self.failed))
+        self.marks.append((time.monotonic(), _cpu(), self.ok, self.failed, self.counters()))
 
     def result(self) -> dict[str, float]:
-        (t0, c0, ok0, f0), (t1, c1, ok1, f1) = self.marks[-2:]
+        (t0, c0, ok0, f0, n0), (t1, c1, ok1, f1, n1) = self.marks[-2:]
         return {"ok": ok1 - ok0, "failed": f1 - f0, "cpu_s": c1 - c0, "wall_s": t1 - t0,
-                "us": 1e6 * (c1 - c0) / max(1, ok1 - ok0)}
+                "us": 1e6 * (c1 - c0) / max(1, ok1 - ok0), **{k: n1[k] - n0[k] for k in n1}}
 
 
 def run_epoll(plugs: list[Any], warmup: float, seconds: float) -> dict[str, float]:
@@ -198,7 +200,15 @@ async def run_plugwatch(plugs: list[Any], warmup: float, seconds: float, how: st
         async def close(self) -> None:
             await self.driver.close()
 
-    win = Window()
+    transport = "udp" if how == "udp" else "tcp"
+    drivers: list[Any] = [KasaDriver(host, port, timeout=TIMEOUT[0], transport=transport)
+                          for host, port in plugs]
+
+    def udp_counts() -> dict[str, int]:  # the shared UDP socket's, once the first read made it
+        link = drivers[0]._link
+        return {"retries": link.retries, "strays": link.strays} if link is not None else {}
+
+    win = Window(udp_counts if transport == "udp" else dict)
 
     def count(name: str, sample: Any) -> None:
         if type(sample) is Reading:
@@ -206,9 +216,6 @@ async def run_plugwatch(plugs: list[Any], warmup: float, seconds: float, how: st
         else:
             win.failed += 1
 
-    transport = "udp" if how == "udp" else "tcp"
-    drivers: list[Any] = [KasaDriver(host, port, timeout=TIMEOUT[0], transport=transport)
-                          for host, port in plugs]
     if how == "read":
         drivers = [ReadOnly(d) for d in drivers]
     plugs = [SampledPlug(f"p{i}", d, INTERVAL[0]) for i, d in enumerate(drivers)]
@@ -419,6 +426,8 @@ def main() -> None:
                     table.setdefault((n, client), []).append(r)
                     figure = (f"{r['ki']:7.1f} k instructions each" if args.callgrind
                               else f"{r['us']:7.1f} µs CPU each")
+                    if "retries" in r:
+                        figure += f" ({r['retries']:.0f} retries, {r['strays']:.0f} strays)"
                     print(f"{n:>6} plugs round {repeat + 1} {client:<15} {r['ok']:>7.0f} readings "
                           f"{r['failed']:>5.0f} failed {figure} "
                           f"(emulators {r['emulator_us']:5.1f} µs)  load {r['load']:.1f}",
