@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+import time
 from typing import Any
 
 import pytest
 
 from plugwatch.config import config_from_dict
-from plugwatch.emulator import EmulatedPlug
+from plugwatch.emulator import EmulatedPlug, Emulator
 from plugwatch.emulator.answers import answer
 from plugwatch.emulator.server import answer_body
 from plugwatch.errors import DeviceTimeout
@@ -129,6 +131,23 @@ async def test_a_lost_datagram_is_sent_again_and_the_read_succeeds() -> None:
     assert udp is not None and udp.retries >= 3  # type: ignore[union-attr]
 
 
+async def test_a_short_timeout_is_retried_in_time_behind_a_long_one() -> None:
+    """Two plugs that lose every first datagram, a long timeout asked first: the plug with the
+    short timeout is still retried after a third of its own timeout and read."""
+    slow, _, slow_port = await lossy(drop=1)
+    quick, _, quick_port = await lossy(drop=1)
+    drivers = [KasaDriver("127.0.0.1", slow_port, timeout=1.5, transport="udp"),
+               KasaDriver("127.0.0.1", quick_port, timeout=0.3, transport="udp")]
+    try:
+        readings = await asyncio.gather(*(d.read(0.0) for d in drivers))
+    finally:
+        for d in drivers:
+            await d.close()
+        slow.close()
+        quick.close()
+    assert [r.power_w for r in readings] == [33.0, 33.0]
+
+
 async def test_a_plug_that_never_answers_fails_after_the_retry() -> None:
     """No answer to the datagram nor to its retry: a DeviceTimeout naming UDP, after the
     timeout, with exactly two datagrams sent."""
@@ -185,6 +204,42 @@ async def test_a_duplicate_first_answer_is_a_stray_not_the_reading() -> None:
     assert (first.power_w, second.power_w) == (44.0, 44.0)
     assert echoing.asked == [{"system"}, {"system", "emeter"}, {"system", "emeter"}]
     assert udp is not None and udp.strays == 1 and udp.retries == 0  # type: ignore[union-attr]
+
+
+async def test_answers_waiting_while_the_loop_was_busy_are_not_retried() -> None:
+    """1,500 plugs answer while the client's loop is blocked past the retry time: the retry sweep
+    first takes every answer waiting (not one callback's worth), so none is sent again."""
+    ready: list[list[int]] = []
+    stop = threading.Event()
+
+    async def serve() -> None:  # the plugs in a loop of their own, which the block leaves alone
+        emulator = Emulator()
+        plugs = [EmulatedPlug("HS110v2", power=7.0) for _ in range(1500)]
+        ready.append(await emulator.start(plugs, udp=True, tcp=False))
+        while not stop.is_set():
+            await asyncio.sleep(0.02)
+        await emulator.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread.start()
+    drivers: list[KasaDriver] = []
+    try:
+        await wait_for(lambda: bool(ready), 10.0)
+        drivers = [KasaDriver("127.0.0.1", p, timeout=1.5, transport="udp") for p in ready[0]]
+        await asyncio.gather(*(d.read(0.0) for d in drivers))  # first contact
+        udp = drivers[0]._link
+        assert udp is not None
+        retries = udp.retries  # type: ignore[union-attr]
+        reads = asyncio.gather(*(d.read(1.0) for d in drivers))
+        await asyncio.sleep(0)  # every datagram sent ...
+        time.sleep(1.0)  # ... and the loop blocked past the retry (at 0.5 s)
+        assert {r.power_w for r in await reads} == {7.0}
+        assert udp.retries == retries  # type: ignore[union-attr]
+    finally:
+        for d in drivers:
+            await d.close()
+        stop.set()
+        thread.join(10.0)
 
 
 async def test_the_service_stores_readings_of_udp_plugs(emulator, tmp_path) -> None:

@@ -6,9 +6,10 @@ datagram to its plug; one reader callback drains every datagram waiting on the s
 each to its plug by the sender's address. One request per address is in flight (a strip's other
 outlets wait their turn). A datagram may be lost: one without an answer after a third of its
 timeout is sent once more (a third, as first contact takes two exchanges, each may need a retry).
-The retry sweep drains the socket first, so an answer that is merely unread is not taken for a
-loss. The owner of the read calls `expire` once the whole timeout has passed, and only then does
-the read count as failed. A late answer to an expired read is dropped (counted in `strays`).
+The retry sweep first takes every datagram waiting on the socket (however many piled up while
+the loop was busy), so an answer that is merely unread is not taken for a loss. The owner of the
+read calls `expire` once the whole timeout has passed, and only then does the read count as
+failed. A late answer to an expired read is dropped (counted in `strays`).
 
 A retried request may be answered twice. The second answer must not be taken for the answer to
 the plug's next request: real firmware answers every module a request asks (with an err_code
@@ -62,7 +63,7 @@ class KasaUdp:
         self._resolving: dict[tuple[str, int], list[UdpAsker]] = {}
         self._flight: dict[Address, UdpAsker] = {}  # address -> the asker whose datagram is out
         self._queued: dict[Address, list[UdpAsker]] = {}
-        self._fresh: dict[UdpAsker, float] = {}  # not retried yet -> loop time sent, oldest first
+        self._due: dict[UdpAsker, float] = {}  # not retried yet -> loop time its retry is due
         self._asked: dict[bytes, tuple[str, ...]] = {}  # request frame -> the modules it asks
         self._timer: asyncio.TimerHandle | None = None
 
@@ -77,9 +78,12 @@ class KasaUdp:
             self._queued.setdefault(address, []).append(asker)
             return
         self._flight[address] = asker
-        self._fresh[asker] = self._loop.time()
-        if self._timer is None:
-            self._arm()
+        due = self._due[asker] = self._loop.time() + asker.timeout * RETRY_AFTER
+        timer = self._timer
+        if timer is None or due < timer.when():  # (earlier only when the timeouts differ)
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(due, self._sweep)
         self._transmit(asker, route)
 
     def expire(self, asker: UdpAsker) -> None:
@@ -113,7 +117,7 @@ class KasaUdp:
         self._addresses.clear()  # askers' routes name closed sockets: KasaDriver.close drops them
         self._flight.clear()
         self._queued.clear()
-        self._fresh.clear()
+        self._due.clear()
 
     # -- in event-loop callbacks -----------------------------------------------------------------
 
@@ -130,13 +134,14 @@ class KasaUdp:
             reason = exc.strerror or errno.errorcode.get(exc.errno or 0) or "error"
             asker.failed(DeviceUnreachable(f"cannot reach {asker.where}: {reason}"))
 
-    def _readable(self, sock: socket.socket) -> None:
+    def _readable(self, sock: socket.socket) -> bool:
+        """Take up to _DRAIN_MAX datagrams waiting on `sock`; True if there may be more."""
         buf, flight, asked = self._buf, self._flight, self._asked
         for _ in range(_DRAIN_MAX):
             try:
                 n, sender = sock.recvfrom_into(buf)
             except (BlockingIOError, InterruptedError):
-                return
+                return False
             except OSError:
                 continue
             address = sender if len(sender) == 2 else sender[:2]
@@ -160,11 +165,12 @@ class KasaUdp:
             else:
                 self._land(address, asker)
                 asker.answered(answer)
+        return True
 
     def _land(self, address: Address, asker: UdpAsker) -> None:
         """The request in flight to `address` is over (answered or failed): send the next."""
         del self._flight[address]
-        self._fresh.pop(asker, None)
+        self._due.pop(asker, None)
         self._next(address)
 
     def _next(self, address: Address) -> None:
@@ -175,27 +181,20 @@ class KasaUdp:
                 del self._queued[address]
             self.ask(asker)
 
-    def _arm(self) -> None:
-        for asker, sent in self._fresh.items():
-            self._timer = self._loop.call_at(sent + asker.timeout * RETRY_AFTER, self._sweep)
-            return
-
     def _sweep(self) -> None:
         self._timer = None
         for sock in list(self._socks.values()):
-            self._readable(sock)  # answers already here are not losses
+            while self._readable(sock):  # every answer already here: those are not losses
+                pass
         now = self._loop.time()
-        due = []
-        for asker, sent in self._fresh.items():
-            if sent + asker.timeout * RETRY_AFTER > now:
-                break
-            due.append(asker)
+        due = [asker for asker, at in self._due.items() if at <= now]
         for asker in due:
-            del self._fresh[asker]
+            del self._due[asker]
             self.retries += 1
             assert asker.udp_route is not None
             self._transmit(asker, asker.udp_route)
-        self._arm()
+        if self._due:
+            self._timer = self._loop.call_at(min(self._due.values()), self._sweep)
 
     def _socket(self, family: int) -> socket.socket:
         sock = self._socks.get(family)
