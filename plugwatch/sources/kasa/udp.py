@@ -33,6 +33,7 @@ from plugwatch.sources.kasa import protocol as wire
 from plugwatch.sources.kasa.connection import Asker
 
 _DRAIN_MAX = 512  # datagrams read per callback before other callbacks get their turn
+_DRAIN_EVERY = 64  # datagrams sent in a row before the answers already back are taken
 RETRY_AFTER = 1 / 3  # of the timeout: an unanswered datagram is sent again this much later
 _RCVBUF = 4 * 1024 * 1024  # bursts of answers must not overflow the socket (capped by the kernel)
 
@@ -66,6 +67,7 @@ class KasaUdp:
         self._due: dict[UdpAsker, float] = {}  # not retried yet -> loop time its retry is due
         self._asked: dict[bytes, tuple[str, ...]] = {}  # request frame -> the modules it asks
         self._timer: asyncio.TimerHandle | None = None
+        self._reading = False  # in _readable (whose answers may send the next requests)
 
     def ask(self, asker: UdpAsker) -> None:
         """Send `asker.frame` to its plug now, or when the plug's earlier request is answered."""
@@ -133,9 +135,21 @@ class KasaUdp:
                 self._land(address, asker)
             reason = exc.strerror or errno.errorcode.get(exc.errno or 0) or "error"
             asker.failed(DeviceUnreachable(f"cannot reach {asker.where}: {reason}"))
+            return
+        if not self.sent % _DRAIN_EVERY and not self._reading:
+            # a burst (the ticks of many slots at once after a busy spell): the answers coming
+            # back meanwhile must not pile up past the socket's buffer and be lost
+            self._readable(sock)
 
     def _readable(self, sock: socket.socket) -> bool:
         """Take up to _DRAIN_MAX datagrams waiting on `sock`; True if there may be more."""
+        self._reading = True
+        try:
+            return self._take(sock)
+        finally:
+            self._reading = False
+
+    def _take(self, sock: socket.socket) -> bool:
         buf, flight, asked = self._buf, self._flight, self._asked
         for _ in range(_DRAIN_MAX):
             try:
