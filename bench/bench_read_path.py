@@ -26,6 +26,8 @@ import asyncio
 import json
 import os
 import resource
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -206,7 +208,13 @@ async def run_plugwatch(plugs: list[Any], warmup: float, seconds: float, how: st
 
     def udp_counts() -> dict[str, int]:  # the shared UDP socket's, once the first read made it
         link = drivers[0]._link
-        return {"retries": link.retries, "strays": link.strays} if link is not None else {}
+        if link is None:
+            return {}
+        # Linux's SO_MEMINFO: the last of its 9 counters is the datagrams the socket dropped
+        # (its buffer full: answers that came faster than the loop took them)
+        drops = sum(struct.unpack("9I", sock.getsockopt(socket.SOL_SOCKET, 55, 36))[8]
+                    for sock in link._socks.values()) if sys.platform == "linux" else 0
+        return {"retries": link.retries, "strays": link.strays, "drops": drops}
 
     win = Window(udp_counts if transport == "udp" else dict)
 
@@ -427,7 +435,8 @@ def main() -> None:
                     figure = (f"{r['ki']:7.1f} k instructions each" if args.callgrind
                               else f"{r['us']:7.1f} µs CPU each")
                     if "retries" in r:
-                        figure += f" ({r['retries']:.0f} retries, {r['strays']:.0f} strays)"
+                        figure += (f" ({r['retries']:.0f} retries, {r['strays']:.0f} strays, "
+                                   f"{r['drops']:.0f} dropped)")
                     print(f"{n:>6} plugs round {repeat + 1} {client:<15} {r['ok']:>7.0f} readings "
                           f"{r['failed']:>5.0f} failed {figure} "
                           f"(emulators {r['emulator_us']:5.1f} µs)  load {r['load']:.1f}",
