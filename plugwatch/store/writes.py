@@ -13,13 +13,19 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
-from plugwatch.errors import StoreError, StoreRejected
+from plugwatch.errors import StoreRejected
 from plugwatch.model import Reading, RunSummary, Transition
 from plugwatch.store import tables
+from plugwatch.store.bulk import Bulk, unsupported
+from plugwatch.store.engine import dumps
 
 PLUG_KV = "@plug:"  # a kv key "<what>@plug:<name>" is that plug's: fenced with its writes
 ALERT_COLUMNS = ("dedupe_key", "rule", "plug", "target", "title", "body", "created_at", "due_at")
 ALERT_STATUSES = ("pending", "sent", "failed", "dropped", "silenced", "inhibited")
+READINGS = Bulk(tables.readings, "ON CONFLICT DO NOTHING")
+# a snapshot never goes back in time
+SNAPSHOTS = Bulk(tables.snapshots, "ON CONFLICT (plug_id) DO UPDATE SET ts = excluded.ts, "
+                 "state = excluded.state WHERE snapshots.ts <= excluded.ts")
 
 
 @dataclass
@@ -68,7 +74,7 @@ def insert_for(conn: Connection, table: Table) -> Any:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         return sqlite_insert(table)
-    raise StoreError(f"unsupported database {conn.dialect.name!r} (use SQLite or PostgreSQL)")
+    raise unsupported(conn)
 
 
 def ensure_plugs(conn: Connection, plugs: Iterable[Any]) -> dict[str, int]:
@@ -99,11 +105,10 @@ def plug_ids(conn: Connection, names: Iterable[str] = ()) -> dict[str, int]:
 def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
     """Write `batch` on `conn` (the caller owns the transaction); `ids` must hold every plug."""
     if batch.readings:
-        # The hot path (a row per sample): plain tuples through the driver's executemany, which
-        # costs a fraction of SQLAlchemy's per-row parameter handling in the writer thread.
-        conn.exec_driver_sql(_insert_readings_sql(conn), [
-            (ids[plug], r.ts, r.power_w, r.relay_on, r.energy_kwh)
-            for plug, r in batch.readings])
+        # the hot path (a row per sample), then snapshots (one per plug every few seconds): plain
+        # tuples in bulk, see plugwatch.store.bulk
+        READINGS.insert(conn, [(ids[plug], r.ts, r.power_w, r.relay_on, r.energy_kwh)
+                               for plug, r in batch.readings])
     if batch.transitions:
         conn.execute(insert_for(conn, tables.transitions).on_conflict_do_nothing(), [{
             "plug_id": ids[t.plug], "ts": t.ts, "from_state": str(t.from_state),
@@ -116,12 +121,8 @@ def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
             "unobserved_s": r.unobserved_s,
         } for r in batch.runs if not r.open])  # an open run is not finished: nothing to store
     if batch.snapshots:
-        stmt = insert_for(conn, tables.snapshots)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["plug_id"], set_={"ts": stmt.excluded.ts, "state": stmt.excluded.state},
-            where=tables.snapshots.c.ts <= stmt.excluded.ts,
-        ), [{"plug_id": ids[plug], "ts": ts, "state": state}
-            for plug, (ts, state) in batch.snapshots.items()])
+        SNAPSHOTS.insert(conn, [(ids[plug], ts, dumps(state))
+                                for plug, (ts, state) in batch.snapshots.items()])
     if batch.alerts:
         conn.execute(insert_for(conn, tables.alerts).on_conflict_do_nothing(),
                      [alert_row(a) for a in batch.alerts])
@@ -142,14 +143,6 @@ def write_batch(conn: Connection, ids: dict[str, int], batch: Batch) -> None:
 def set_aside(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Keep refused records in dead_letters: dicts of ts, kind, plug, record (JSON), error."""
     conn.execute(insert(tables.dead_letters), list(rows))
-
-
-def _insert_readings_sql(conn: Connection) -> str:
-    """INSERT of one reading tuple, idempotent, in the driver's own parameter style."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    columns = ("plug_id", "ts", "power_w", "relay_on", "energy_kwh")
-    return (f"INSERT INTO {tables.readings.name} ({', '.join(columns)}) "
-            f"VALUES ({', '.join([mark] * len(columns))}) ON CONFLICT DO NOTHING")
 
 
 def alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
