@@ -15,7 +15,9 @@ pinned: K processes share the box with the emulators). Once the service samples,
   lateness    p50/p99 of read start - planned, and of read completion - planned
   CPU         service process CPU (all threads, writer included) per stored reading
   emulators   the emulator processes' CPU per answer, apart
-  memory      resident memory the service added per plug (after warm-up) and peak RSS
+  memory      resident memory the service added per plug (after warm-up) and peak RSS; with
+              two or more N, per plug from the slope between the smallest and the largest;
+              --tracemalloc adds the Python heap per plug and where it is by allocation site
 """
 
 from __future__ import annotations
@@ -81,14 +83,16 @@ async def _measure(plugs: list[list[Any]], emulators: list[int], args: argparse.
         start_s = time.monotonic() - started
         await asyncio.sleep(args.warmup)
         stats, writer, sampler = service.sampler.stats, service.writer, service.sampler
+        rss1 = _rss()
+        traced = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
+        if args.tracemalloc:
+            _print_heap(tracemalloc.take_snapshot(), len(plugs))
+        tracemalloc.stop()
         t0, cpu0 = time.time(), _cpu_s()
         emu0 = sum(benchlib.cpu_seconds(pid) for pid in emulators)
         done0, fail0, skip0, behind0 = stats.done, stats.failures, stats.skipped, stats.behind
         start0, end0 = stats.start_lateness.copy(), stats.done_lateness.copy()
         rows0, planned0 = writer.stats.readings, sampler.planned_reads(t0)
-        rss1 = _rss()
-        traced = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
-        tracemalloc.stop()
         await asyncio.sleep(seconds)
         t1, cpu1 = time.time(), _cpu_s()
         emu1 = sum(benchlib.cpu_seconds(pid) for pid in emulators)
@@ -114,6 +118,20 @@ async def _measure(plugs: list[list[Any]], emulators: list[int], args: argparse.
         "traced_kb_per_plug": traced / 1024 / max(1, len(plugs)),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def _print_heap(snapshot: Any, plugs: int, top: int = 25) -> None:
+    """--tracemalloc: where the Python heap is, by allocation site, per plug (to stderr)."""
+    import linecache
+
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    lines = [f"the Python heap by allocation site, per plug ({plugs} plugs):"]
+    for stat in snapshot.statistics("lineno")[:top]:
+        frame = stat.traceback[0]
+        code = linecache.getline(frame.filename, frame.lineno).strip()
+        lines.append(f"  {stat.size / plugs:7.1f} B {stat.count / plugs:5.2f} blocks  "
+                     f"{frame.filename.removeprefix(root)}:{frame.lineno}  {code[:70]}")
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def _worker_main(args: argparse.Namespace) -> None:
@@ -207,8 +225,9 @@ def main() -> None:
     parser.add_argument("--per-emulator", type=int, default=benchlib.PER_EMULATOR,
                         help="plugs per emulator process")
     parser.add_argument("--tracemalloc", action="store_true",
-                        help="also count the Python heap per plug (slows the service: its CPU "
-                             "and lateness figures are then not comparable)")
+                        help="also count the Python heap per plug and print where it is by "
+                             "allocation site (slows the service: its CPU and lateness figures "
+                             "are then not comparable)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
