@@ -205,32 +205,33 @@ class Zigbee2MqttPlug(MqttPlugEntry):
 
 
 class PackedEntry:
-    """A validated plug entry kept small while the config lives: its model class, its fields'
-    values and the keys the file gave (one frozenset for all entries that gave the same keys).
-    A pydantic model costs about 0.8 KB a plug, mostly its `__dict__` and fields-set; this about
-    0.2 KB. `entry()` builds an equal model again, without validating it again."""
+    """A validated plug entry kept small while the config lives: its model class, the names of
+    the keys the file gave (one tuple for all entries that gave the same keys) and their values;
+    every other field has its default. A pydantic model costs about 0.8 KB a plug, mostly its
+    `__dict__` and fields-set; this about 0.1 KB. `entry()` builds an equal model again (the
+    defaults filled in), without validating it again."""
 
     __slots__ = ("_given", "_model", "_values")
-    _shared: ClassVar[dict[frozenset[str], frozenset[str]]] = {}
+    _shared: ClassVar[dict[tuple[str, ...], tuple[str, ...]]] = {}
 
     def __init__(self, entry: PlugEntry) -> None:
         self._model = type(entry)
-        self._values = tuple(getattr(entry, name) for name in self._model.model_fields)
-        given = frozenset(entry.model_fields_set)
+        given = tuple(name for name in self._model.model_fields if name in entry.model_fields_set)
         self._given = self._shared.setdefault(given, given)
+        self._values = tuple(getattr(entry, name) for name in given)
 
     def entry(self) -> PlugEntry:
         """The entry as its family's model (a new object each time, equal to the packed one)."""
-        fields = dict(zip(self._model.model_fields, self._values, strict=True))
-        return self._model.model_construct(set(self._given), **fields)
+        given = dict(zip(self._given, self._values, strict=True))
+        return self._model.model_construct(set(self._given), **given)
 
     def __eq__(self, other: object) -> bool:  # as pydantic compares models: class and values
         if not isinstance(other, PackedEntry):
             return NotImplemented
-        return self._model is other._model and self._values == other._values
+        return self._model is other._model and self.entry() == other.entry()
 
     def __hash__(self) -> int:
-        return hash((self._model, self._values))
+        return hash(self._model)
 
 
 def _family(entry: Any) -> Any:
