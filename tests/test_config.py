@@ -281,3 +281,33 @@ def test_an_unknown_kind_lists_the_kinds(tmp_path: Path) -> None:
     assert message == (
         "F:2: plugs[0].kind: unknown kind 'toaster' (valid: generic, washer, dryer, dishwasher, "
         "tv, computer, fridge, freezer, kettle, always_on)")
+
+
+def test_a_reload_retunes_changed_detectors_and_names_what_needs_a_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGHUP: new default thresholds apply at once; a new host needs a restart; writing out
+    what was the default (`port: 9999`, `transport: tcp`) changes nothing."""
+    from types import SimpleNamespace
+
+    from plugwatch.service.reload import reload_plugs
+
+    running = load_config(write(tmp_path, """
+        plugs:
+          - {name: washer, host: 10.0.0.1}
+          - {name: dryer, host: 10.0.0.2}
+          - {name: tv, host: "10.0.0.3:9999"}
+    """))
+    retuned: list[str] = []
+    service = SimpleNamespace(plug_configs={p.name: p for p in running.plugs},
+                              retune=lambda plug: retuned.append(plug.name))
+    path = write(tmp_path, """
+        defaults: {thresholds: {on: 25}}
+        plugs:
+          - {name: washer, host: 10.0.0.9}
+          - {name: dryer, host: 10.0.0.2}
+          - {name: tv, host: 10.0.0.3, port: 9999, transport: tcp}
+    """)
+    assert reload_plugs(service, path) == ["dryer", "tv"] == retuned
+    assert caplog.messages[-1] == ("plug changes that need a restart (systemctl restart "
+                                   "plugwatch): washer (address, driver, interval or timeout)")

@@ -210,6 +210,41 @@ def test_snapshot_is_small_json() -> None:
     assert (restored.state, restored.since) == (detector.state, detector.since)
 
 
+# A snapshot stored by plugwatch at 0df8326 (before the window became one array), 59 s into this
+# washer's trace: 1 W, 800-802 W from 20 s to 80 s, 1 W again; the plug's counter every second.
+WASHER = DetectorSettings(window_s=4.0, dwell_on_s=10.0, dwell_off_s=30.0, dwell_standby_s=30.0)
+STORED_AT_59 = {
+    "v": 2, "state": "on", "since": 1700000020.0, "on_high": True, "standby_high": True,
+    "level": 2, "level_start": 1700000020.0, "level_power": 201.25,
+    "window": {"ts": [1700000055.0, 1700000056.0, 1700000057.0, 1700000058.0, 1700000059.0],
+               "w": [801.0, 802.0, 800.0, 801.0, 802.0],
+               "e": [0.511, 0.5112, 0.5114, 0.5116, 0.5118]},
+    "level_age": 38, "last_power_w": 801.0, "last": [1700000059.0, 802.0, 0.5118], "failures": 0,
+    "first_failure": None, "before_unreachable": None,
+    "run": {"start": 1700000020.0, "peak": 802.0, "energy": [7.800000000000029], "tail": None,
+            "tail_peak": None, "unobserved": [], "tail_unobserved": None},
+    "spell": None, "held_until": 1700000030.0, "dip": None, "back_on": None,
+    "announce_first": True,
+}
+
+
+def test_a_snapshot_stored_by_an_earlier_version_goes_on_exactly() -> None:
+    """A restart onto newer code: the stored snapshot restores, and the run it was in ends as it
+    would have without the restart (same times, bit-identical energy)."""
+    readings = [Reading(1.7e9 + t, 800.0 + t % 3 if 20 <= t < 80 else 1.0, relay_on=True,
+                        energy_kwh=round(0.5 + t * 0.0002, 4)) for t in range(200)]
+    never_stopped = Detector("washer", WASHER)
+    before = feed_all(never_stopped, readings[:60])
+    assert never_stopped.snapshot() == STORED_AT_59
+    restored = Detector.restore("washer", WASHER, json.loads(json.dumps(STORED_AT_59)))
+    after = feed_all(restored, readings[60:])
+    assert after == feed_all(never_stopped, readings[60:])
+    assert [e.to_state for e in before + after if isinstance(e, Transition)] == [
+        State.STANDBY, State.ON, State.STANDBY]
+    assert [(r.start, r.end) for r in after if isinstance(r, RunSummary)] == [
+        (1.7e9 + 20, 1.7e9 + 80)]
+
+
 def test_a_foreign_snapshot_gives_a_fresh_detector() -> None:
     detector = Detector.restore("p", DetectorSettings(), {"v": 99})
     assert detector.state is State.UNKNOWN
