@@ -77,21 +77,23 @@ class Backlog:
 
     def add(self, entry: Entry) -> None:
         """Queue one entry at the end (while thinning, 1 in `keep_every` readings per plug)."""
-        if type(entry) is tuple and entry[5]:
-            entry = (*entry[:5], self._newest(entry[5]))
-        if type(entry) is tuple and entry[1] is not None:
-            if self.keep_every > 1:
-                plug = entry[0]
-                n = self._arrived[plug] = self._arrived.get(plug, 0) + 1
-                if n % self.keep_every:
-                    self.thinned += 1
-                    if not (entry[2] or entry[3] or entry[4] is not None or entry[5]):
+        if type(entry) is tuple:
+            if entry[5]:
+                entry = (*entry[:5], self._newest(entry[5]))
+            if entry[1] is not None:
+                if self.keep_every > 1:
+                    plug = entry[0]
+                    n = self._arrived[plug] = self._arrived.get(plug, 0) + 1
+                    if n % self.keep_every:
+                        self.thinned += 1
+                        if not (entry[2] or entry[3] or entry[4] is not None or entry[5]):
+                            return
+                        entry = (plug, None, *entry[2:])
+                        self.entries.append(entry)
                         return
-                    entry = (plug, None, *entry[2:])
-                    self.entries.append(entry)
-                    return
-            self.readings += 1
+                self.readings += 1
         self.entries.append(entry)
+
 
     def _newest(self, kv: dict[str, Any]) -> RulesState:
         """`kv` as the newest RulesState; the older ones queued lose its keys."""
@@ -119,20 +121,25 @@ class Backlog:
         with rules state goes on until the last queued rules state (see the module's text);
         the waiters it passes are in it, to be set once it is written."""
         batch: list[Entry] = []
-        entries = self.entries
+        entries, append = self.entries, batch.append
         kv_open = False  # the batch holds rules state and a newer one is still queued
+        readings = 0
         while entries and (kv_open or len(batch) < max_items):
-            entry = entries[0]
-            if isinstance(entry, threading.Event) and not kv_open:
+            entry = entries.popleft()
+            if type(entry) is tuple:  # an Item (once per item: kept tight)
+                append(entry)
+                readings += entry[1] is not None
+                if type(entry[5]) is RulesState:
+                    self.kv_queued -= 1
+                    kv_open = self.kv_queued > 0
+            elif isinstance(entry, threading.Event) and not kv_open:
                 if batch:
+                    entries.appendleft(entry)
                     break
-                entries.popleft().set()
-                continue
-            batch.append(entries.popleft())
-            if type(entry) is tuple and type(entry[5]) is RulesState:
-                self.kv_queued -= 1
-                kv_open = self.kv_queued > 0
-        self.readings -= sum(1 for e in batch if type(e) is tuple and e[1] is not None)
+                entry.set()
+            else:
+                append(entry)
+        self.readings -= readings
         return batch
 
     def put_back(self, batch: Iterable[Entry]) -> None:

@@ -34,7 +34,7 @@ from plugwatch.service.backlog import Backlog, Entry, Failure, Item, Purge, entr
 from plugwatch.service.meters import Histogram
 
 if TYPE_CHECKING:
-    from plugwatch.store import Store
+    from plugwatch.store import Batch, Store
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +176,9 @@ class Writer:
 
     def _drain_inbox(self) -> None:
         items, backlog = self._items, self._backlog
+        add, popleft = backlog.add, items.popleft
         while items:
-            backlog.add(items.popleft())
+            add(popleft())
         self.stats.thinned = backlog.thinned
         if not backlog.over():
             if not backlog:
@@ -220,20 +221,15 @@ class Writer:
 
     def _write(self, entries: list[Entry]) -> None:
         """Write `entries` in one transaction (raises what the store raises)."""
-        from plugwatch.store import Batch
-
-        batch, purge_before = Batch(), None
-        for entry in entries:
-            purge_before = _add(batch, entry, purge_before)
+        batch, purge_before, waiters = _batch(entries)
         started = time.perf_counter()
         if batch.readings or batch.transitions or batch.runs or batch.snapshots or (
                 batch.alerts or batch.kv or batch.failures):
             self.store.write_batch(batch)
         if purge_before is not None:
             self.store.purge_readings(purge_before)
-        for entry in entries:  # flush() waiters a batch with rules state went past
-            if isinstance(entry, threading.Event):
-                entry.set()
+        for waiter in waiters:  # flush() waiters a batch with rules state went past
+            waiter.set()
         stats = self.stats
         elapsed = time.perf_counter() - started
         stats.write_s += elapsed
@@ -315,25 +311,32 @@ class Writer:
                     self._outage.attempts, counts_text(queued), f"{self._backlog.thinned:,}")
 
 
-def _add(batch: Any, entry: Entry, purge_before: float | None) -> float | None:
-    """Add one entry to `batch`; returns the purge time so far."""
-    if type(entry) is tuple:
-        plug, reading, events, alerts, snapshot, kv = entry
-        if reading is not None:
-            batch.readings.append((plug, reading))
-        for event in events:
-            (batch.transitions if isinstance(event, Transition) else batch.runs).append(event)
-        if alerts:
-            batch.alerts.extend(alerts)
-        if snapshot is not None:
-            batch.snapshots[plug] = snapshot
-        if kv:
-            batch.kv.update(kv)  # items come in order: the later value is the newer
-    elif isinstance(entry, Purge):
-        return max(purge_before or 0.0, entry.before_ts)
-    elif isinstance(entry, Failure):
-        batch.failures[entry.plug] = (entry.ts, entry.reason)
-    return purge_before
+def _batch(entries: list[Entry]) -> tuple[Batch, float | None, list[threading.Event]]:
+    """The Batch of `entries`, the latest purge time among them, and their flush() waiters."""
+    from plugwatch.store import Batch
+
+    batch, purge_before, waiters = Batch(), None, []
+    readings, snapshots, alerts = batch.readings.append, batch.snapshots, batch.alerts
+    for entry in entries:  # once per item: the loop of the writer's hot path, kept tight
+        if type(entry) is tuple:
+            plug, reading, events, item_alerts, snapshot, kv = entry
+            if reading is not None:
+                readings((plug, reading))
+            for event in events:
+                (batch.transitions if isinstance(event, Transition) else batch.runs).append(event)
+            if item_alerts:
+                alerts.extend(item_alerts)  # type: ignore[attr-defined]
+            if snapshot is not None:
+                snapshots[plug] = snapshot
+            if kv:
+                batch.kv.update(kv)  # items come in order: the later value is the newer
+        elif isinstance(entry, Purge):
+            purge_before = max(purge_before or 0.0, entry.before_ts)
+        elif isinstance(entry, Failure):
+            batch.failures[entry.plug] = (entry.ts, entry.reason)
+        elif isinstance(entry, threading.Event):
+            waiters.append(entry)
+    return batch, purge_before, waiters
 
 
 def _records(entry: Entry) -> list[Entry]:
