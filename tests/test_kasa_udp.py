@@ -4,9 +4,11 @@ a lost datagram is retried within the interval, and only an unanswered retry is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -206,15 +208,16 @@ async def test_a_duplicate_first_answer_is_a_stray_not_the_reading() -> None:
     assert udp is not None and udp.strays == 1 and udp.retries == 0  # type: ignore[union-attr]
 
 
-async def test_answers_waiting_while_the_loop_was_busy_are_not_retried() -> None:
-    """1,500 plugs answer while the client's loop is blocked past the retry time: the retry sweep
-    first takes every answer waiting (not one callback's worth), so none is sent again."""
+@contextlib.asynccontextmanager
+async def plugs_in_a_thread(n: int, power: float) -> AsyncIterator[list[KasaDriver]]:
+    """n emulated UDP plugs served by an event loop in a thread of their own (a test may block
+    its own loop: these go on answering), and a UDP driver for each, after first contact."""
     ready: list[list[int]] = []
     stop = threading.Event()
 
-    async def serve() -> None:  # the plugs in a loop of their own, which the block leaves alone
+    async def serve() -> None:
         emulator = Emulator()
-        plugs = [EmulatedPlug("HS110v2", power=7.0) for _ in range(1500)]
+        plugs = [EmulatedPlug("HS110v2", power=power) for _ in range(n)]
         ready.append(await emulator.start(plugs, udp=True, tcp=False))
         while not stop.is_set():
             await asyncio.sleep(0.02)
@@ -226,7 +229,19 @@ async def test_answers_waiting_while_the_loop_was_busy_are_not_retried() -> None
     try:
         await wait_for(lambda: bool(ready), 10.0)
         drivers = [KasaDriver("127.0.0.1", p, timeout=1.5, transport="udp") for p in ready[0]]
-        await asyncio.gather(*(d.read(0.0) for d in drivers))  # first contact
+        await asyncio.gather(*(d.read(0.0) for d in drivers))
+        yield drivers
+    finally:
+        for d in drivers:
+            await d.close()
+        stop.set()
+        thread.join(10.0)
+
+
+async def test_answers_waiting_while_the_loop_was_busy_are_not_retried() -> None:
+    """1,500 plugs answer while the client's loop is blocked past the retry time: the retry sweep
+    first takes every answer waiting (not one callback's worth), so none is sent again."""
+    async with plugs_in_a_thread(1500, 7.0) as drivers:
         udp = drivers[0]._link
         assert udp is not None
         retries = udp.retries  # type: ignore[union-attr]
@@ -235,11 +250,22 @@ async def test_answers_waiting_while_the_loop_was_busy_are_not_retried() -> None
         time.sleep(1.0)  # ... and the loop blocked past the retry (at 0.5 s)
         assert {r.power_w for r in await reads} == {7.0}
         assert udp.retries == retries  # type: ignore[union-attr]
-    finally:
+
+
+async def test_answers_waiting_while_the_loop_was_busy_are_not_timeouts() -> None:
+    """1,500 answers came while the loop was busy, and the reads' timeouts are found before it
+    polls the socket again (as the sampler's sweep does): each expiry first takes the answers
+    waiting, so every read ends with its reading, none with a timeout."""
+    async with plugs_in_a_thread(1500, 8.0) as drivers:
+        got: list[Any] = []
         for d in drivers:
-            await d.close()
-        stop.set()
-        thread.join(10.0)
+            d.begin(1.0, got.append)
+        time.sleep(0.5)  # the answers arrive while the loop is busy ...
+        for d in drivers:
+            d.expire()  # ... and every read is found due before the loop runs again
+        failed = [r for r in got if not isinstance(r, Reading)]
+        assert not failed, f"{len(failed)} timed out, as {failed[0]}"
+        assert len(got) == 1500 and {r.power_w for r in got} == {8.0}
 
 
 async def test_the_service_stores_readings_of_udp_plugs(emulator, tmp_path) -> None:

@@ -9,7 +9,8 @@ timeout is sent once more (a third, as first contact takes two exchanges, each m
 The retry sweep first takes every datagram waiting on the socket (however many piled up while
 the loop was busy), so an answer that is merely unread is not taken for a loss. The owner of the
 read calls `expire` once the whole timeout has passed, and only then does the read count as
-failed. A late answer to an expired read is dropped (counted in `strays`).
+failed (an answer already waiting on the socket is taken first: that read has not timed out).
+A late answer to an expired read is dropped (counted in `strays`).
 
 A retried request may be answered twice. The second answer must not be taken for the answer to
 the plug's next request: real firmware answers every module a request asks (with an err_code
@@ -89,10 +90,12 @@ class KasaUdp:
         self._transmit(asker, route)
 
     def expire(self, asker: UdpAsker) -> None:
-        """`asker` has waited its whole timeout: fail it now."""
+        """`asker` has waited its whole timeout: fail it now (unless its answer is waiting)."""
+        route = asker.udp_route
+        if route is not None and self._flight.get(route[0]) is asker and not self._reading:
+            self._drain(route[1])  # behind a busy loop its answer may wait behind hundreds
         error = DeviceTimeout(f"timeout after {asker.timeout:g} s reading {asker.where} "
                               f"(no answer to 2 datagrams)")
-        route = asker.udp_route
         if route is None:
             waiting = self._resolving.get((asker.host, asker.port), [])
             if asker in waiting:
@@ -149,6 +152,11 @@ class KasaUdp:
         finally:
             self._reading = False
 
+    def _drain(self, sock: socket.socket) -> None:
+        """Take every datagram waiting on `sock`."""
+        while self._readable(sock):
+            pass
+
     def _take(self, sock: socket.socket) -> bool:
         buf, flight, asked = self._buf, self._flight, self._asked
         for _ in range(_DRAIN_MAX):
@@ -198,8 +206,7 @@ class KasaUdp:
     def _sweep(self) -> None:
         self._timer = None
         for sock in list(self._socks.values()):
-            while self._readable(sock):  # every answer already here: those are not losses
-                pass
+            self._drain(sock)  # every answer already here: those are not losses
         now = self._loop.time()
         due = [asker for asker, at in self._due.items() if at <= now]
         for asker in due:
