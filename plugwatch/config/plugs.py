@@ -12,6 +12,8 @@ A validated entry is kept as a `PackedEntry` (its values in a tuple) for as long
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, SecretStr, Tag
@@ -222,8 +224,14 @@ class PackedEntry:
 
     def entry(self) -> PlugEntry:
         """The entry as its family's model (a new object each time, equal to the packed one)."""
-        given = dict(zip(self._given, self._values, strict=True))
-        return self._model.model_construct(set(self._given), **given)
+        defaults, mutable = _defaults(self._model)
+        values = dict(defaults)
+        for name in mutable:  # a list default: each entry its own
+            values[name] = copy.copy(values[name])
+        values.update(zip(self._given, self._values, strict=True))
+        # every field given: model_construct asks no default (for a default factory it reads
+        # the factory's signature, 0.3 ms, which made 25,000 plugs start 7 s later)
+        return self._model.model_construct(set(self._given), **values)
 
     def __eq__(self, other: object) -> bool:  # as pydantic compares models: class and values
         if not isinstance(other, PackedEntry):
@@ -232,6 +240,16 @@ class PackedEntry:
 
     def __hash__(self) -> int:
         return hash(self._model)
+
+
+@functools.cache
+def _defaults(model: type[PlugEntry]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Every default field value of a plug family, and the names of those that are mutable."""
+    defaults = {name: field.get_default(call_default_factory=True, validated_data={})
+                for name, field in model.model_fields.items() if not field.is_required()}
+    mutable = tuple(name for name, value in defaults.items()
+                    if isinstance(value, list | dict | set))
+    return defaults, mutable
 
 
 def _family(entry: Any) -> Any:

@@ -40,6 +40,9 @@ SampleCallback = Callable[[str, Sample], None]
 WATCH_S = 10.0  # the keep-up check's window
 
 
+_FAST: dict[type, bool] = {}  # driver class -> is it a CallbackDriver
+
+
 class SampledPlug:
     """One plug the sampler reads: its name, driver, interval and timeout (its driver's)."""
 
@@ -70,7 +73,11 @@ class SampledPlug:
         self._driver = driver
         # read through the driver's task-free `begin` (else read() in a task); not a bound
         # method kept per plug: 64 bytes each
-        self.fast = isinstance(driver, CallbackDriver)
+        kind = type(driver)
+        fast = _FAST.get(kind)
+        if fast is None:  # a Protocol's isinstance costs 50 us: once per class, not per plug
+            fast = _FAST[kind] = isinstance(driver, CallbackDriver)
+        self.fast = fast
 
     def __call__(self, result: ReadResult) -> None:
         """The read in flight ended with `result` (a Reading or a DeviceError): the plug itself
