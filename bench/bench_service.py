@@ -16,8 +16,9 @@ pinned: K processes share the box with the emulators). Once the service samples,
   CPU         service process CPU (all threads, writer included) per stored reading
   emulators   the emulator processes' CPU per answer, apart
   memory      resident memory the service added per plug (after warm-up) and peak RSS; with
-              two or more N, per plug from the slope between the smallest and the largest;
-              --tracemalloc adds the Python heap per plug and where it is by allocation site
+              two or more N, per plug from the slope between the smallest and the largest,
+              and how much of it Python's small-object allocator and malloc hold; --tracemalloc
+              adds the Python heap per plug and where it is by allocation site
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ async def _measure(plugs: list[list[Any]], emulators: list[int], args: argparse.
     raise_open_file_limit()
     folder = args.folder
     open_store(f"sqlite:///{folder}/bench.db").close()
-    rss0 = _rss()
+    rss0, (py0, malloc0) = _rss(), benchlib.allocator_bytes()
     if args.tracemalloc:
         tracemalloc.start()
     config = config_from_dict({
@@ -83,7 +84,7 @@ async def _measure(plugs: list[list[Any]], emulators: list[int], args: argparse.
         start_s = time.monotonic() - started
         await asyncio.sleep(args.warmup)
         stats, writer, sampler = service.sampler.stats, service.writer, service.sampler
-        rss1 = _rss()
+        rss1, (py1, malloc1) = _rss(), benchlib.allocator_bytes()
         traced = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
         if args.tracemalloc:
             _print_heap(tracemalloc.take_snapshot(), len(plugs))
@@ -115,6 +116,8 @@ async def _measure(plugs: list[list[Any]], emulators: list[int], args: argparse.
         "cpu_s": cpu1 - cpu0, "cpu_us": 1e6 * (cpu1 - cpu0) / max(1, stored),
         "emulator_s": emu1 - emu0, "answered": done - failures,
         "kb_per_plug": (rss1 - rss0) / 1024 / max(1, len(plugs)),
+        "pymalloc_kb_per_plug": (py1 - py0) / 1024 / max(1, len(plugs)),
+        "malloc_kb_per_plug": (malloc1 - malloc0) / 1024 / max(1, len(plugs)),
         "traced_kb_per_plug": traced / 1024 / max(1, len(plugs)),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -179,7 +182,8 @@ def _combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("start_p50_ms", "start_p99_ms", "done_p50_ms", "done_p99_ms", "peak_rss_mb",
                 "start_s"):
         total[key] = max(p[key] for p in parts)
-    for key in ("kb_per_plug", "traced_kb_per_plug"):
+    for key in ("kb_per_plug", "traced_kb_per_plug", "pymalloc_kb_per_plug",
+                "malloc_kb_per_plug"):
         total[key] = sum(p[key] * p["n"] for p in parts) / total["n"]
     total["cpu_us"] = 1e6 * total["cpu_s"] / max(1, total["stored"])
     total["missed_pct"] = 100 * total["missed"] / max(1, total["planned"])
@@ -239,7 +243,8 @@ def main() -> None:
                           f"{args.seconds:g} s windows after {args.warmup:g} s"))
     print(f"commit {benchlib.commit()}")
     udp = args.transport == "udp"
-    rss: dict[int, float] = {}  # plugs -> median RSS the service added (KB), for the slope
+    # plugs -> median KB the service added: RSS, Python's allocator, malloc (for the slopes)
+    rss: dict[int, tuple[float, float, float]] = {}
     for n in args.plugs:
         runs, over = [], []
         with benchlib.Emulators(n, udp=udp, tcp=not udp, per_process=args.per_emulator) as emu:
@@ -250,7 +255,8 @@ def main() -> None:
                     over.append(run_once(emu, args, args.interval / args.overload))
                     print(line(n, over[-1], f"x{args.overload:g} run {i + 1}"), flush=True)
         base = medians(runs)
-        rss[n] = base["kb_per_plug"] * n
+        rss[n] = (base["kb_per_plug"] * n, base["pymalloc_kb_per_plug"] * n,
+                  base["malloc_kb_per_plug"] * n)
         if args.repeats > 1:
             print(line(n, base, "median"), flush=True)
         if over:
@@ -268,8 +274,10 @@ def main() -> None:
                   f"{100 * per_core[1] / max(1.0, per_core[0]):.0f} %", flush=True)
     if len(rss) > 1:  # what one more plug costs, without what every service costs
         lo, hi = min(rss), max(rss)
-        print(f"memory per plug from {lo} to {hi} plugs (RSS added, medians): "
-              f"{(rss[hi] - rss[lo]) / (hi - lo):.1f} KB", flush=True)
+        total, pymalloc, malloc = ((b - a) / (hi - lo)
+                                   for a, b in zip(rss[lo], rss[hi], strict=True))
+        print(f"memory per plug from {lo} to {hi} plugs (RSS added, medians): {total:.1f} KB "
+              f"(Python's allocator {pymalloc:.1f} KB, malloc {malloc:.1f} KB)", flush=True)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,42 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def allocator_bytes() -> tuple[int, int]:
+    """What this process's two allocators hold now: Python's small-object allocator (pymalloc:
+    its arenas, live objects and free blocks) and malloc (glibc's heaps, in use and free; 0 if
+    not glibc). RSS less the two is mostly the interpreter, the libraries and their data."""
+    import ctypes
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out:  # sys._debugmallocstats writes to the C stderr
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read()
+    # the first "Total" is the arenas' (live blocks, free blocks, headers, alignment)
+    arenas = next((line for line in text.splitlines() if line.startswith("Total")), "= 0")
+    pymalloc = int(arenas.split("=", 1)[1].strip().replace(",", ""))
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost")]
+
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return pymalloc, 0
+    mallinfo2.restype = MallInfo2
+    info = mallinfo2()
+    return pymalloc, info.arena + info.hblkhd
+
+
 def load() -> str:
     """The 1, 5 and 15 minute load averages, e.g. '3.2 2.9 2.1'."""
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
