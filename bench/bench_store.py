@@ -16,9 +16,11 @@ retention purge and the history queries on the table that was written.
 
 With --writer, the service's Writer (its thread, Backlog and batches) is fed as the service feeds
 it, without plugs or an event loop: every plug's reading each second, spread over the second, and
-a real detector snapshot of each plug every 10 s (the service's period without state changes).
-After a 3 s warm-up it prints the writer thread's CPU (/proc) per stored reading, per run and the
-median.
+a real detector snapshot of each plug every 10 s (the service's period without state changes),
+plug i's in the seconds i mod 10 (spread out, as state changes leave them: a page of the
+snapshots table per snapshot; plugs started together have theirs due in the same second).
+After a 3 s warm-up it prints the writer thread's CPU (/proc) per stored reading, per run and
+the median.
 """
 
 from __future__ import annotations
