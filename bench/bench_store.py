@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
 
 from plugwatch.model import Reading, State, Transition
-from plugwatch.store import Batch, open_store
+from plugwatch.store import Batch, Store, open_store
 from plugwatch.store.scratch import scratch_schema
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -61,12 +61,18 @@ def batches(plugs: list[str], t0: float) -> Iterator[Batch]:
         yield batch
 
 
-def run(url: str, label: str, n_plugs: int, seconds: float) -> None:
-    """Write for `seconds`, then query and purge on `url`; print the figures."""
+def _open(url: str, n_plugs: int) -> tuple[Store, list[str]]:
+    """The store at `url` with plugs p0 .. p{n_plugs - 1} registered, and their names."""
     store = open_store(url)
     plugs = [f"p{i}" for i in range(n_plugs)]
     store.ensure_plugs([type("P", (), {"name": p, "driver": "kasa", "address": p, "tags": ()})
                         for p in plugs])
+    return store, plugs
+
+
+def run(url: str, label: str, n_plugs: int, seconds: float) -> None:
+    """Write for `seconds`, then query and purge on `url`; print the figures."""
+    store, plugs = _open(url, n_plugs)
     t0 = 1_763_900_000.0
     written: list[Batch] = []
     elapsed = cpu = 0.0
@@ -105,10 +111,7 @@ def run_writer(url: str, label: str, n_plugs: int, seconds: float) -> float:
     from plugwatch.model import DetectorSettings
     from plugwatch.service.writer import Writer
 
-    store = open_store(url)
-    plugs = [f"p{i}" for i in range(n_plugs)]
-    store.ensure_plugs([type("P", (), {"name": p, "driver": "kasa", "address": p, "tags": ()})
-                        for p in plugs])
+    store, plugs = _open(url, n_plugs)
     detector, t0 = Detector("p", DetectorSettings()), time.time()
     for k in range(30):
         detector.feed(Reading(t0 - 30 + k * 1.0003, 100.0 + k % 7 * 0.37, True, 0.01 * k))
