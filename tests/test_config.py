@@ -286,8 +286,9 @@ def test_an_unknown_kind_lists_the_kinds(tmp_path: Path) -> None:
 def test_a_reload_retunes_changed_detectors_and_names_what_needs_a_restart(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """SIGHUP: new default thresholds apply at once; a new host needs a restart; writing out
-    what was the default (`port: 9999`, `transport: tcp`) changes nothing."""
+    """SIGHUP: new default thresholds apply at once, and so do a plug's own; a new host needs
+    a restart; writing out what was the default (`port: 9999`, `transport: tcp`) changes
+    nothing."""
     from types import SimpleNamespace
 
     from plugwatch.service.reload import reload_plugs
@@ -297,6 +298,7 @@ def test_a_reload_retunes_changed_detectors_and_names_what_needs_a_restart(
           - {name: washer, host: 10.0.0.1}
           - {name: dryer, host: 10.0.0.2}
           - {name: tv, host: "10.0.0.3:9999"}
+          - {name: kettle, host: 10.0.0.4, thresholds: {on: 1500}, dwell: {off: 5s}}
     """))
     retuned: list[str] = []
     service = SimpleNamespace(plug_configs={p.name: p for p in running.plugs},
@@ -307,7 +309,8 @@ def test_a_reload_retunes_changed_detectors_and_names_what_needs_a_restart(
           - {name: washer, host: 10.0.0.9}
           - {name: dryer, host: 10.0.0.2}
           - {name: tv, host: 10.0.0.3, port: 9999, transport: tcp}
+          - {name: kettle, host: 10.0.0.4, thresholds: {on: 2000}, dwell: {off: 5s}}
     """)
-    assert reload_plugs(service, path) == ["dryer", "tv"] == retuned
+    assert reload_plugs(service, path) == ["dryer", "tv", "kettle"] == retuned
     assert caplog.messages[-1] == ("plug changes that need a restart (systemctl restart "
                                    "plugwatch): washer (address, driver, interval or timeout)")

@@ -18,6 +18,15 @@ from plugwatch.service.workers import shard_of
 log = logging.getLogger(__name__)
 
 
+def _reached(plug: Any) -> tuple[Any, ...]:
+    """How a plug is read: its driver, its entry's keys but the tuning ones (a plug's own
+    thresholds or dwell are retuned like the defaults), its interval and timeout."""
+    from plugwatch.config.tuning import Tuning
+
+    entry = plug.options.model_dump(exclude=set(Tuning.model_fields))
+    return plug.driver, entry, plug.interval_s, plug.timeout_s
+
+
 def reload_plugs(service: Any, path: Any, shard: tuple[int, int] | None = None) -> list[str]:
     """Re-read the config at `path` and retune `service`'s detectors; returns the plugs retuned.
 
@@ -39,8 +48,7 @@ def reload_plugs(service: Any, path: Any, shard: tuple[int, int] | None = None) 
         plug = fresh.get(name)
         if plug is None:
             restart.append(f"{name} (removed)")
-        elif (plug.driver, plug.options, plug.interval_s, plug.timeout_s) != (
-                old.driver, old.options, old.interval_s, old.timeout_s):
+        elif _reached(plug) != _reached(old):
             restart.append(f"{name} (address, driver, interval or timeout)")
         elif plug.detector != old.detector:
             service.retune(plug)
