@@ -114,3 +114,37 @@ async def test_kill_9_and_restart_neither_loses_nor_duplicates(db_url: str, tmp_
             proc.wait(10)
         store.close()
         await emulator.stop()
+
+
+def test_plugs_started_together_spread_their_snapshots_over_the_period(tmp_path: Path) -> None:
+    """Every plug still gets a snapshot at least every `snapshot_every_s` (what a restart
+    restores from), but 200 plugs read in the same second do not all send theirs in the same
+    second every 10 s: at most a few times a tenth of them fall due in any one second."""
+    from plugwatch.config import config_from_dict
+    from plugwatch.model import Reading
+    from plugwatch.service.service import Service
+
+    n, t0 = 200, 1_700_000_000.0
+    config = config_from_dict({
+        "database": f"sqlite:///{tmp_path}/pw.db",
+        "plugs": [{"name": f"plug{i}", "host": f"127.0.0.1:{20000 + i}"} for i in range(n)]})
+    store = open_store(config.database)
+    try:
+        service = Service(config, store, snapshot_every_s=10.0)
+        per_second: dict[int, int] = {}
+        last: dict[str, float] = {}
+        longest = 0.0
+        for k in range(60):
+            for i in range(n):
+                service.handle_sample(f"plug{i}", Reading(t0 + k + i / 1000, 40.0, True))
+            while service.writer._items:
+                plug, _, _, _, snapshot, _ = service.writer._items.popleft()
+                if snapshot is not None:
+                    per_second[k] = per_second.get(k, 0) + 1
+                    longest = max(longest, snapshot[0] - last.get(plug, snapshot[0]))
+                    last[plug] = snapshot[0]
+    finally:
+        store.close()
+    assert len(last) == n and longest <= 10.0 + 1e-6
+    busiest = max(count for k, count in per_second.items() if k >= 12)  # once the states hold
+    assert busiest <= n * 0.25, per_second

@@ -22,6 +22,7 @@ import gc
 import logging
 import signal
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +125,8 @@ class Service:
                 since, snap = snapshots[plug.name]
                 self.detectors[plug.name] = Detector.restore(plug.name, plug.detector, snap)
                 kept = self._plugs[plug.name]
-                kept.last_ts = kept.snap_ts = since
+                kept.last_ts = since
+                kept.snap_due = _next_snapshot(plug.name, since, self.snapshot_every_s)
                 kept.snap_state = self.detectors[plug.name].state
             for reading in _stored_readings(self.store, plug.name, since):
                 replayed += self._feed(plug.name, reading, live=False)
@@ -172,10 +174,10 @@ class Service:
             except Exception:  # a rules bug must not lose the events and the reading
                 log.exception("the rules hook failed on events of plug %r", plug)
         state = detector.state
-        if (events or state is not kept.snap_state
-                or ts - kept.snap_ts >= self.snapshot_every_s):
+        if events or state is not kept.snap_state or ts >= kept.snap_due:
             snapshot = (ts, detector.snapshot())
-            kept.snap_ts, kept.snap_state = ts, state
+            kept.snap_due = _next_snapshot(plug, ts, self.snapshot_every_s)
+            kept.snap_state = state
         if reading is not None or snapshot is not None:
             self.writer.put((plug, reading, events or (), alerts, snapshot, kv))
         for event in events if live else ():
@@ -307,16 +309,27 @@ def _freeze_long_lived() -> None:
 class _PlugRecord:
     """What the service keeps of one plug besides its detector, in one slotted record (a dict
     entry each cost more): who it is in a failure reason and what it may report (see
-    sources.validate), the time of its last sample (None: none yet, or dropped), and the time
-    and state of the last snapshot queued."""
+    sources.validate), the time of its last sample (None: none yet, or dropped), the state in
+    the last snapshot queued and when the next one is due (whatever happens)."""
 
-    __slots__ = ("last_ts", "limits", "snap_state", "snap_ts", "where")
+    __slots__ = ("last_ts", "limits", "snap_due", "snap_state", "where")
 
     def __init__(self, where: str, limits: Limits) -> None:
         self.where, self.limits = where, limits
         self.last_ts: float | None = None
-        self.snap_ts = 0.0
+        self.snap_due = 0.0
         self.snap_state: State | None = None
+
+
+def _next_snapshot(plug: str, ts: float, every_s: float) -> float:
+    """When `plug`'s next snapshot is due after one at `ts`: the next point of a grid `every_s`
+    apart that is the plug's own (shifted by a hash of its name). Plugs started, or restored,
+    together then spread their snapshots over the period instead of sending them all in one
+    second (10,000 at once every 10 s: a burst of work for the loop and the writer)."""
+    if every_s <= 0:
+        return ts
+    shift = zlib.crc32(plug.encode()) / 2**32 * every_s
+    return ts + every_s - (ts + shift) % every_s
 
 
 def _stored_readings(store: Store, plug: str, since: float | None) -> Iterable[Reading]:
