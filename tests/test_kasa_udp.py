@@ -208,6 +208,50 @@ async def test_a_duplicate_first_answer_is_a_stray_not_the_reading() -> None:
     assert udp is not None and udp.strays == 1 and udp.retries == 0  # type: ignore[union-attr]
 
 
+class BusyStrip(asyncio.DatagramProtocol):
+    """An emulated HS300 on UDP that is busy for outlet 0's first reading: it answers that
+    request only once it is asked again, and then answers both copies at once."""
+
+    def __init__(self) -> None:
+        self.plug = EmulatedPlug("HS300", power=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        self.held: Any = None
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        request = wire.parse_answer(data)
+        first_child = self.plug.outlets[0].child_id
+        if "emeter" in request and request["context"]["child_ids"] == [first_child]:
+            if self.held is None:
+                self.held = data
+                return
+            if self.held != b"":
+                self.transport.sendto(answer_body(self.plug, self.held), addr)
+                self.held = b""
+        self.transport.sendto(answer_body(self.plug, data), addr)
+
+
+async def test_the_second_answer_to_a_retried_outlet_is_not_the_next_outlets() -> None:
+    """Outlet 0's reading is retried and then answered twice; outlet 1's request waits its turn
+    behind it: the second copy (outlet 0's meter) is not taken for outlet 1's answer."""
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(BusyStrip, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    drivers = [KasaDriver("127.0.0.1", port, outlet=i, timeout=0.6, transport="udp")
+               for i in range(2)]
+    try:
+        readings = await asyncio.gather(*(d.read(1.0) for d in drivers))
+        udp = drivers[0]._link
+    finally:
+        for d in drivers:
+            await d.close()
+        transport.close()
+    assert [r.power_w for r in readings] == [1.0, 2.0]
+    assert udp is not None and udp.retries == 1 and udp.strays == 1  # type: ignore[union-attr]
+
+
 @contextlib.asynccontextmanager
 async def plugs_in_a_thread(n: int, power: float) -> AsyncIterator[list[KasaDriver]]:
     """n emulated UDP plugs served by an event loop in a thread of their own (a test may block

@@ -16,8 +16,11 @@ A retried request may be answered twice. The second answer must not be taken for
 the plug's next request: real firmware answers every module a request asks (with an err_code
 object for one it lacks), so an answer that lacks a module the request in flight asked for
 (the sysinfo-only answer of first contact, arriving once the combined request is out) answers an
-earlier request: it counts as a stray and the request stays in flight. (A duplicate answer to
-a combined request is an answer to the same question, one interval old, and is taken.)
+earlier request: it counts as a stray and the request stays in flight. A strip's outlets ask
+the same modules: after the answer to a retried request, the next outlet's request (waiting its
+turn) is sent once the second copy has come, or after as long as a retry waits, so that copy is
+never taken for the other outlet's meter. (A duplicate answer to a single plug's combined request
+is an answer to the same question, one interval old, and is taken.)
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ class KasaUdp:
         self._buf = memoryview(bytearray(65536))
         self._addresses: dict[tuple[str, int], tuple[Address, int]] = {}  # resolved, with family
         self._resolving: dict[tuple[str, int], list[UdpAsker]] = {}
-        self._flight: dict[Address, UdpAsker] = {}  # address -> the asker whose datagram is out
+        # address -> the asker whose datagram is out (None: the second copy of an answer may come)
+        self._flight: dict[Address, UdpAsker | None] = {}
+        self._echoes: dict[Address, asyncio.TimerHandle] = {}  # the Nones' end
         self._queued: dict[Address, list[UdpAsker]] = {}
         self._due: dict[UdpAsker, float] = {}  # not retried yet -> loop time its retry is due
         self._asked: dict[bytes, tuple[str, ...]] = {}  # request frame -> the modules it asks
@@ -121,6 +126,9 @@ class KasaUdp:
         self._socks.clear()
         self._addresses.clear()  # askers' routes name closed sockets: KasaDriver.close drops them
         self._flight.clear()
+        for timer in self._echoes.values():
+            timer.cancel()
+        self._echoes.clear()
         self._queued.clear()
         self._due.clear()
 
@@ -170,6 +178,8 @@ class KasaUdp:
             asker = flight.get(address)
             if asker is None:
                 self.strays += 1
+                if address in flight:  # the copy waited for: the next request may go
+                    self._echoed(address)
                 continue
             try:
                 answer = wire.parse_answer(buf[:n])
@@ -185,15 +195,32 @@ class KasaUdp:
                     self.strays += 1
                     break
             else:
-                self._land(address, asker)
+                self._land(address, asker, answered=True)
                 asker.answered(answer)
         return True
 
-    def _land(self, address: Address, asker: UdpAsker) -> None:
+    def _land(self, address: Address, asker: UdpAsker, answered: bool = False) -> None:
         """The request in flight to `address` is over (answered or failed): send the next."""
         del self._flight[address]
-        self._due.pop(asker, None)
+        retried = self._due.pop(asker, None) is None
+        if answered and retried and self._queued.get(address):
+            # Both datagrams may be answered, and the second copy, coming after the next
+            # outlet's request, would be taken for its answer: that request waits for the copy,
+            # or for as long as a retry would.
+            self._flight[address] = None
+            self._echoes[address] = self._loop.call_later(
+                asker.timeout * RETRY_AFTER, self._echoed, address)
+            return
         self._next(address)
+
+    def _echoed(self, address: Address) -> None:
+        """The second copy of an answer came, or will not: the address's next request may go."""
+        timer = self._echoes.pop(address, None)
+        if timer is not None:
+            timer.cancel()
+        if address in self._flight and self._flight[address] is None:
+            del self._flight[address]
+            self._next(address)
 
     def _next(self, address: Address) -> None:
         queued = self._queued.get(address)
