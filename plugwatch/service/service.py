@@ -257,20 +257,25 @@ class Service:
         scheduler.start()
         self.sampler.start(scheduler)  # one interval job per slot of plugs
         self.pushed.start()
-        # First contact opens a connection per plug (socket, transport, buffers) that lives as
-        # long as the service too: freeze again once every plug has had its first read.
-        first_round_s = max((p.interval_s + p.timeout_s for p in self.config.plugs), default=0.0)
-        freeze_later = asyncio.get_running_loop().call_later(first_round_s + 1.0,
-                                                             _freeze_long_lived)
+        freeze = asyncio.get_running_loop().create_task(self._freeze_after_first_contact())
         self.started.set()
         try:
             await stop.wait()
         finally:
-            freeze_later.cancel()
+            freeze.cancel()
             self.sampler.stop()
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # a tick APScheduler already started runs (it never awaits)
             await self.shutdown()
+
+    async def _freeze_after_first_contact(self) -> None:
+        """First contact opens a connection per plug (socket, transport, buffers) that lives as
+        long as the service: freeze again once the sampler has finished two reads per plug (on
+        a loaded machine the first round takes several intervals)."""
+        every_s = min((p.interval_s for p in self._sampled.values()), default=1.0)
+        while self.sampler.stats.done < 2 * len(self._sampled):
+            await asyncio.sleep(every_s)
+        _freeze_long_lived()
 
     async def _purge_job(self, retention_s: float) -> None:
         self._purge(retention_s)
