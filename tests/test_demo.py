@@ -24,8 +24,11 @@ DOCS_DEMO_OUTPUT = re.search(r"^```\n(plugwatch demo: .*?)^```", (REPO / "docs/s
 
 
 def _shape(text: str) -> list[str]:
-    """The lines with every number made `N`: docs/service.md shows a run at the default speed."""
-    return [re.sub(r"\d+(\.\d+)?", "N", line) for line in text.strip().splitlines()]
+    """The lines with every number made `N` and every duration `D` (`N min`, `N min N s`: when a
+    message goes depends on the machine's load): docs/service.md shows a run at the default
+    speed."""
+    numbers = (re.sub(r"\d+(\.\d+)?", "N", line) for line in text.strip().splitlines())
+    return [re.sub(r"N (h|min|s)\b( N (min|s)\b)*", "D", line) for line in numbers]
 
 
 def demo(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
