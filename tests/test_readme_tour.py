@@ -73,6 +73,7 @@ class Tour:
             sys.executable, "-m", "plugwatch", *args, cwd=self.folder,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # its own process group: a hung one is killed with its workers
         )
 
     @contextlib.asynccontextmanager
@@ -171,12 +172,21 @@ async def free_ports(count: int) -> int:
 
 async def lines_until(proc: asyncio.subprocess.Process, seen: Callable[[list[str]], bool],
                       ) -> tuple[list[str] | None, str]:
-    """proc's stdout lines until `seen(lines)` holds, or (None, its stderr) if it ended first."""
+    """proc's stdout lines until `seen(lines)` holds, or (None, its stderr) if it ended first.
+    One still short of it after 90 s is killed, with its workers, and the test fails with what
+    it printed on stdout and stderr."""
     assert proc.stdout is not None and proc.stderr is not None
     lines: list[str] = []
     deadline = time.monotonic() + 90  # a loaded machine starts processes slowly
     while not seen(lines):
-        raw = await asyncio.wait_for(proc.stdout.readline(), deadline - time.monotonic())
+        try:
+            raw = await asyncio.wait_for(proc.stdout.readline(), deadline - time.monotonic())
+        except TimeoutError:
+            os.killpg(proc.pid, signal.SIGKILL)
+            err = await asyncio.wait_for(proc.stderr.read(), 30)
+            await proc.wait()
+            raise AssertionError(f"still waiting after 90 s; stdout {lines}, "
+                                 f"stderr {err.decode()[-3000:]}") from None
         if not raw:
             err = await asyncio.wait_for(proc.stderr.read(), 30)
             await proc.wait()
