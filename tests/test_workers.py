@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import signal
 import subprocess
 import sys
@@ -111,3 +112,31 @@ def test_zero_workers_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["run", "--config", "missing.yaml", "--workers", "0"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "plugwatch: error: --workers must be at least 1, got 0"
+
+
+class _Writes(io.RawIOBase):
+    """A raw stream that keeps each write() it is given, as the pipe sees them."""
+
+    def __init__(self) -> None:
+        self.calls: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.calls.append(bytes(data))
+        return len(data)
+
+
+def test_each_line_of_run_goes_to_stdout_in_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers share stdout, and under PYTHONUNBUFFERED=1 (stdout written through) print()
+    sent the newline apart: `[worker 0/2] serving ...[worker 1/2] serving ...` came out as one
+    line. Each line, newline included, is one write (atomic on a pipe)."""
+    from plugwatch.cli.service import say
+
+    raw = _Writes()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="utf-8", write_through=True))
+    say("[worker 0/2] serving http://127.0.0.1:45737/")
+    say("2026-12-02 17:14:25  dryer            state on (power) at 33.0 W")
+    assert raw.calls == [b"[worker 0/2] serving http://127.0.0.1:45737/\n",
+                         b"2026-12-02 17:14:25  dryer            state on (power) at 33.0 W\n"]

@@ -149,7 +149,7 @@ def _run_locked(args: argparse.Namespace, config: Config, store: Store,
         finally:
             store.close()  # the schema is up to date before the children open the database
         for line in startup_summary(config, len(rules), workers=args.workers):
-            print(line, flush=True)
+            say(line)
         tz = ["--tz", args.tz] if args.tz else []
         log_format = ["--log-format", getattr(args, "log_format", "text")]
         cluster = [] if config.cluster_lease_s is None else [
@@ -158,12 +158,19 @@ def _run_locked(args: argparse.Namespace, config: Config, store: Store,
                             *tz, *cluster], args.workers, shard=not cluster)
     tz = display_zone(args, config)
     try:
-        show = [lambda event: print(describe(event, tz), flush=True)]
-        asyncio.run(run_service(config, store, listeners=show, shard=shard,
-                                announce=lambda line: print(line, flush=True)))
+        show = [lambda event: say(describe(event, tz))]
+        asyncio.run(run_service(config, store, listeners=show, shard=shard, announce=say))
     finally:
         store.close()
     return 0
+
+
+def say(line: str) -> None:
+    """Print `line` on stdout at once, its newline in the same write: the processes of
+    `run --workers K` share stdout, and with PYTHONUNBUFFERED=1 (as under many service managers)
+    print() writes the newline apart, after which another process's line can come first."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def _is_postgresql(url: str) -> bool:
