@@ -182,7 +182,8 @@ async def lines_until(proc: asyncio.subprocess.Process, seen: Callable[[list[str
         try:
             raw = await asyncio.wait_for(proc.stdout.readline(), deadline - time.monotonic())
         except TimeoutError:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # (gone since, workers and all)
+                os.killpg(proc.pid, signal.SIGKILL)
             err = await asyncio.wait_for(proc.stderr.read(), 30)
             await proc.wait()
             raise AssertionError(f"still waiting after 90 s; stdout {lines}, "
