@@ -179,19 +179,20 @@ async def lines_until(proc: asyncio.subprocess.Process, seen: Callable[[list[str
     lines: list[str] = []
     deadline = time.monotonic() + 90  # a loaded machine starts processes slowly
     while not seen(lines):
+        raw: bytes | None
         try:
             raw = await asyncio.wait_for(proc.stdout.readline(), deadline - time.monotonic())
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):  # (gone since, workers and all)
                 os.killpg(proc.pid, signal.SIGKILL)
-            err = await asyncio.wait_for(proc.stderr.read(), 30)
-            await proc.wait()
-            raise AssertionError(f"still waiting after 90 s; stdout {lines}, "
-                                 f"stderr {err.decode()[-3000:]}") from None
+            raw = None
         if not raw:
-            err = await asyncio.wait_for(proc.stderr.read(), 30)
+            err = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
             await proc.wait()
-            return None, f"stdout {lines}, stderr {err.decode()}"
+            if raw is None:
+                raise AssertionError(f"still waiting after 90 s; stdout {lines}, "
+                                     f"stderr {err[-3000:]}")
+            return None, f"stdout {lines}, stderr {err}"
         lines.append(raw.decode().rstrip("\n"))
     return lines, ""
 
